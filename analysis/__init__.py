@@ -1,0 +1,43 @@
+"""Post-hoc analysis of fedsim outputs: read run/sweep directories, plot, tabulate.
+
+Reads files only (``rounds.csv``, ``summary.json``, ``config.yaml``); it never
+imports torch, flwr or ``fedsim``.  Figures are rendered with matplotlib's Agg
+backend and written atomically.
+
+    from analysis import plot_path
+    plot_path("outputs/2024-05-01/12-00-00")   # a run -> 2 PNGs, a sweep -> 2 PNGs + CSV
+"""
+
+from ._ledger_io import (
+    RunData,
+    find_runs,
+    flatten_config,
+    is_run_dir,
+    load_run,
+    run_metrics,
+    sweep_label,
+    varying_keys,
+)
+from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path
+from ._run_plots import plot_run
+from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
+from ._table import summary_table
+
+__all__ = [
+    "RunData",
+    "load_run",
+    "find_runs",
+    "is_run_dir",
+    "flatten_config",
+    "varying_keys",
+    "sweep_label",
+    "run_metrics",
+    "plot_run",
+    "plot_sweep",
+    "plot_path",
+    "sweep_rows",
+    "summary_table",
+    "main",
+    "RUN_SUMMARY_COLUMNS",
+    "SWEEP_METRIC_COLUMNS",
+]

@@ -1,0 +1,168 @@
+"""Shared plotting helpers: Agg backend, atomic saves, axis/colour choices."""
+
+from __future__ import annotations
+
+import csv
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ._ledger_io import RunData  # noqa: E402
+
+ENERGY_LABEL = "Cumulative energy [J]"
+ACCURACY_LABEL = "Test accuracy"
+ROUNDS_LABEL = "Communication round"
+# log x-axis once the positive energies span more than this ratio (2 decades)
+LOG_SPAN = 100.0
+
+
+@contextmanager
+def new_figure(*args, **kwargs):
+    """``plt.subplots`` that always closes the figure, even when drawing fails."""
+    kwargs.setdefault("layout", "constrained")
+    fig, axes = plt.subplots(*args, **kwargs)
+    try:
+        yield fig, axes
+    finally:
+        plt.close(fig)
+
+
+def _tmp_path(final: Path) -> Path:
+    # A fresh unique name next to the target (same filesystem, so os.replace is
+    # atomic); the file itself is created by the writer, honouring the umask.
+    return final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def save_figure(fig, path: Path, dpi: int = 130) -> Path:
+    """Save ``fig`` as PNG atomically (temp file + ``os.replace``), then close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    try:
+        fig.savefig(tmp, format="png", dpi=dpi)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+    """Write a CSV atomically (temp file in the same directory + ``os.replace``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_path(path)
+    try:
+        with tmp.open("x", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(list(header))
+            for row in rows:
+                writer.writerow(list(row))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def use_log_energy(energies: Iterable[np.ndarray]) -> bool:
+    """True when the positive energies span more than two decades."""
+    pos = [e[np.isfinite(e) & (e > 0)] for e in energies]
+    pos = [p for p in pos if p.size]
+    if not pos:
+        return False
+    allpos = np.concatenate(pos)
+    return float(allpos.max()) / float(allpos.min()) > LOG_SPAN
+
+
+def set_energy_scale(ax, log_x: bool) -> None:
+    """Log x-axis with decade labels only (minor labels crowd), or linear."""
+    if log_x:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def curve(run: RunData, x: np.ndarray, log_x: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(x, accuracy) restricted to finite points (and x > 0 on a log axis)."""
+    y = run.accuracy
+    mask = np.isfinite(x) & np.isfinite(y)
+    if log_x:
+        mask &= x > 0
+    return x[mask], y[mask]
+
+
+def colours(n: int) -> list:
+    """``n`` distinguishable colours."""
+    if n <= 10:
+        cmap = plt.get_cmap("tab10")
+        return [cmap(i) for i in range(n)]
+    if n <= 20:
+        cmap = plt.get_cmap("tab20")
+        return [cmap(i) for i in range(n)]
+    cmap = plt.get_cmap("viridis")
+    return [cmap(v) for v in np.linspace(0.0, 0.95, n)]
+
+
+def _get(cfg: Mapping, dotted: str) -> Any:
+    cur: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(cur, Mapping) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _fmt_num(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def op_title(run: RunData) -> str:
+    """Human-readable operating point, e.g. ``mnist / cnn | train 8-bit, uplink 4-bit, H=5, K=10``."""
+    op = run.summary.get("op")
+    if not isinstance(op, Mapping):
+        op = _get(run.config, "op") or {}
+    parts = []
+    if op.get("train_bits") is not None:
+        parts.append(f"train {_fmt_num(op['train_bits'])}-bit")
+    if op.get("uplink_bits") is not None:
+        parts.append(f"uplink {_fmt_num(op['uplink_bits'])}-bit")
+    if op.get("local_iters") is not None:
+        parts.append(f"{_fmt_num(op['local_iters'])} local iters")
+    if op.get("devices_per_round") is not None:
+        parts.append(f"{_fmt_num(op['devices_per_round'])} devices/round")
+    what = [str(v) for v in (_get(run.config, "dataset.name"), _get(run.config, "model.name")) if v]
+    seed = run.summary.get("seed", _get(run.config, "seed"))
+    head = " / ".join(what)
+    body = ", ".join(parts) if parts else "op point unknown"
+    if seed is not None:
+        body += f", seed {seed}"
+    return f"{head} | {body}" if head else body
+
+
+def target_accuracy(runs: Sequence[RunData]) -> float | None:
+    """The target accuracy shared by ``runs`` (None if absent or inconsistent)."""
+    targets = set()
+    for run in runs:
+        t = run.summary.get("target_accuracy")
+        if isinstance(t, (int, float)) and not isinstance(t, bool) and np.isfinite(t):
+            targets.add(float(t))
+    return targets.pop() if len(targets) == 1 else None
+
+
+def draw_target(ax, target: float | None) -> None:
+    if target is not None:
+        ax.axhline(target, color="0.35", linestyle="--", linewidth=1.0,
+                   label=f"target {target:g}", zorder=1)

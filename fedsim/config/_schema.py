@@ -1,0 +1,205 @@
+"""The structured run configuration: typed sections, each validating its own values.
+
+Hydra composes YAML into a plain mapping; ``RunConfig.from_mapping`` turns it into these
+dataclasses, rejecting unknown keys and out-of-range values with a one-line ConfigError before
+any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ConfigError
+from ._checks import check_bool, check_choice, check_float, check_int
+
+DATASETS = ("digits", "mnist", "fashion_mnist")
+MODELS = ("mlp", "cnn", "qcnn5")
+PARTITIONS = ("iid", "dirichlet", "shards")
+ROUNDING_MODES = ("nearest", "stochastic")
+ENGINES = ("inprocess",)
+
+
+@dataclass
+class OperatingPoint:
+    """What the server controls each round: precisions n and m, local iterations I, devices K."""
+
+    train_bits: int = 8
+    uplink_bits: int = 8
+    local_iters: int = 5
+    devices_per_round: int = 10
+
+    def validate(self, prefix: str) -> None:
+        self.train_bits = check_int(f"{prefix}.train_bits", self.train_bits, 1, 32)
+        self.uplink_bits = check_int(f"{prefix}.uplink_bits", self.uplink_bits, 1, 32)
+        self.local_iters = check_int(f"{prefix}.local_iters", self.local_iters, 1)
+        self.devices_per_round = check_int(f"{prefix}.devices_per_round", self.devices_per_round, 1)
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "digits"
+    path: str | None = None
+    download: bool = False
+    test_fraction: float = 0.2
+
+    def validate(self, prefix: str) -> None:
+        check_choice(f"{prefix}.name", self.name, DATASETS)
+        check_bool(f"{prefix}.download", self.download)
+        self.test_fraction = check_float(f"{prefix}.test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
+        if self.name != "digits" and self.path is None and not self.download:
+            raise ConfigError(
+                f"{prefix}.path", None, f"a directory holding the {self.name} IDX files (or set {prefix}.download=true)"
+            )
+
+
+@dataclass
+class PartitionConfig:
+    kind: str = "iid"
+    alpha: float = 0.5
+    shards_per_device: int = 2
+
+    def validate(self, prefix: str) -> None:
+        check_choice(f"{prefix}.kind", self.kind, PARTITIONS)
+        self.alpha = check_float(f"{prefix}.alpha", self.alpha, low=0, low_open=True)
+        self.shards_per_device = check_int(f"{prefix}.shards_per_device", self.shards_per_device, 1)
+
+
+@dataclass
+class ModelConfig:
+    name: str = "mlp"
+    hidden: list[int] = field(default_factory=lambda: [128, 64])
+
+    def validate(self, prefix: str) -> None:
+        check_choice(f"{prefix}.name", self.name, MODELS)
+        self.hidden = [check_int(f"{prefix}.hidden", h, 1) for h in self.hidden]
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    lr: float = 0.1
+    momentum: float = 0.9
+    rounding: str = "stochastic"
+
+    def validate(self, prefix: str) -> None:
+        self.batch_size = check_int(f"{prefix}.batch_size", self.batch_size, 1)
+        self.lr = check_float(f"{prefix}.lr", self.lr, low=0, low_open=True)
+        self.momentum = check_float(f"{prefix}.momentum", self.momentum, low=0, high=1, high_open=True)
+        check_choice(f"{prefix}.rounding", self.rounding, ROUNDING_MODES)
+
+
+@dataclass
+class EnergyConfig:
+    """Constants of the QNN energy model (green_qfl.md) and, optionally, the paper's workload."""
+
+    mac_energy_pj: float = 3.7
+    alpha: float = 1.25
+    dram_factor: float = 150.0
+    sram_bits: float = 16e6
+    pe_reuse: float = 16.0
+    # None = measured from the model; numbers reproduce a paper's constants.
+    params: int | None = None
+    macs: float | None = None
+    activations: int | None = None
+    input_size: int | None = None
+
+    def validate(self, prefix: str) -> None:
+        for name in ("mac_energy_pj", "alpha", "dram_factor", "sram_bits", "pe_reuse"):
+            setattr(self, name, check_float(f"{prefix}.{name}", getattr(self, name), low=0, low_open=True))
+        for name in ("params", "activations", "input_size"):
+            if getattr(self, name) is not None:
+                setattr(self, name, check_int(f"{prefix}.{name}", getattr(self, name), 1))
+        if self.macs is not None:
+            self.macs = check_float(f"{prefix}.macs", self.macs, low=0, low_open=True)
+
+
+@dataclass
+class WorldSection:
+    num_devices: int = 20
+    area_side_m: float = 500.0
+    tx_power_w: float = 0.1
+    bandwidth_hz: float = 10e6
+    noise_psd_dbm_hz: float = -174.0
+    path_loss_exponent: float = 4.0
+    device_macs_per_s: float = 1e10
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+
+    def validate(self, prefix: str) -> None:
+        self.num_devices = check_int(f"{prefix}.num_devices", self.num_devices, 1)
+        for name in ("area_side_m", "tx_power_w", "bandwidth_hz", "path_loss_exponent", "device_macs_per_s"):
+            setattr(self, name, check_float(f"{prefix}.{name}", getattr(self, name), low=0, low_open=True))
+        self.noise_psd_dbm_hz = check_float(f"{prefix}.noise_psd_dbm_hz", self.noise_psd_dbm_hz, low=-250, high=0)
+        self.energy.validate(f"{prefix}.energy")
+
+
+@dataclass
+class RunConfig:
+    """Everything one federated run needs. Build with :meth:`from_mapping`."""
+
+    seed: int = 0
+    rounds: int = 30
+    target_accuracy: float = 0.85
+    engine: str = "inprocess"
+    eval_batch_size: int = 1024
+    op: OperatingPoint = field(default_factory=OperatingPoint)
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    world: WorldSection = field(default_factory=WorldSection)
+    # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
+    scenario: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> "RunConfig":
+        self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
+        self.rounds = check_int("rounds", self.rounds, 1)
+        self.target_accuracy = check_float("target_accuracy", self.target_accuracy, low=0, high=1)
+        check_choice("engine", self.engine, ENGINES)
+        self.eval_batch_size = check_int("eval_batch_size", self.eval_batch_size, 1)
+        for name in ("op", "dataset", "partition", "model", "train", "world"):
+            getattr(self, name).validate(name)
+        if self.op.devices_per_round > self.world.num_devices:
+            raise ConfigError(
+                "op.devices_per_round",
+                self.op.devices_per_round,
+                f"an integer in [1, world.num_devices={self.world.num_devices}]",
+            )
+        return self
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> "RunConfig":
+        """Build and validate from a plain mapping (for example a resolved Hydra config)."""
+        return _build(cls, mapping, prefix="").validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, mapping: Any, prefix: str) -> Any:
+    if not isinstance(mapping, Mapping):
+        raise ConfigError(prefix or "<root>", mapping, f"a mapping of {cls.__name__} fields")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in mapping.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            raise ConfigError(dotted, value, f"not a known key; known keys here: {', '.join(fields)}")
+        target = _dataclass_in(hints[key])
+        kwargs[key] = _build(target, value, dotted) if target is not None and value is not None else value
+    return cls(**kwargs)
+
+
+def _dataclass_in(hint: Any) -> type | None:
+    if dataclasses.is_dataclass(hint):
+        return hint
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        for arg in typing.get_args(hint):
+            if dataclasses.is_dataclass(arg):
+                return arg
+    return None

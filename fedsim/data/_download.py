@@ -1,0 +1,123 @@
+"""Checksummed download of the MNIST-family IDX files from public mirrors."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from fedsim.errors import ConfigError, DataError
+
+# Published md5 of each gzip file; a download is kept only if it matches.
+CHECKSUMS: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+        "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+        "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+        "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+        "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+        "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+        "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+    },
+}
+
+MIRRORS: dict[str, tuple[str, ...]] = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    "fashion_mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+}
+
+_TIMEOUT_S = 60.0
+_CHUNK = 1 << 20
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fetch(url: str, dest: Path, md5: str) -> None:
+    """Download ``url`` to ``dest`` atomically; raise on any failure.
+
+    The bytes go to a temp file in dest's directory (so os.replace is a same-filesystem rename)
+    and replace dest only after the checksum passes, so a failed or corrupt download never leaves
+    a file that a later load would trust.
+    """
+    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            shutil.copyfileobj(response, out, _CHUNK)
+        got = _md5(tmp)
+        if got != md5:
+            raise ValueError(f"md5 {got} != expected {md5}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _mirror_url(base: str, file_name: str) -> str:
+    # Mirrors are given with or without a trailing slash.
+    return base.rstrip("/") + "/" + file_name
+
+
+def download_idx(
+    name: str,
+    root: str | os.PathLike[str],
+    base_urls: Sequence[str] | None = None,
+    files: Iterable[str] | None = None,
+) -> Path:
+    """Download the gzip IDX files of ``name`` into ``root`` and return ``root``.
+
+    ``files`` limits the download to some of the four file names (e.g. only the t10k pair).
+    Files already present with the right md5 are kept; each other file is tried on every mirror
+    in turn, and DataError names the file and the mirrors if none serves a verified copy.
+    """
+    if name not in CHECKSUMS:
+        raise ConfigError("dataset.name", name, "one of " + ", ".join(CHECKSUMS))
+    checksums = CHECKSUMS[name]
+    # A lone string is one name or URL, not a sequence of characters.
+    if isinstance(files, str):
+        files = [files]
+    if isinstance(base_urls, str):
+        base_urls = [base_urls]
+    wanted = list(checksums) if files is None else list(files)
+    for file_name in wanted:
+        if file_name not in checksums:
+            raise ConfigError("download.files", file_name, "names among " + ", ".join(checksums))
+    mirrors = tuple(base_urls) if base_urls is not None else MIRRORS[name]
+    if not mirrors:
+        raise ConfigError("download.base_urls", list(mirrors), "at least one mirror URL")
+    root_path = Path(root).expanduser()
+    root_path.mkdir(parents=True, exist_ok=True)
+    for file_name in wanted:
+        dest = root_path / file_name
+        md5 = checksums[file_name]
+        if dest.is_file() and _md5(dest) == md5:
+            continue
+        failures = []
+        for base in mirrors:
+            url = _mirror_url(base, file_name)
+            try:
+                _fetch(url, dest, md5)
+                break
+            except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+                failures.append(f"{url}: {exc}")
+        else:
+            raise DataError(
+                f"could not download a verified {file_name} from {', '.join(mirrors)} ({'; '.join(failures)})"
+            )
+    return root_path

@@ -1,0 +1,64 @@
+"""Local SGD at a given precision and evaluation: the learning a device (or the server) does."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import Dataset
+from ..qnn import set_precision
+
+
+def train_locally(
+    model: nn.Module,
+    data: Dataset,
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    train_bits: int,
+    rounding: str,
+    generator: torch.Generator,
+) -> float:
+    """Run ``iterations`` mini-batch SGD steps at precision ``train_bits``; return the mean loss.
+
+    Batches walk through seeded permutations of the local data (reshuffled each pass), and the
+    same generator drives stochastic rounding, so a (seed, device, round) fixes the result.
+    """
+    x = torch.from_numpy(data.x)
+    y = torch.from_numpy(data.y)
+    n = len(y)
+    set_precision(model, train_bits, rounding, generator)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    order = torch.randperm(n, generator=generator)
+    cursor, total = 0, 0.0
+    for _ in range(iterations):
+        if cursor >= n:
+            order, cursor = torch.randperm(n, generator=generator), 0
+        batch = order[cursor : cursor + batch_size]
+        cursor += batch_size
+        optimizer.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x[batch]), y[batch])
+        loss.backward()
+        optimizer.step()
+        total += loss.detach().item()
+    return total / iterations
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset, *, bits: int, batch_size: int = 1024) -> tuple[float, float]:
+    """(loss, accuracy) of ``model`` on ``data`` at precision ``bits`` with nearest rounding."""
+    set_precision(model, bits, "nearest")
+    model.eval()
+    x = torch.from_numpy(data.x)
+    y = torch.from_numpy(data.y)
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(y), batch_size):
+        logits = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
+        loss_sum += float(F.cross_entropy(logits, target, reduction="sum"))
+        correct += int((logits.argmax(1) == target).sum())
+    return loss_sum / len(y), correct / len(y)

@@ -1,0 +1,160 @@
+import csv
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from analysis import find_runs, load_run, plot_path, plot_run, plot_sweep
+from analysis._plot_common import use_log_energy
+
+
+SWEEP_OPS = [
+    {"train_bits": t, "uplink_bits": u} for t in (4, 8, 32) for u in (2, 8)
+]
+
+
+def _read_csv(path):
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_plot_run_writes_pngs(tmp_path, make_run, png_ok, no_temp_files):
+    run_dir = make_run(tmp_path / "run", train_bits=8, n_rounds=40)
+    written = plot_run(run_dir)
+    assert [p.name for p in written] == ["accuracy_vs_rounds.png", "accuracy_vs_energy.png"]
+    for p in written:
+        assert p.parent == run_dir
+        png_ok(p)
+    no_temp_files(run_dir)
+    assert plt.get_fignums() == []
+
+
+def test_plot_run_out_dir_and_overwrite(tmp_path, make_run, png_ok, no_temp_files):
+    run_dir = make_run(tmp_path / "run", target=None, eval_every=5)
+    out = tmp_path / "figs" / "deeper"
+    (out).mkdir(parents=True)
+    (out / "accuracy_vs_energy.png").write_bytes(b"stale")
+    written = plot_run(str(run_dir), out_dir=str(out))
+    assert {p.parent for p in written} == {out}
+    for p in written:
+        png_ok(p)
+    assert not (run_dir / "accuracy_vs_rounds.png").exists()
+    no_temp_files(out)
+
+
+def test_plot_run_tolerates_header_only_csv(tmp_path, png_ok):
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "rounds.csv").write_text("round,energy_cum_j,test_accuracy\n")
+    (d / "summary.json").write_text('{"target_accuracy": null}')
+    for p in plot_run(d):
+        png_ok(p)
+
+
+def test_use_log_energy_threshold():
+    assert not use_log_energy([np.array([0.0, 10.0, 100.0, 999.0])])
+    assert use_log_energy([np.array([0.0, 1.0, 50.0]), np.array([200.0])])
+    assert not use_log_energy([np.array([np.nan, 0.0])])
+    assert not use_log_energy([])
+
+
+def test_plot_sweep_outputs(tmp_path, make_sweep, png_ok, no_temp_files):
+    sweep = tmp_path / "multirun"
+    make_sweep(sweep, SWEEP_OPS, nested=True)
+    written = plot_sweep(sweep)
+    assert [p.name for p in written] == ["tradeoff.png", "accuracy_vs_rounds.png", "sweep_summary.csv"]
+    assert all(p.parent == sweep for p in written)
+    png_ok(sweep / "tradeoff.png")
+    png_ok(sweep / "accuracy_vs_rounds.png")
+    rows = _read_csv(sweep / "sweep_summary.csv")
+    assert len(rows) == len(SWEEP_OPS)
+    assert list(rows[0]) == [
+        "op.train_bits", "op.uplink_bits", "final_accuracy", "total_energy_j",
+        "rounds_to_target", "energy_to_target_j", "path",
+    ]
+    runs = [load_run(p) for p in find_runs(sweep)]
+    for row, op, run in zip(rows, SWEEP_OPS, runs):
+        assert row["op.train_bits"] == str(op["train_bits"])
+        assert row["op.uplink_bits"] == str(op["uplink_bits"])
+        assert float(row["final_accuracy"]) == pytest.approx(run.summary["final_accuracy"])
+        assert float(row["total_energy_j"]) == pytest.approx(run.summary["total_energy_j"])
+        if run.summary["rounds_to_target"] is None:
+            assert row["rounds_to_target"] == "" and row["energy_to_target_j"] == ""
+        else:
+            assert int(row["rounds_to_target"]) == run.summary["rounds_to_target"]
+        assert (sweep / row["path"]) .resolve() == run.path.resolve()
+    assert rows[0]["path"] == "2024-05-01/12-00-00/0"
+    # the 4-bit-training runs never reach the 0.8 target in this synthetic model
+    assert any(r["rounds_to_target"] == "" for r in rows)
+    no_temp_files(sweep)
+    assert plt.get_fignums() == []
+
+
+def test_plot_sweep_out_dir_and_single_run(tmp_path, make_sweep, png_ok):
+    sweep = tmp_path / "one"
+    make_sweep(sweep, [{"train_bits": 8}])
+    out = tmp_path / "out"
+    written = plot_sweep(sweep, out_dir=out)
+    assert {p.parent for p in written} == {out}
+    png_ok(out / "tradeoff.png")
+    rows = _read_csv(out / "sweep_summary.csv")
+    assert len(rows) == 1
+    assert list(rows[0]) == [
+        "final_accuracy", "total_energy_j", "rounds_to_target", "energy_to_target_j", "path",
+    ]
+    assert rows[0]["path"] == "0"
+
+
+def test_plot_sweep_many_runs_and_mixed_targets(tmp_path, make_sweep, png_ok):
+    ops = [{"train_bits": b, "target": 0.7 if b % 2 else 0.8, "n_rounds": 5} for b in range(1, 24)]
+    sweep = tmp_path / "big"
+    make_sweep(sweep, ops)
+    plot_sweep(sweep)
+    png_ok(sweep / "tradeoff.png")
+    assert len(_read_csv(sweep / "sweep_summary.csv")) == 23
+
+
+def test_plot_sweep_empty_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no fedsim run under"):
+        plot_sweep(tmp_path)
+
+
+def test_plot_path_dispatches_to_run(tmp_path, make_run, png_ok):
+    run_dir = make_run(tmp_path / "run")
+    written = plot_path(run_dir)
+    assert sorted(p.name for p in written) == ["accuracy_vs_energy.png", "accuracy_vs_rounds.png"]
+    assert not (run_dir / "tradeoff.png").exists()
+    for p in written:
+        png_ok(p)
+
+
+def test_plot_path_dispatches_to_sweep(tmp_path, make_sweep, png_ok, no_temp_files):
+    make_sweep(tmp_path / "sw", SWEEP_OPS[:3], nested=True)
+    written = plot_path(tmp_path / "sw")
+    assert sorted(p.name for p in written) == [
+        "accuracy_vs_rounds.png", "sweep_summary.csv", "tradeoff.png",
+    ]
+    png_ok(tmp_path / "sw" / "tradeoff.png")
+    no_temp_files(tmp_path / "sw")
+
+
+def test_plot_path_single_job_sweep(tmp_path, make_sweep, png_ok):
+    make_sweep(tmp_path / "sw", [{}])
+    written = plot_path(tmp_path / "sw")
+    assert (tmp_path / "sw" / "tradeoff.png") in written
+    png_ok(tmp_path / "sw" / "tradeoff.png")
+
+
+def test_plot_path_empty_dir_raises_with_message(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "multirun.yaml").write_text("{}\n")
+    with pytest.raises(FileNotFoundError) as err:
+        plot_path(empty)
+    assert str(err.value) == f"no fedsim run under {empty}: expected rounds.csv and summary.json"
+    assert sorted(p.name for p in empty.iterdir()) == ["multirun.yaml"]
+
+
+def test_plot_path_missing_dir_raises(tmp_path):
+    with pytest.raises(FileNotFoundError, match="expected rounds.csv and summary.json"):
+        plot_path(tmp_path / "does-not-exist")

@@ -1,0 +1,181 @@
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedsim.errors import ConfigError
+from fedsim.rng import numpy_stream
+from fedsim.world import (
+    QnnEnergyModel,
+    RoundOutcome,
+    RoundPlan,
+    Workload,
+    World,
+    WorldConfig,
+    distances_to_bs,
+    path_gain,
+    place_uniform_square,
+    shannon_rate_bps,
+)
+
+WORKLOAD = Workload.green_qfl_paper()
+D = WORKLOAD.params
+
+
+def make_plan(round_, devices, iters=5, train_bits=16, uplink_precision=8):
+    devices = np.asarray(devices)
+    k = devices.size
+    return RoundPlan(
+        round=round_,
+        devices=devices,
+        local_iters=np.full(k, iters),
+        train_bits=np.full(k, train_bits),
+        uplink_bits=np.full(k, D * uplink_precision, dtype=float),
+    )
+
+
+ARRAY_FIELDS = (
+    "devices",
+    "compute_s",
+    "upload_s",
+    "energy_compute_j",
+    "energy_uplink_j",
+    "delivered",
+    "channel_gain",
+    "distance_m",
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "kwargs"),
+    [
+        ("world.num_devices", {"num_devices": 0}),
+        ("world.num_devices", {"num_devices": 2.5}),
+        ("world.area_side_m", {"area_side_m": 0.0}),
+        ("world.bs_position_m", {"bs_position_m": (1.0,)}),
+        ("world.tx_power_w", {"tx_power_w": -0.1}),
+        ("world.tx_power_w", {"tx_power_w": float("nan")}),
+        ("world.bandwidth_hz", {"bandwidth_hz": 0}),
+        ("world.noise_psd_w_hz", {"noise_psd_w_hz": -4e-21}),
+        ("world.path_loss_exponent", {"path_loss_exponent": -2.0}),
+        ("world.device_macs_per_s", {"device_macs_per_s": 0.0}),
+    ],
+)
+def test_world_config_validation_names_the_key(key, kwargs):
+    with pytest.raises(ConfigError, match=re.escape(key)) as info:
+        WorldConfig(**kwargs)
+    assert info.value.key == key
+
+
+def test_placement_uses_named_stream_and_corner_bs():
+    world = World(WorldConfig(num_devices=30), WORKLOAD, seed=7)
+    expected = place_uniform_square(30, 500.0, numpy_stream(7, "placement"))
+    np.testing.assert_array_equal(world.positions_m, expected)
+    np.testing.assert_array_equal(world.distances_m, distances_to_bs(expected, (0.0, 0.0)))
+    assert world.positions_m.shape == (30, 2)
+
+
+def test_same_seed_same_outcome():
+    plan = make_plan(3, [0, 4, 7, 11])
+    a = World(WorldConfig(), WORKLOAD, seed=11).simulate_round(plan)
+    b = World(WorldConfig(), WORKLOAD, seed=11).simulate_round(plan)
+    for name in ARRAY_FIELDS:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    assert a.round_s == b.round_s and a.energy_j == b.energy_j
+
+
+def test_different_round_different_fading():
+    world = World(WorldConfig(), WORKLOAD, seed=11)
+    a = world.simulate_round(make_plan(0, [0, 1, 2]))
+    b = world.simulate_round(make_plan(1, [0, 1, 2]))
+    assert not np.array_equal(a.channel_gain, b.channel_gain)
+    np.testing.assert_array_equal(a.distance_m, b.distance_m)
+
+
+def test_fading_independent_of_selection():
+    world = World(WorldConfig(), WORKLOAD, seed=2)
+    alone = world.simulate_round(make_plan(5, [3]))
+    crowd = world.simulate_round(make_plan(5, np.arange(10)))
+    assert crowd.channel_gain[3] == alone.channel_gain[0]
+    assert crowd.energy_uplink_j[3] == alone.energy_uplink_j[0]
+
+
+def test_outcome_follows_the_models():
+    cfg = WorldConfig()
+    world = World(cfg, WORKLOAD, seed=4)
+    plan = RoundPlan(
+        round=2,
+        devices=np.array([1, 5, 9]),
+        local_iters=np.array([1, 2, 3]),
+        train_bits=np.array([32, 16, 8]),
+        uplink_bits=np.array([D * 32, D * 8, D * 1], dtype=float),
+    )
+    out = world.simulate_round(plan)
+    e_train = QnnEnergyModel().train_iteration_energy(np.array([32, 16, 8]), WORKLOAD)
+    np.testing.assert_allclose(out.energy_compute_j, [1, 2, 3] * e_train, rtol=1e-15)
+    # One local iteration = 32 samples x 3 forward-passes' worth of MACs at 1e10 MAC/s.
+    np.testing.assert_allclose(out.compute_s, np.array([1, 2, 3]) * 32 * 3 * 4.05e7 / 1e10)
+    gain = numpy_stream(4, "fading", 2).exponential(size=20) * path_gain(world.distances_m, 4.0)
+    np.testing.assert_array_equal(out.channel_gain, gain[[1, 5, 9]])
+    rate = shannon_rate_bps(10e6, 0.1, gain[[1, 5, 9]], 4e-21)
+    np.testing.assert_allclose(out.upload_s, plan.uplink_bits / rate, rtol=1e-12)
+    np.testing.assert_allclose(out.energy_uplink_j, 0.1 * plan.uplink_bits / rate, rtol=1e-12)
+    assert out.delivered.dtype == bool and out.delivered.all()
+    assert out.round_s == pytest.approx(np.max(out.compute_s + out.upload_s))
+    assert out.energy_j == pytest.approx(out.energy_compute_j.sum() + out.energy_uplink_j.sum())
+
+
+def test_quarter_payload_quarter_uplink_energy():
+    world = World(WorldConfig(), WORKLOAD, seed=9)
+    full = world.simulate_round(make_plan(1, [0, 2, 4], uplink_precision=32))
+    eight = world.simulate_round(make_plan(1, [0, 2, 4], uplink_precision=8))
+    np.testing.assert_allclose(eight.energy_uplink_j, full.energy_uplink_j / 4, rtol=1e-12)
+    np.testing.assert_allclose(eight.upload_s, full.upload_s / 4, rtol=1e-12)
+
+
+def test_empty_round():
+    world = World(WorldConfig(), WORKLOAD, seed=0)
+    out = world.simulate_round(make_plan(0, np.array([], dtype=int)))
+    assert isinstance(out, RoundOutcome)
+    assert out.round_s == 0.0 and out.energy_j == 0.0
+
+
+def test_plan_validation():
+    world = World(WorldConfig(num_devices=5), WORKLOAD, seed=0)
+    with pytest.raises(ConfigError, match="plan.devices"):
+        world.simulate_round(make_plan(0, [1, 5]))
+    with pytest.raises(ConfigError, match="plan.devices"):
+        make_plan(0, [1, 1])
+    with pytest.raises(ConfigError, match="op.train_bits"):
+        make_plan(0, [1], train_bits=0)
+    with pytest.raises(ConfigError, match="plan.local_iters"):
+        make_plan(0, [1], iters=0)
+    with pytest.raises(ConfigError, match="plan.uplink_bits"):
+        RoundPlan(round=0, devices=[0, 1], local_iters=[1, 1], train_bits=[8, 8], uplink_bits=[1.0])
+
+
+def test_plan_arrays_are_frozen():
+    plan = make_plan(0, [0, 1])
+    with pytest.raises(ValueError):
+        plan.devices[0] = 3
+
+
+def test_expected_uplink_energy_per_bit_matches_direct_average():
+    cfg = WorldConfig(num_devices=6)
+    world = World(cfg, WORKLOAD, seed=3)
+    weights = np.array([1.0, 2.0, 3.0, 0.0, 1.0, 1.0])
+    got = world.expected_uplink_energy_per_bit(weights, drops=500, seed=12)
+    fading = numpy_stream(12, "uplink_energy_mc").exponential(size=500)
+    h = fading[:, None] * path_gain(world.distances_m, 4.0)[None, :]
+    per_bit = 0.1 / (10e6 * np.log2(1 + 0.1 * h / (10e6 * 4e-21)))
+    assert got == pytest.approx(per_bit.mean(axis=0) @ (weights / weights.sum()), rel=1e-12)
+    uniform = world.expected_uplink_energy_per_bit(drops=500, seed=12)
+    assert uniform == pytest.approx(per_bit.mean(), rel=1e-12)
+
+
+def test_world_imports_neither_torch_nor_flower():
+    package = Path(__file__).resolve().parents[2] / "fedsim" / "world"
+    for source in package.glob("*.py"):
+        text = source.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(torch|flwr)\b", text, re.M), source.name
