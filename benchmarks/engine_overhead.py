@@ -1,0 +1,114 @@
+"""Overhead of fedsim's federated machinery over a plain PyTorch loop doing the same learning.
+
+Both sides run the same workload (50 devices, quantized MLP on the embedded digits, K devices
+per round, I local iterations, m-bit uplink) with the same building blocks: the seeded device
+sampler, ``train_locally``, the uplink codec, ``weighted_average`` and the server evaluation.
+The federated side adds what fedsim adds: Flower messages and records, the in-process Grid, the
+strategy, the World's energy accounting and the ledger. Both are timed in this run, alternating,
+and the ratio of their medians is printed (target <= 1.3).
+
+    python benchmarks/engine_overhead.py [--rounds 20] [--repeats 3]
+
+The last line is one JSON object with "overhead_ratio".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import fedsim
+from fedsim.config import RunConfig
+from fedsim.federation import Job, evaluate, sample_devices, train_locally, weighted_average
+from fedsim.rng import numpy_stream, torch_stream
+from fedsim.uplink import decode_update, encode_update
+
+
+def workload(rounds: int) -> RunConfig:
+    return RunConfig.from_mapping(
+        {
+            "rounds": rounds,
+            "world": {"num_devices": 50},
+            "op": {"train_bits": 8, "uplink_bits": 8, "local_iters": 5, "devices_per_round": 10},
+            "model": {"name": "mlp"},
+        }
+    )
+
+
+def plain_pytorch_loop(config: RunConfig) -> float:
+    """The same learning with no FL framework: tensors in, tensors out."""
+    job = Job(config)
+    model = job.new_model()
+    server_model = job.new_model()
+    state = {k: v.clone() for k, v in server_model.state_dict().items()}
+    op, train = config.op, config.train
+    accuracy = 0.0
+    for server_round in range(1, config.rounds + 1):
+        global_arrays = [state[k].numpy().copy() for k in job.update_keys]
+        updates, weights = [], []
+        for device in sample_devices(config.seed, server_round, range(config.world.num_devices), op.devices_per_round):
+            model.load_state_dict(state)
+            data = job.device_data(int(device))
+            train_locally(
+                model, data, iterations=op.local_iters, batch_size=train.batch_size, lr=train.lr,
+                momentum=train.momentum, train_bits=op.train_bits, rounding=train.rounding,
+                generator=torch_stream(config.seed, "local-training", int(device), server_round),
+            )
+            local = model.state_dict()
+            delta = [local[k].numpy() - g for k, g in zip(job.update_keys, global_arrays)]
+            encoded = encode_update(delta, op.uplink_bits, numpy_stream(config.seed, "uplink-quantizer", int(device), server_round))
+            updates.append(decode_update(encoded, job.update_shapes))
+            weights.append(len(data))
+        for key, d in zip(job.update_keys, weighted_average(updates, weights)):
+            state[key] = state[key] + torch.from_numpy(d)
+        server_model.load_state_dict(state)
+        _, accuracy = evaluate(server_model, job.data.test, bits=op.train_bits)
+    return accuracy
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    config = workload(args.rounds)
+    Job(config).data  # warm caches and imports outside the timed region, for both sides
+    fedsim.run(workload(1))
+    plain_pytorch_loop(workload(1))
+
+    plain_s, engine_s = [], []
+    for _ in range(args.repeats):
+        t = time.perf_counter()
+        plain_acc = plain_pytorch_loop(config)
+        plain_s.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        result = fedsim.run(config)
+        engine_s.append(time.perf_counter() - t)
+    ratio = statistics.median(engine_s) / statistics.median(plain_s)
+    print(f"plain PyTorch loop : median {statistics.median(plain_s):.3f} s  {plain_s}")
+    print(f"in-process engine  : median {statistics.median(engine_s):.3f} s  {engine_s}")
+    print(f"final accuracy     : plain {plain_acc:.4f}  engine {result.final_accuracy:.4f}")
+    print(
+        json.dumps(
+            {
+                "benchmark": "engine_overhead",
+                "devices": config.world.num_devices,
+                "devices_per_round": config.op.devices_per_round,
+                "rounds": config.rounds,
+                "plain_s": statistics.median(plain_s),
+                "engine_s": statistics.median(engine_s),
+                "overhead_ratio": ratio,
+                "same_accuracy": bool(np.isclose(plain_acc, result.final_accuracy)),
+                "target": 1.3,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
