@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import tiny_overrides
+from run_helpers import tiny_overrides
 
 import fedsim
 from fedsim.errors import ConfigError

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_overrides
+from run_helpers import tiny_overrides
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
 import fedsim
