@@ -21,23 +21,6 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 import numpy as np
 import yaml
 
-__all__ = [
-    "RunData",
-    "load_run",
-    "find_runs",
-    "is_run_dir",
-    "flatten_config",
-    "varying_keys",
-    "sweep_label",
-    "short_keys",
-    "run_params",
-    "run_metrics",
-    "format_value",
-    "read_rounds_csv",
-    "ROUNDS_FILE",
-    "SUMMARY_FILE",
-    "CONFIG_FILE",
-]
 
 ROUNDS_FILE = "rounds.csv"
 SUMMARY_FILE = "summary.json"

@@ -1,9 +1,6 @@
 """Run configuration: typed, validated sections built from Hydra's composed config."""
 
 from ._schema import (
-    DATASETS,
-    MODELS,
-    PARTITIONS,
     DatasetConfig,
     EnergyConfig,
     ModelConfig,
@@ -15,9 +12,6 @@ from ._schema import (
 )
 
 __all__ = [
-    "DATASETS",
-    "MODELS",
-    "PARTITIONS",
     "DatasetConfig",
     "EnergyConfig",
     "ModelConfig",

@@ -14,13 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..data import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
-from ._checks import check_bool, check_choice, check_float, check_int
+from ..qnn import MODELS, ROUNDING_MODES
+from .._checks import check_bool, check_choice, check_float, check_int
 
-DATASETS = ("digits", "mnist", "fashion_mnist")
-MODELS = ("mlp", "cnn", "qcnn5")
-PARTITIONS = ("iid", "dirichlet", "shards")
-ROUNDING_MODES = ("nearest", "stochastic")
 ENGINES = ("inprocess",)
 
 
@@ -64,7 +62,7 @@ class PartitionConfig:
     shards_per_device: int = 2
 
     def validate(self, prefix: str) -> None:
-        check_choice(f"{prefix}.kind", self.kind, PARTITIONS)
+        check_choice(f"{prefix}.kind", self.kind, PARTITION_KINDS)
         self.alpha = check_float(f"{prefix}.alpha", self.alpha, low=0, low_open=True)
         self.shards_per_device = check_int(f"{prefix}.shards_per_device", self.shards_per_device, 1)
 

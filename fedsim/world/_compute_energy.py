@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from fedsim.errors import ConfigError
-from fedsim.world._checks import check_int_at_least, check_positive
+from fedsim._checks import check_float, check_int
 
 _FULL_PRECISION_BITS = 32
 
@@ -30,10 +30,10 @@ class Workload:
     input_size: int  # x_dim, values per input sample (read from DRAM)
 
     def __post_init__(self) -> None:
-        check_int_at_least("workload.params", self.params, 1)
-        check_positive("workload.macs", self.macs)
-        check_int_at_least("workload.activations", self.activations, 1)
-        check_int_at_least("workload.input_size", self.input_size, 1)
+        check_int("workload.params", self.params, 1)
+        check_float("workload.macs", self.macs, low=0, low_open=True)
+        check_int("workload.activations", self.activations, 1)
+        check_int("workload.input_size", self.input_size, 1)
 
     @classmethod
     def green_qfl_paper(cls) -> Workload:
@@ -73,12 +73,12 @@ class QnnEnergyModel:
     batch_size: int = 32  # B_mb: samples per local iteration
 
     def __post_init__(self) -> None:
-        check_positive("energy.mac_energy_j", self.mac_energy_j)
-        check_positive("energy.alpha", self.alpha)
-        check_positive("energy.dram_factor", self.dram_factor)
-        check_positive("energy.sram_bits", self.sram_bits)
-        check_positive("energy.pe_reuse", self.pe_reuse)
-        check_int_at_least("energy.batch_size", self.batch_size, 1)
+        check_float("energy.mac_energy_j", self.mac_energy_j, low=0, low_open=True)
+        check_float("energy.alpha", self.alpha, low=0, low_open=True)
+        check_float("energy.dram_factor", self.dram_factor, low=0, low_open=True)
+        check_float("energy.sram_bits", self.sram_bits, low=0, low_open=True)
+        check_float("energy.pe_reuse", self.pe_reuse, low=0, low_open=True)
+        check_int("energy.batch_size", self.batch_size, 1)
 
     def mac_energy(self, n: ArrayLike) -> np.ndarray | float:
         """E_MAC(n) = A·(n/32)^alpha, joules per MAC at n bits."""

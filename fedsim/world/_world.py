@@ -13,7 +13,7 @@ import numpy as np
 
 from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
-from fedsim.world._checks import check_int_at_least, check_positive
+from fedsim._checks import check_float, check_int
 from fedsim.world._compute_energy import QnnEnergyModel, Workload, check_train_bits
 from fedsim.world._placement import distances_to_bs, place_uniform_square
 from fedsim.world._radio import path_gain, rayleigh_power, shannon_rate_bps, uplink_time_energy
@@ -41,8 +41,8 @@ class WorldConfig:
     energy: QnnEnergyModel = field(default_factory=QnnEnergyModel)
 
     def __post_init__(self) -> None:
-        check_int_at_least("world.num_devices", self.num_devices, 1)
-        check_positive("world.area_side_m", self.area_side_m)
+        check_int("world.num_devices", self.num_devices, 1)
+        check_float("world.area_side_m", self.area_side_m, low=0, low_open=True)
         bs = self.bs_position_m
         try:
             bs_ok = len(bs) == 2 and all(
@@ -52,11 +52,11 @@ class WorldConfig:
             bs_ok = False
         if not bs_ok:
             raise ConfigError("world.bs_position_m", bs, "a pair of finite coordinates (x, y) in m")
-        check_positive("world.tx_power_w", self.tx_power_w)
-        check_positive("world.bandwidth_hz", self.bandwidth_hz)
-        check_positive("world.noise_psd_w_hz", self.noise_psd_w_hz)
-        check_positive("world.path_loss_exponent", self.path_loss_exponent)
-        check_positive("world.device_macs_per_s", self.device_macs_per_s)
+        check_float("world.tx_power_w", self.tx_power_w, low=0, low_open=True)
+        check_float("world.bandwidth_hz", self.bandwidth_hz, low=0, low_open=True)
+        check_float("world.noise_psd_w_hz", self.noise_psd_w_hz, low=0, low_open=True)
+        check_float("world.path_loss_exponent", self.path_loss_exponent, low=0, low_open=True)
+        check_float("world.device_macs_per_s", self.device_macs_per_s, low=0, low_open=True)
         if not isinstance(self.energy, QnnEnergyModel):
             raise ConfigError("world.energy", self.energy, "a QnnEnergyModel")
 
@@ -80,7 +80,7 @@ class RoundPlan:
     uplink_bits: np.ndarray  # payload size in bits (e.g. d·m for m-bit updates), not the precision
 
     def __post_init__(self) -> None:
-        check_int_at_least("plan.round", self.round, 0)
+        check_int("plan.round", self.round, 0)
         object.__setattr__(self, "round", int(self.round))
         arrays = {
             "devices": self.devices,
@@ -161,7 +161,7 @@ class World:
             raise ConfigError("world", config, "a WorldConfig")
         if not isinstance(workload, Workload):
             raise ConfigError("workload", workload, "a Workload")
-        check_int_at_least("seed", seed, 0)
+        check_int("seed", seed, 0)
         self.config = config
         self.workload = workload
         self.seed = int(seed)
@@ -256,10 +256,10 @@ class World:
                     "weights", weights, f"{n} finite non-negative numbers with a positive sum"
                 )
             w = w / w.sum()
-        check_int_at_least("drops", drops, 1)
+        check_int("drops", drops, 1)
         drops = int(drops)
         if seed is not None:
-            check_int_at_least("seed", seed, 0)
+            check_int("seed", seed, 0)
         stream_seed = self.seed if seed is None else int(seed)
         fading = rayleigh_power(numpy_stream(stream_seed, "uplink_energy_mc"), drops)
         placement_rng = numpy_stream(stream_seed, "uplink_energy_mc_placement")

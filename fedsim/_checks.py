@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral, Real
 from typing import Any
 
-from ..errors import ConfigError
+from .errors import ConfigError
 
 
 def check_int(key: str, value: Any, low: int | None = None, high: int | None = None, allowed: str | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, Integral):
         if not (isinstance(value, float) and value.is_integer()):
             raise ConfigError(key, value, allowed or _int_range(low, high))
-        value = int(value)
+    value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
         raise ConfigError(key, value, allowed or _int_range(low, high))
     return value
@@ -40,7 +41,7 @@ def check_float(
     lo_txt = "-inf" if low is None else f"{low:g}"
     hi_txt = "inf" if high is None else f"{high:g}"
     allowed = f"a number in {lo_br}{lo_txt}, {hi_txt}{hi_br}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise ConfigError(key, value, allowed)
     value = float(value)
     if low is not None and (value < low or (low_open and value == low)):
