@@ -53,6 +53,7 @@ def test_sweep_then_tradeoff_plot(tmp_path):
     sweep = tmp_path / "sweep"
     proc = fedsim("run", "-m", *TINY, "op.train_bits=4,32", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr
+    assert "sweep: 2 finished runs" in proc.stdout and "total_energy_j" in proc.stdout
     bits = sorted(json.loads((sweep / str(job) / "summary.json").read_text())["op"]["train_bits"] for job in (0, 1))
     assert bits == [4, 32]
     proc = fedsim("plot", str(sweep))
