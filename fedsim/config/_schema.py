@@ -17,6 +17,7 @@ from typing import Any
 from ..data import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
 from ..qnn import MODELS, ROUNDING_MODES
+from ..world import AccessConfig, ChannelConfig, DeviceConfig, MobilityConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
 ENGINES = ("inprocess",)
@@ -91,7 +92,7 @@ class TrainConfig:
         check_choice(f"{prefix}.rounding", self.rounding, ROUNDING_MODES)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnergyConfig:
     """Constants of the QNN energy model (green_qfl.md) and, optionally, the paper's workload."""
 
@@ -106,33 +107,64 @@ class EnergyConfig:
     activations: int | None = None
     input_size: int | None = None
 
-    def validate(self, prefix: str) -> None:
+    def __post_init__(self) -> None:
         for name in ("mac_energy_pj", "alpha", "dram_factor", "sram_bits", "pe_reuse"):
-            setattr(self, name, check_float(f"{prefix}.{name}", getattr(self, name), low=0, low_open=True))
+            check_float(f"devices.energy.{name}", getattr(self, name), low=0, low_open=True)
         for name in ("params", "activations", "input_size"):
             if getattr(self, name) is not None:
-                setattr(self, name, check_int(f"{prefix}.{name}", getattr(self, name), 1))
+                check_int(f"devices.energy.{name}", getattr(self, name), 1)
         if self.macs is not None:
-            self.macs = check_float(f"{prefix}.macs", self.macs, low=0, low_open=True)
+            check_float("devices.energy.macs", self.macs, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class DevicesSection(DeviceConfig):
+    """Device hardware: the world's DeviceConfig plus the QNN compute rate and energy constants."""
+
+    macs_per_s: float = 1e10
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("devices.macs_per_s", self.macs_per_s, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class RadioSection(ChannelConfig):
+    """The uplink radio: power, band and noise (dB at this boundary), plus the channel model."""
+
+    tx_power_w: float = 0.1
+    bandwidth_hz: float = 10e6
+    noise_psd_dbm_hz: float = -174.0
+    noise_figure_db: float = 0.0
+    path_loss_exponent: float = 4.0
+    waterfall_threshold: float | None = None  # Chen et al.'s m_w; null: no packet errors
+    downlink_power_w: float | None = None  # null: the model broadcast is not modelled
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("radio.tx_power_w", self.tx_power_w, low=0, low_open=True)
+        check_float("radio.bandwidth_hz", self.bandwidth_hz, low=0, low_open=True)
+        check_float("radio.noise_psd_dbm_hz", self.noise_psd_dbm_hz, low=-250, high=0)
+        check_float("radio.noise_figure_db", self.noise_figure_db, low=0)
+        check_float("radio.path_loss_exponent", self.path_loss_exponent, low=0, low_open=True)
+        if self.waterfall_threshold is not None:
+            check_float("radio.waterfall_threshold", self.waterfall_threshold, low=0, low_open=True)
+        if self.downlink_power_w is not None:
+            check_float("radio.downlink_power_w", self.downlink_power_w, low=0, low_open=True)
 
 
 @dataclass
 class WorldSection:
     num_devices: int = 20
     area_side_m: float = 500.0
-    tx_power_w: float = 0.1
-    bandwidth_hz: float = 10e6
-    noise_psd_dbm_hz: float = -174.0
-    path_loss_exponent: float = 4.0
-    device_macs_per_s: float = 1e10
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    deadline_s: float | None = None  # null: the server waits for every upload
 
     def validate(self, prefix: str) -> None:
         self.num_devices = check_int(f"{prefix}.num_devices", self.num_devices, 1)
-        for name in ("area_side_m", "tx_power_w", "bandwidth_hz", "path_loss_exponent", "device_macs_per_s"):
-            setattr(self, name, check_float(f"{prefix}.{name}", getattr(self, name), low=0, low_open=True))
-        self.noise_psd_dbm_hz = check_float(f"{prefix}.noise_psd_dbm_hz", self.noise_psd_dbm_hz, low=-250, high=0)
-        self.energy.validate(f"{prefix}.energy")
+        self.area_side_m = check_float(f"{prefix}.area_side_m", self.area_side_m, low=0, low_open=True)
+        if self.deadline_s is not None:
+            self.deadline_s = check_float(f"{prefix}.deadline_s", self.deadline_s, low=0, low_open=True)
 
 
 @dataclass
@@ -150,6 +182,10 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     world: WorldSection = field(default_factory=WorldSection)
+    radio: RadioSection = field(default_factory=RadioSection)
+    access: AccessConfig = field(default_factory=lambda: AccessConfig(scheme="orthogonal"))
+    devices: DevicesSection = field(default_factory=DevicesSection)
+    mobility: MobilityConfig = field(default_factory=MobilityConfig)
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 
@@ -159,8 +195,16 @@ class RunConfig:
         self.target_accuracy = check_float("target_accuracy", self.target_accuracy, low=0, high=1)
         check_choice("engine", self.engine, ENGINES)
         self.eval_batch_size = check_int("eval_batch_size", self.eval_batch_size, 1)
+        # radio, access, devices and mobility are the world's own frozen dataclasses: they
+        # validated themselves when they were built.
         for name in ("op", "dataset", "partition", "model", "train", "world"):
             getattr(self, name).validate(name)
+        if self.access.scheme == "ofdma" and self.op.devices_per_round > self.access.resource_blocks:
+            raise ConfigError(
+                "access.resource_blocks",
+                self.access.resource_blocks,
+                f"at least op.devices_per_round={self.op.devices_per_round} (one device per resource block)",
+            )
         if self.op.devices_per_round > self.world.num_devices:
             raise ConfigError(
                 "op.devices_per_round",

@@ -78,7 +78,7 @@ class Job:
     def workload(self) -> Workload:
         """The energy model's workload: measured from the model unless the config gives numbers."""
         measured = profile_model(self.new_model(), self.data.train.input_shape)
-        e = self.config.world.energy
+        e = self.config.devices.energy
         return Workload(
             params=e.params if e.params is not None else measured.params,
             macs=e.macs if e.macs is not None else measured.macs,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from contextlib import contextmanager
 import logging
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -16,7 +18,7 @@ from tqdm.auto import tqdm
 from .._atomic import atomic_write_bytes
 from ..ledger import Ledger
 from ..result import RunResult
-from ..world import QnnEnergyModel, World, WorldConfig, dbm_to_w
+from ..world import ChannelConfig, DeviceConfig, QnnEnergyModel, World, WorldConfig, dbm_to_w
 from ._job import Job, job_from_run_config
 from ._local_training import evaluate
 from ._records import load_record, model_to_record
@@ -41,26 +43,41 @@ def quiet_flower_log():
 
 
 def build_world(job: Job) -> World:
-    w = job.config.world
-    e = w.energy
+    """The World of a run configuration (dB converted to SI here, once)."""
+    cfg = job.config
+    radio, devices = cfg.radio, cfg.devices
+    e = devices.energy
     config = WorldConfig(
-        num_devices=w.num_devices,
-        area_side_m=w.area_side_m,
-        tx_power_w=w.tx_power_w,
-        bandwidth_hz=w.bandwidth_hz,
-        noise_psd_w_hz=dbm_to_w(w.noise_psd_dbm_hz),
-        path_loss_exponent=w.path_loss_exponent,
-        device_macs_per_s=w.device_macs_per_s,
+        num_devices=cfg.world.num_devices,
+        area_side_m=cfg.world.area_side_m,
+        tx_power_w=radio.tx_power_w,
+        bandwidth_hz=radio.bandwidth_hz,
+        noise_psd_w_hz=dbm_to_w(radio.noise_psd_dbm_hz),
+        noise_figure_db=radio.noise_figure_db,
+        path_loss_exponent=radio.path_loss_exponent,
+        device_macs_per_s=devices.macs_per_s,
         energy=QnnEnergyModel(
             mac_energy_j=e.mac_energy_pj * 1e-12,
             alpha=e.alpha,
             dram_factor=e.dram_factor,
             sram_bits=e.sram_bits,
             pe_reuse=e.pe_reuse,
-            batch_size=job.config.train.batch_size,
+            batch_size=cfg.train.batch_size,
         ),
+        deadline_s=cfg.world.deadline_s,
+        downlink_power_w=radio.downlink_power_w,
+        waterfall_threshold=radio.waterfall_threshold,
+        access=cfg.access,
+        channel=_base(ChannelConfig, radio),
+        devices=_base(DeviceConfig, devices),
+        mobility=cfg.mobility,
     )
-    return World(config, job.workload, job.config.seed)
+    return World(config, job.workload, cfg.seed)
+
+
+def _base(cls, section):
+    """The world's own config ``cls`` from a run-config section that extends it."""
+    return cls(**{f.name: getattr(section, f.name) for f in dataclasses.fields(cls)})
 
 
 def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True) -> RunResult:
@@ -85,11 +102,12 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
         ledger.record_round(
             {
                 "round": server_round,
-                "sim_time_s": (ledger.rounds[-1]["sim_time_s"] if ledger.rounds else 0.0)
-                + (outcome.round_s if outcome is not None else 0.0),
+                "sim_time_s": world.now_s,
                 "round_time_s": outcome.round_s if outcome is not None else 0.0,
                 "energy_compute_j": float(outcome.energy_compute_j.sum()) if outcome is not None else 0.0,
                 "energy_uplink_j": float(outcome.energy_uplink_j.sum()) if outcome is not None else 0.0,
+                "energy_download_j": float(outcome.energy_download_j.sum()) if outcome is not None else 0.0,
+                "energy_propulsion_j": float(outcome.energy_propulsion_j.sum()) if outcome is not None else 0.0,
                 "energy_round_j": float(outcome.energy_j) if outcome is not None else 0.0,
                 "test_accuracy": accuracy,
                 "test_loss": loss,
@@ -125,6 +143,9 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
                 "devices_per_round": cfg.op.devices_per_round,
             },
             "num_devices": cfg.world.num_devices,
+            "access": cfg.access.scheme,
+            "deadline_s": cfg.world.deadline_s,
+            "drops": dict(sorted(Counter(r["drop_reason"] for r in ledger.devices if r["drop_reason"]).items())),
             "dataset": cfg.dataset.name,
             "model": cfg.model.name,
             "workload": {

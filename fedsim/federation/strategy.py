@@ -76,7 +76,9 @@ class QuantizedFedAvg(FedAvg):
         if not self.node_of_device:
             self.discover_devices(grid)
         op = self.operating_point(server_round)
-        devices = sample_devices(self.job.config.seed, server_round, list(self.node_of_device), op.devices_per_round)
+        # Only devices the world says can take part (charged batteries) and Flower can reach.
+        available = sorted(set(self.world.available_devices().tolist()) & set(self.node_of_device))
+        devices = sample_devices(self.job.config.seed, server_round, available, op.devices_per_round)
         self._sent = {"round": server_round, "op": op, "devices": devices, "arrays": arrays}
         messages = []
         for device in devices:
@@ -120,6 +122,7 @@ class QuantizedFedAvg(FedAvg):
             local_iters=np.full(k, op.local_iters),
             train_bits=np.full(k, op.train_bits),
             uplink_bits=payload_bits,
+            downlink_bits=float(32 * self.job.workload.params),  # the float32 global model
         )
         outcome = self.world.simulate_round(plan)
         delivered = [bool(ok) and int(d) in by_device for d, ok in zip(selected, outcome.delivered)]
@@ -146,13 +149,22 @@ class QuantizedFedAvg(FedAvg):
                     "payload_bits": int(payload_bits[i]),
                     "local_iters": op.local_iters,
                     "num_examples": None if content is None else int(content["metrics"]["num-examples"]),
+                    "download_s": outcome.download_s,
                     "compute_s": float(outcome.compute_s[i]),
                     "upload_s": float(outcome.upload_s[i]),
                     "energy_compute_j": float(outcome.energy_compute_j[i]),
                     "energy_uplink_j": float(outcome.energy_uplink_j[i]),
+                    "energy_download_j": float(outcome.energy_download_j[i]),
+                    "energy_propulsion_j": float(outcome.energy_propulsion_j[i]),
+                    "finish_s": float(outcome.finish_s[i]),
                     "channel_gain": float(outcome.channel_gain[i]),
                     "distance_m": float(outcome.distance_m[i]),
                     "delivered": delivered[i],
+                    "drop_reason": str(outcome.drop_reason[i]) if content is not None else "client_error",
+                    "battery_j": float(outcome.battery_j[i]),
+                    "x_m": float(outcome.position_m[i, 0]),
+                    "y_m": float(outcome.position_m[i, 1]),
+                    "z_m": float(outcome.position_m[i, 2]),
                     "train_loss": None if content is None else float(content["metrics"]["train-loss"]),
                 }
             )

@@ -8,7 +8,20 @@ from fedsim.world._compute_energy import QnnEnergyModel, Workload
 from fedsim.world._placement import distances_to_bs, place_uniform_square
 from fedsim.world._radio import path_gain, rayleigh_power, shannon_rate_bps, uplink_time_energy
 from fedsim.world._units import db_to_linear, dbm_to_w, w_to_dbm
-from fedsim.world._world import RoundOutcome, RoundPlan, World, WorldConfig
+from fedsim.world._channel import ANTENNAS, CHANNEL_PATH_LOSS, Channel, ChannelConfig
+from fedsim.world._world import (
+    COMPUTE_MODELS,
+    DROP_REASONS,
+    MOBILITY_KINDS,
+    PLACEMENTS,
+    DeviceConfig,
+    MobilityConfig,
+    RoundOutcome,
+    RoundPlan,
+    World,
+    WorldConfig,
+    upload_schedule,
+)
 from fedsim.world._antenna import (
     BEAMWIDTH_38901_DEG,
     ELEMENT_GAIN_38901_DBI,
@@ -99,6 +112,17 @@ from fedsim.world._propulsion import (
 )
 
 __all__ = [
+    "ANTENNAS",
+    "CHANNEL_PATH_LOSS",
+    "COMPUTE_MODELS",
+    "DROP_REASONS",
+    "MOBILITY_KINDS",
+    "PLACEMENTS",
+    "Channel",
+    "ChannelConfig",
+    "DeviceConfig",
+    "MobilityConfig",
+    "upload_schedule",
     "QnnEnergyModel",
     "RoundOutcome",
     "RoundPlan",

@@ -19,7 +19,9 @@ from fedsim.errors import ConfigError
 
 # -174 dBm/Hz, thermal noise at 290 K: 10^(-17.4)·1e-3 W/Hz ≈ 3.98e-21 W/Hz.
 THERMAL_NOISE_PSD_W_HZ = 10.0 ** (-174.0 / 10.0) * 1e-3
-ACCESS_SCHEMES: tuple[str, ...] = ("fdma", "tdma", "ofdma")
+# "orthogonal": each device has a dedicated channel of the full bandwidth, all at once (the
+# Green-QFL model, which prices every upload at the full-band rate).
+ACCESS_SCHEMES: tuple[str, ...] = ("orthogonal", "fdma", "tdma", "ofdma")
 _LN2 = np.log(2.0)
 
 
