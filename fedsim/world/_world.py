@@ -449,6 +449,11 @@ class World:
             corrupted = np.zeros(devices.shape, dtype=bool)
 
         battery_out = dead_early | dead_on_air
+        # A device that runs dry spends exactly what it had, phase by phase, and ends at 0 J.
+        energy_download_j = np.where(dead_early, np.minimum(energy_download_j, level), energy_download_j)
+        energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
+        energy_uplink_j = np.where(dead_early, 0.0, energy_uplink_j)
+        energy_uplink_j = np.where(dead_on_air & ~late, level - before_upload_j, energy_uplink_j)
         reason = np.full(devices.shape, "", dtype=object)
         reason[corrupted] = "packet_error"
         reason[late] = "deadline"
@@ -459,7 +464,7 @@ class World:
         arrivals = np.sort(end_s[delivered | (corrupted & ~late & ~battery_out)])
         waiting_for_missing = bool(np.any(battery_out | late))
         if cfg.deadline_s is not None and waiting_for_missing:
-            end_of_round = deadline
+            end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
         else:
             end_of_round = max(float(arrivals[-1]) if arrivals.size else t0, t0 + download_s)
         self.env.run(until=self.env.process(self._round_process(t0 + download_s, arrivals, end_of_round)))
