@@ -20,7 +20,7 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
     [
         ("op.train_bits=0", "op.train_bits=0 is not allowed: an integer in [1, 32]"),
         ("op.devices_per_round=50", "op.devices_per_round=50 is not allowed: an integer in [1, world.num_devices=4]"),
-        ("radio.tx_power_w=-1", "radio.tx_power_w=-1 is not allowed"),
+        ("radio.tx_power_w=-1", "radio.tx_power_w=-1.0 is not allowed"),
         ("access=ofdma access.resource_blocks=1", "access.resource_blocks=1 is not allowed"),
         ("dataset=cifar10", "dataset='cifar10' is not allowed: one of digits, fashion_mnist, mnist"),
         ("dataset=mnist", "dataset.path=None is not allowed"),
