@@ -29,6 +29,28 @@ from .quant import (
     slim_quant_clip,
 )
 
+from .learnable import (
+    PATTERNS_24,
+    Gumbel24Mask,
+    GumbelSigmoidMask,
+    MaskedLinear,
+    exponential_schedule,
+    linear_schedule,
+)
+from .mkor import MKOR, sherman_morrison_update
+from .tinylm import (
+    CORPUS_FILE,
+    TinyLM,
+    TinyLMConfig,
+    generate_corpus,
+    load_corpus,
+    load_pretrained,
+    perplexity,
+    sample_text,
+    train_tiny_lm,
+    unigram_perplexity,
+)
+
 __all__ = [
     # calibration
     "LayerStats",
@@ -66,4 +88,25 @@ __all__ = [
     "unpack_2to4",
     "bits_per_weight",
     "packed_nbytes",
+    # mkor
+    "MKOR",
+    "sherman_morrison_update",
+    # learnable masks
+    "GumbelSigmoidMask",
+    "Gumbel24Mask",
+    "PATTERNS_24",
+    "MaskedLinear",
+    "linear_schedule",
+    "exponential_schedule",
+    # tiny causal LM
+    "TinyLMConfig",
+    "TinyLM",
+    "load_pretrained",
+    "generate_corpus",
+    "load_corpus",
+    "CORPUS_FILE",
+    "train_tiny_lm",
+    "perplexity",
+    "unigram_perplexity",
+    "sample_text",
 ]
