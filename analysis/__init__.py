@@ -18,12 +18,16 @@ from ._ledger_io import (
     sweep_label,
     varying_keys,
 )
+from ._optimizer_plots import plot_epsilon_sweep, plot_line_search, plot_pareto
 from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path
 from ._run_plots import plot_run
 from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
 from ._table import summary_table
 
 __all__ = [
+    "plot_epsilon_sweep",
+    "plot_line_search",
+    "plot_pareto",
     "RunData",
     "load_run",
     "find_runs",

@@ -1,6 +1,8 @@
 """The ``fedsim`` command line.
 
     fedsim run [hydra overrides]        one run (or a sweep with -m), ledger in the Hydra output dir
+    fedsim optimize [hydra overrides]   Pareto-optimal operating points of the analytic model
+    fedsim reproduce NAME [overrides]   a paper scenario's report, paper numbers beside ours
     fedsim plot DIR                     figures for a run directory or a sweep directory
 
 Every command accepts ``scenario=NAME`` (a file of ``scenarios/``) and Hydra overrides such as
@@ -10,10 +12,11 @@ key, the value and what is allowed, and exit status 2.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from ._compose import conf_dir, register_scenarios, scenario_names
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -21,6 +24,10 @@ commands:
   run  [overrides]   run one federated experiment (add -m for a sweep), e.g.
                      fedsim run op.train_bits=4 op.uplink_bits=4 rounds=20
                      fedsim run -m op.train_bits=4,8,16,32
+  optimize [overrides]  Pareto front of (energy, rounds) over (I, K, m, n) by NBI, and the
+                     Nash bargaining / SUM / E_min / T_min picks: pareto.csv, choice.json, pareto.png
+  reproduce NAME     reproduce a paper scenario: report.md, report.json and figures, e.g.
+                     fedsim reproduce kim2023_green_qfl dataset.path=/data/mnist
   plot DIR           plot a run directory (accuracy vs rounds and vs energy) or a sweep
                      directory (energy-accuracy trade-off)
 
@@ -29,24 +36,6 @@ overrides are Hydra's key=value; `scenario=NAME` loads scenarios/NAME.yaml.
 
 EXIT_BAD_INPUT = 2
 
-
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"fedsim is not installed correctly: package {name!r} not found")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def conf_dir() -> Path:
-    return _package_dir("conf")
-
-
-def scenarios_dir() -> Path:
-    return _package_dir("scenarios")
-
-
-def scenario_names() -> list[str]:
-    return sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
 
 
 def _group_options() -> dict[str, list[str]]:
@@ -75,20 +64,6 @@ def check_group_choices(overrides: Sequence[str]) -> None:
                 raise ConfigError(key, choice, f"one of {', '.join(groups[key]) or '(none available)'}")
 
 
-def _register_scenarios() -> None:
-    """Make every ``scenarios/*.yaml`` a Hydra option of the group ``scenario``.
-
-    Scenarios live at the top of the repository (next to the papers they reproduce), not inside
-    ``conf/``; the ConfigStore lets Hydra compose them like any group, defaults lists included.
-    """
-    from hydra.core.config_store import ConfigStore
-    from omegaconf import OmegaConf
-
-    store = ConfigStore.instance()
-    for path in sorted(scenarios_dir().glob("*.yaml")):
-        store.store(group="scenario", name=path.stem, node=OmegaConf.load(path), package="_global_")
-
-
 def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     """Run ``task(cfg)`` under Hydra with ``args`` as its command line."""
     import hydra
@@ -100,7 +75,7 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     except ConfigError as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    _register_scenarios()
+    register_scenarios()
     main = hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")(task)
     saved = sys.argv
     sys.argv = [prog, *args]
@@ -111,23 +86,34 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     return 0
 
 
-def _run_task(cfg) -> float | None:
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import OmegaConf
+def _task(job: Callable) -> Callable:
+    """A Hydra task: validate the composed config, run ``job(config, output_dir)``, report errors
+    in one line with exit status 2."""
 
-    from ._run import run
-    from .config import RunConfig
-    from .errors import ConfigError, DataError
+    def task(cfg) -> object:
+        from hydra.core.hydra_config import HydraConfig
+        from omegaconf import OmegaConf
+
+        from .config import RunConfig
+        from .errors import ConfigError, DataError
+
+        try:
+            config = RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
+            return job(config, Path(HydraConfig.get().runtime.output_dir))
+        except (ConfigError, DataError) as error:
+            print(f"fedsim: error: {error}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+
+    task.__name__ = job.__name__  # Hydra names the job (and its log file) after the task
+    return task
+
+
+def _run(config, output_dir: Path) -> float:
     from analysis import summary_table
 
-    container = OmegaConf.to_container(cfg, resolve=True)
-    try:
-        config = RunConfig.from_mapping(container)
-        output_dir = Path(HydraConfig.get().runtime.output_dir)
-        result = run(config, output_dir, progress=True)
-    except (ConfigError, DataError) as error:
-        print(f"fedsim: error: {error}", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
+    from ._run import run
+
+    result = run(config, output_dir, progress=True)
     s = result.summary
     row = {
         "n": config.op.train_bits,
@@ -144,6 +130,44 @@ def _run_task(cfg) -> float | None:
     print(summary_table([row], list(row)))
     print(f"ledger: {output_dir}")
     return s["final_accuracy"]
+
+
+def _optimize(config, output_dir: Path) -> None:
+    from analysis import summary_table
+
+    from ._atomic import atomic_write_text
+    from .controller import study, write_study
+
+    import yaml
+
+    atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    result = study(config)
+    written = write_study(result, output_dir)
+    rows = [{"point": name, **row} for name, row in result.choices.items()]
+    for row in rows:
+        row["energy_j"], row["rounds"] = f"{row['energy_j']:.4g}", f"{row['rounds']:.1f}"
+    print(f"n_min = {result.problem.n_min}; {len(result.front.F)} Pareto points ({result.front.time_s:.2f} s)")
+    print(summary_table(rows, ["point", "I", "K", "m", "n", "energy_j", "rounds"]))
+    for path in written:
+        print(path)
+
+
+def _reproduce(config, output_dir: Path) -> int:
+    from .reproduce import reproduce
+
+    report = reproduce(config, output_dir, progress=True)
+    for check in report.checks:
+        print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: paper {check.paper}, fedsim {check.measured:.4g}" if isinstance(check.measured, float) else f"{'PASS' if check.passed else 'FAIL'}  {check.name}: paper {check.paper}, fedsim {check.measured}")
+    print(f"report: {output_dir / 'report.md'}")
+    return 0 if report.passed else 1
+
+
+def _reproduce_command(args: Sequence[str]) -> int:
+    if not args or "=" in args[0] or args[0].startswith("-"):
+        names = ", ".join(n for n in scenario_names())
+        print(f"usage: fedsim reproduce NAME [overrides]   (NAME: {names})", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return hydra_command(_task(_reproduce), [f"scenario={args[0]}", *args[1:]], "fedsim reproduce")
 
 
 def _plot(args: Sequence[str]) -> int:
@@ -163,7 +187,9 @@ def _plot(args: Sequence[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "run": lambda args: hydra_command(_run_task, args, "fedsim run"),
+    "run": lambda args: hydra_command(_task(_run), args, "fedsim run"),
+    "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
+    "reproduce": _reproduce_command,
     "plot": _plot,
 }
 

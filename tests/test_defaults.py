@@ -4,7 +4,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import fedsim
-from fedsim.cli import conf_dir
+from fedsim._compose import conf_dir
 from fedsim.config import RunConfig
 
 

@@ -5,8 +5,10 @@ from ._schema import (
     EnergyConfig,
     ModelConfig,
     OperatingPoint,
+    OptimizerSection,
     PartitionConfig,
     RunConfig,
+    TheorySection,
     TrainConfig,
     WorldSection,
 )
@@ -16,8 +18,10 @@ __all__ = [
     "EnergyConfig",
     "ModelConfig",
     "OperatingPoint",
+    "OptimizerSection",
     "PartitionConfig",
     "RunConfig",
+    "TheorySection",
     "TrainConfig",
     "WorldSection",
 ]

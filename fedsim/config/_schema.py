@@ -17,6 +17,8 @@ from typing import Any
 from ..data import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
 from ..qnn import MODELS, ROUNDING_MODES
+from ..optimize import DISAGREEMENT_KINDS
+from ..theory import ConvergenceConstants
 from ..world import AccessConfig, ChannelConfig, DeviceConfig, MobilityConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
@@ -167,6 +169,58 @@ class WorldSection:
             self.deadline_s = check_float(f"{prefix}.deadline_s", self.deadline_s, low=0, low_open=True)
 
 
+@dataclass(frozen=True)
+class TheorySection(ConvergenceConstants):
+    """Constants of the convergence bound plus the per-device gradient variances sigma_i.
+
+    ``sigma_path``: a file with one sigma_i per device (Green-QFL ships 50); unset, every device
+    gets ``sigma``, so the sampling probabilities p_i ∝ 1/sigma_i^2 are uniform.
+    """
+
+    sigma_path: str | None = None
+    sigma: float = 3e-8
+    uplink_drops: int = 10_000  # Monte-Carlo drops for the expected uplink energy per bit
+    uplink_seed: int = 0
+    redraw_positions: bool = True  # average over placements too, as the Green-QFL release does
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("theory.sigma", self.sigma, low=0, low_open=True)
+        check_int("theory.uplink_drops", self.uplink_drops, 1)
+        check_int("theory.uplink_seed", self.uplink_seed, 0)
+        check_bool("theory.redraw_positions", self.redraw_positions)
+
+    @property
+    def constants(self) -> ConvergenceConstants:
+        return ConvergenceConstants(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ConvergenceConstants)})
+
+
+@dataclass(frozen=True)
+class OptimizerSection:
+    """How ``fedsim optimize`` searches (I, K, m, n) and which point it picks."""
+
+    n_points: int = 50  # NBI subproblems
+    max_local_iters: int = 30
+    max_bits: int = 32
+    exhaustive: bool = True  # also evaluate the whole integer grid (the cross-check)
+    disagreement: str = "paper"  # paper | pseudo_nadir | baseline | budgets
+    budgets: list[float] | None = None  # (energy_j, rounds) for disagreement=budgets
+    epsilons: list[float] = field(default_factory=lambda: [0.05, 0.075, 0.1, 0.15, 0.2, 0.3])
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_int("optimizer.n_points", self.n_points, 2)
+        check_int("optimizer.max_local_iters", self.max_local_iters, 1)
+        check_int("optimizer.max_bits", self.max_bits, 1, 32)
+        check_bool("optimizer.exhaustive", self.exhaustive)
+        check_choice("optimizer.disagreement", self.disagreement, DISAGREEMENT_KINDS)
+        if self.disagreement == "budgets" and (self.budgets is None or len(self.budgets) != 2):
+            raise ConfigError("optimizer.budgets", self.budgets, "[energy_j, rounds] when optimizer.disagreement=budgets")
+        for eps in self.epsilons:
+            check_float("optimizer.epsilons", eps, low=0, low_open=True)
+        check_int("optimizer.seed", self.seed, 0)
+
+
 @dataclass
 class RunConfig:
     """Everything one federated run needs. Build with :meth:`from_mapping`."""
@@ -186,6 +240,8 @@ class RunConfig:
     access: AccessConfig = field(default_factory=lambda: AccessConfig(scheme="orthogonal"))
     devices: DevicesSection = field(default_factory=DevicesSection)
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
+    theory: TheorySection = field(default_factory=TheorySection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 

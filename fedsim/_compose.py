@@ -1,0 +1,59 @@
+"""Hydra composition of fedsim's configs, for the CLI and for Python (``fedsim.compose``).
+
+``conf/`` holds the config groups; every ``scenarios/*.yaml`` becomes an option of the group
+``scenario``. Scenarios live at the top of the repository (next to the papers they reproduce),
+not inside ``conf/``; Hydra's ConfigStore lets them compose like any group, defaults included.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import RunConfig
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"fedsim is not installed correctly: package {name!r} not found")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def conf_dir() -> Path:
+    return _package_dir("conf")
+
+
+def scenarios_dir() -> Path:
+    return _package_dir("scenarios")
+
+
+def scenario_names() -> list[str]:
+    return sorted(p.stem for p in scenarios_dir().glob("*.yaml"))
+
+
+def register_scenarios() -> None:
+    """Make every ``scenarios/*.yaml`` a Hydra option of the group ``scenario`` (idempotent)."""
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("scenario_data"):
+        # ${scenario_data:FILE}: a data file shipped with the scenarios (e.g. a paper's sigma_i).
+        OmegaConf.register_new_resolver("scenario_data", lambda name: str(scenarios_dir() / "data" / name))
+    store = ConfigStore.instance()
+    for path in sorted(scenarios_dir().glob("*.yaml")):
+        store.store(group="scenario", name=path.stem, node=OmegaConf.load(path), package="_global_")
+
+
+def compose(overrides: Sequence[str] = ()) -> RunConfig:
+    """The validated RunConfig that ``fedsim run OVERRIDES`` would use, e.g.
+    ``compose(["scenario=kim2023_green_qfl", "optimizer.n_points=30"])``."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+
+    register_scenarios()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = hydra_compose(config_name="config", overrides=list(overrides))
+    return RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))

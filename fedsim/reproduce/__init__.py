@@ -1,0 +1,31 @@
+"""Reproductions of published results: ``reproduce(config, output_dir)`` writes report.json,
+report.md and figures comparing the paper's numbers with fedsim's, side by side."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config import RunConfig
+from ..errors import ConfigError
+from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
+from ._report import Check, Report
+
+RECIPES: dict[str, Callable[..., Report]] = {
+    "green_qfl": reproduce_green_qfl,
+    "tradeoff_line_search": reproduce_tradeoff,
+}
+
+
+def reproduce(config: RunConfig, output_dir: Path, *, progress: bool = False) -> Report:
+    """Run the reproduction a scenario names in ``scenario.reproduce`` and write its report."""
+    recipe = config.scenario.get("reproduce")
+    if recipe not in RECIPES:
+        raise ConfigError("scenario.reproduce", recipe, f"one of {', '.join(RECIPES)} (set by a scenario file)")
+    output_dir = Path(output_dir)
+    report = RECIPES[recipe](config, output_dir, progress=progress)
+    report.write(output_dir)
+    return report
+
+
+__all__ = ["RECIPES", "Check", "Report", "reproduce"]
