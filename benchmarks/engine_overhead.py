@@ -24,7 +24,7 @@ import torch
 
 import fedsim
 from fedsim.config import RunConfig
-from fedsim.federation import Job, evaluate, sample_devices, train_locally, weighted_average
+from fedsim.federation import ClassifierTask, evaluate, sample_devices, train_locally, weighted_average
 from fedsim.rng import numpy_stream, torch_stream
 from fedsim.uplink import decode_update, encode_update
 
@@ -42,7 +42,7 @@ def workload(rounds: int) -> RunConfig:
 
 def plain_pytorch_loop(config: RunConfig) -> float:
     """The same learning with no FL framework: tensors in, tensors out."""
-    job = Job(config)
+    job = ClassifierTask(config)
     model = job.new_model()
     server_model = job.new_model()
     state = {k: v.clone() for k, v in server_model.state_dict().items()}
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     config = workload(args.rounds)
-    Job(config).data  # warm caches and imports outside the timed region, for both sides
+    ClassifierTask(config).data  # warm caches and imports outside the timed region, for both sides
     fedsim.run(workload(1))
     plain_pytorch_loop(workload(1))
 

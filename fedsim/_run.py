@@ -12,7 +12,7 @@ from flwr.app import Context, RecordDict
 from ._atomic import atomic_write_text
 from .config import RunConfig
 from .engine import InProcessGrid
-from .federation import client_app, config_to_run_config, job_from_run_config, run_federation
+from .federation import client_app, config_to_run_config, task_from_run_config, run_federation
 from .result import RunResult
 
 
@@ -28,7 +28,7 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     run_config = config_to_run_config(config)
     # Load (and so validate) the data before anything is written: a missing dataset path must
     # not leave a run directory that looks started. The job is cached, so clients reuse it.
-    job_from_run_config(run_config).data
+    task_from_run_config(run_config).initial_record()
     out = Path(output_dir) if output_dir is not None else None
     if out is not None:
         atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -34,6 +34,8 @@ ROUND_COLUMNS = (
     "delivered",
     "uplink_bits",
     "train_loss",
+    "test_perplexity",
+    "aggregation_error",
 )
 
 DEVICE_COLUMNS = (
@@ -61,6 +63,7 @@ DEVICE_COLUMNS = (
     "y_m",
     "z_m",
     "train_loss",
+    "memory_bytes",
 )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..federation import Job, build_world
+from ..federation import build_task, build_world
 from ..optimize import (
     GreenQflProblem,
     ParetoResult,
@@ -59,7 +59,7 @@ def qfl_model(config: RunConfig) -> QflModel:
             raise ConfigError("theory.sigma_path", theory.sigma_path, f"a file with world.num_devices={n} values")
     else:
         sigma = np.full(n, theory.sigma)
-    world = build_world(Job(config))
+    world = build_world(build_task(config))
     return QflModel.from_world(
         world,
         sigma,

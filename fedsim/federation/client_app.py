@@ -1,11 +1,11 @@
-"""The fedsim ClientApp: a device that trains a quantized model and uploads an m-bit update.
+"""The fedsim ClientApp: a device that trains its task locally and uploads an m-bit update.
 
 Handlers (Flower Message API):
 - ``query``: tells the server which data partition (device) this node holds, because Flower's
   node ids are random per run;
-- ``train``: loads the global model, runs I local iterations at precision n, uploads Δw packed
-  at m bits;
-- ``evaluate``: accuracy of the received model on the local data.
+- ``train``: runs the task's local update from the received global state at the operating point
+  in the message's ConfigRecord, and uploads Δ packed at m bits;
+- ``evaluate``: the task's metrics of the received state on the local data.
 
 All randomness is drawn from (seed, purpose, device, round) streams, so the reply does not
 depend on which process or engine runs the client.
@@ -16,11 +16,12 @@ from __future__ import annotations
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ..rng import numpy_stream, torch_stream
+from ..config import OperatingPoint
+from ..rng import numpy_stream
 from ..uplink import encode_update
-from ._job import Job, job_from_run_config
-from ._local_training import evaluate, train_locally
-from ._records import encoded_to_record, load_record, record_to_numpy, update_from_model
+from ._job import task_from_run_config
+from ._records import encoded_to_record
+from ._task import Task
 
 app = ClientApp()
 
@@ -31,50 +32,40 @@ def _device_of(context: Context) -> int:
     return int(context.node_config[PARTITION_ID])
 
 
+def operating_point(config: ConfigRecord) -> OperatingPoint:
+    """The operating point a server sent in a node's ConfigRecord."""
+    return OperatingPoint(
+        train_bits=int(config["train-bits"]),
+        uplink_bits=int(config["uplink-bits"]),
+        local_iters=int(config["local-iters"]),
+        devices_per_round=int(config.get("devices-per-round", 1)),
+    )
+
+
 @app.query()
 def describe(msg: Message, context: Context) -> Message:
-    job = job_from_run_config(context.run_config)
+    task = task_from_run_config(context.run_config)
     device = _device_of(context)
-    content = RecordDict(
-        {"device": ConfigRecord({"device": device, "num-examples": len(job.partitions[device])})}
-    )
+    content = RecordDict({"device": ConfigRecord({"device": device, "num-examples": task.num_examples(device)})})
     return Message(content, reply_to=msg)
 
 
-def local_update(job: Job, device: int, msg: Message) -> RecordDict:
+def local_update(task: Task, device: int, msg: Message) -> RecordDict:
     """Train on ``device``'s data as the message's config says; return the reply content."""
     cfg = msg.content["config"]
     server_round = int(cfg["server-round"])
-    train_bits = int(cfg["train-bits"])
-    uplink_bits = int(cfg["uplink-bits"])
-    local_iters = int(cfg["local-iters"])
-    seed = job.config.seed
-    train = job.config.train
-
-    global_record = msg.content["arrays"]
-    model = job.scratch_model
-    load_record(model, global_record)
-    global_arrays = record_to_numpy(global_record, job.update_keys)
-    data = job.device_data(device)
-    loss = train_locally(
-        model,
-        data,
-        iterations=local_iters,
-        batch_size=train.batch_size,
-        lr=train.lr,
-        momentum=train.momentum,
-        train_bits=train_bits,
-        rounding=train.rounding,
-        generator=torch_stream(seed, "local-training", device, server_round),
+    op = operating_point(cfg)
+    result = task.local_update(msg.content["arrays"], device, server_round, op)
+    encoded = encode_update(
+        result.update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round)
     )
-    update = update_from_model(model, global_arrays, job.update_keys)
-    encoded = encode_update(update, uplink_bits, numpy_stream(seed, "uplink-quantizer", device, server_round))
     metrics = MetricRecord(
         {
-            "num-examples": len(data),
-            "train-loss": loss,
+            "num-examples": result.num_examples,
+            "train-loss": result.train_loss,
             "device": device,
             "payload-bits": encoded.payload_bits,
+            **result.metrics,
         }
     )
     return RecordDict({"update": encoded_to_record(encoded), "metrics": metrics})
@@ -82,18 +73,15 @@ def local_update(job: Job, device: int, msg: Message) -> RecordDict:
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    job = job_from_run_config(context.run_config)
-    return Message(local_update(job, _device_of(context), msg), reply_to=msg)
+    task = task_from_run_config(context.run_config)
+    return Message(local_update(task, _device_of(context), msg), reply_to=msg)
 
 
 @app.evaluate()
 def evaluate_local(msg: Message, context: Context) -> Message:
-    job = job_from_run_config(context.run_config)
+    task = task_from_run_config(context.run_config)
     device = _device_of(context)
-    model = job.scratch_model
-    load_record(model, msg.content["arrays"])
-    bits = int(msg.content["config"].get("train-bits", 32))
-    loss, accuracy = evaluate(model, job.device_data(device), bits=bits)
-    data_size = len(job.partitions[device])
-    metrics = MetricRecord({"num-examples": data_size, "loss": loss, "accuracy": accuracy})
-    return Message(RecordDict({"metrics": metrics}), reply_to=msg)
+    op = operating_point(msg.content["config"])
+    metrics = task.evaluate_device(msg.content["arrays"], device, op)
+    reply = MetricRecord({"num-examples": task.num_examples(device), **metrics})
+    return Message(RecordDict({"metrics": reply}), reply_to=msg)

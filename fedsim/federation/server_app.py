@@ -19,9 +19,8 @@ from .._atomic import atomic_write_bytes
 from ..ledger import Ledger
 from ..result import RunResult
 from ..world import ChannelConfig, DeviceConfig, QnnEnergyModel, World, WorldConfig, dbm_to_w
-from ._job import Job, job_from_run_config
-from ._local_training import evaluate
-from ._records import load_record, model_to_record
+from ._job import task_from_run_config
+from ._task import Task
 from .strategy import QuantizedFedAvg
 
 OUTPUT_DIR_KEY = "fedsim.output-dir"
@@ -42,9 +41,9 @@ def quiet_flower_log():
         logger.setLevel(previous)
 
 
-def build_world(job: Job) -> World:
-    """The World of a run configuration (dB converted to SI here, once)."""
-    cfg = job.config
+def build_world(task: Task) -> World:
+    """The World of a task's run configuration (dB converted to SI here, once)."""
+    cfg = task.config
     radio, devices = cfg.radio, cfg.devices
     e = devices.energy
     config = WorldConfig(
@@ -72,7 +71,7 @@ def build_world(job: Job) -> World:
         devices=_base(DeviceConfig, devices),
         mobility=cfg.mobility,
     )
-    return World(config, job.workload, cfg.seed)
+    return World(config, task.workload_parts, cfg.seed)
 
 
 def _base(cls, section):
@@ -83,19 +82,18 @@ def _base(cls, section):
 def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True) -> RunResult:
     """Run the configured rounds on ``grid``; write the ledger into ``output_dir``."""
     started = time.perf_counter()
-    job = job_from_run_config(context.run_config)
-    cfg = job.config
-    world = build_world(job)
+    task = task_from_run_config(context.run_config)
+    cfg = task.config
+    world = build_world(task)
     ledger = Ledger(output_dir)
     with quiet_flower_log():
-        strategy = QuantizedFedAvg(job, world)
-    eval_model = job.new_model()
+        strategy = QuantizedFedAvg(task, world)
     bar = tqdm(total=cfg.rounds, desc="fedsim rounds", unit="round", disable=not progress, leave=True)
 
     def evaluate_global(server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        load_record(eval_model, arrays)
         op = strategy.operating_point(max(server_round, 1))
-        loss, accuracy = evaluate(eval_model, job.data.test, bits=op.train_bits, batch_size=cfg.eval_batch_size)
+        metrics = task.evaluate(arrays, op)
+        loss, accuracy = metrics["loss"], metrics["accuracy"]
         report = strategy.last_round if server_round > 0 else None
         outcome = report.outcome if report is not None else None
         delivered = sum(r["delivered"] for r in report.device_rows) if report else 0
@@ -115,6 +113,8 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
                 "delivered": delivered,
                 "uplink_bits": sum(r["payload_bits"] for r in report.device_rows if r["delivered"]) if report else 0,
                 "train_loss": report.train_loss if report else None,
+                "test_perplexity": metrics.get("perplexity"),
+                "aggregation_error": report.aggregation.get("error") if report else None,
             },
             report.device_rows if report else [],
         )
@@ -126,7 +126,7 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
     with bar, quiet_flower_log():
         result = strategy.start(
             grid,
-            initial_arrays=model_to_record(eval_model),
+            initial_arrays=task.initial_record(),
             num_rounds=cfg.rounds,
             evaluate_fn=evaluate_global,
         )
@@ -149,11 +149,12 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
             "dataset": cfg.dataset.name,
             "model": cfg.model.name,
             "workload": {
-                "params": job.workload.params,
-                "macs": job.workload.macs,
-                "activations": job.workload.activations,
-                "input_size": job.workload.input_size,
+                "params": task.workload.params,
+                "macs": task.workload.macs,
+                "activations": task.workload.activations,
+                "input_size": task.workload.input_size,
             },
+            **task.summary_extra(),
             "wall_time_s": time.perf_counter() - started,
         },
     )

@@ -22,9 +22,9 @@ from flwr.serverapp.strategy import FedAvg
 from ..config import OperatingPoint
 from ..uplink import decode_update
 from ..world import RoundOutcome, RoundPlan, World
-from ._aggregate import sample_devices, weighted_average
-from ._job import Job
-from ._records import apply_update, record_to_encoded
+from ._aggregate import sample_devices
+from ._task import Task
+from ._records import record_to_encoded
 
 
 @dataclass
@@ -36,15 +36,16 @@ class RoundReport:
     outcome: RoundOutcome
     device_rows: list[dict[str, Any]] = field(default_factory=list)
     train_loss: float = float("nan")
+    aggregation: dict[str, Any] = field(default_factory=dict)  # e.g. the factor-averaging error
 
 
 class QuantizedFedAvg(FedAvg):
-    def __init__(self, job: Job, world: World) -> None:
-        n = job.config.world.num_devices
+    def __init__(self, task: Task, world: World) -> None:
+        n = task.config.world.num_devices
         # Test accuracy for the ledger is measured by the server on the test set, so federated
         # evaluation is off (fraction_evaluate=0 makes FedAvg send no evaluate messages).
         super().__init__(fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=n)
-        self.job = job
+        self.task = task
         self.world = world
         self.node_of_device: dict[int, int] = {}
         self.last_round: RoundReport | None = None
@@ -53,7 +54,7 @@ class QuantizedFedAvg(FedAvg):
     # -- operating point -------------------------------------------------------------------
     def operating_point(self, server_round: int) -> OperatingPoint:
         """The operating point of a round. Fixed for now; controllers will override this."""
-        return self.job.config.op
+        return self.task.config.op
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
@@ -78,7 +79,7 @@ class QuantizedFedAvg(FedAvg):
         op = self.operating_point(server_round)
         # Only devices the world says can take part (charged batteries) and Flower can reach.
         available = sorted(set(self.world.available_devices().tolist()) & set(self.node_of_device))
-        devices = sample_devices(self.job.config.seed, server_round, available, op.devices_per_round)
+        devices = sample_devices(self.task.config.seed, server_round, available, op.devices_per_round)
         self._sent = {"round": server_round, "op": op, "devices": devices, "arrays": arrays}
         messages = []
         for device in devices:
@@ -90,6 +91,7 @@ class QuantizedFedAvg(FedAvg):
                     "train-bits": op.train_bits,
                     "uplink-bits": op.uplink_bits,
                     "local-iters": op.local_iters,
+                    "devices-per-round": op.devices_per_round,
                 }
             )
             messages.append(
@@ -122,7 +124,7 @@ class QuantizedFedAvg(FedAvg):
             local_iters=np.full(k, op.local_iters),
             train_bits=np.full(k, op.train_bits),
             uplink_bits=payload_bits,
-            downlink_bits=float(32 * self.job.workload.params),  # the float32 global model
+            downlink_bits=self.task.downlink_bits,
         )
         outcome = self.world.simulate_round(plan)
         delivered = [bool(ok) and int(d) in by_device for d, ok in zip(selected, outcome.delivered)]
@@ -133,7 +135,7 @@ class QuantizedFedAvg(FedAvg):
                 continue
             content = by_device[int(device)]
             encoded = record_to_encoded(content["update"], op.uplink_bits)
-            updates.append(decode_update(encoded, self.job.update_shapes))
+            updates.append(decode_update(encoded, self.task.update_shapes))
             weights.append(float(content["metrics"]["num-examples"]))
             losses.append(float(content["metrics"]["train-loss"]))
 
@@ -166,6 +168,7 @@ class QuantizedFedAvg(FedAvg):
                     "y_m": float(outcome.position_m[i, 1]),
                     "z_m": float(outcome.position_m[i, 2]),
                     "train_loss": None if content is None else float(content["metrics"]["train-loss"]),
+                    "memory_bytes": None if content is None else content["metrics"].get("memory-bytes"),
                 }
             )
         train_loss = float(np.average(losses, weights=weights)) if updates else float("nan")
@@ -174,7 +177,8 @@ class QuantizedFedAvg(FedAvg):
         if not updates:
             return None, MetricRecord({"delivered": 0})
         global_arrays: ArrayRecord = self._sent["arrays"]
-        new_arrays = apply_update(global_arrays, self.job.update_keys, weighted_average(updates, weights))
+        new_arrays, info = self.task.aggregate(global_arrays, updates, weights)
+        self.last_round.aggregation = info
         return new_arrays, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
 
     def summary(self) -> None:  # FedAvg logs its settings here; fedsim prints its own summary.

@@ -14,6 +14,7 @@ channel per device, no deadline, no packet errors, mains power.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -291,14 +292,21 @@ class World:
     on who else was selected), packet errors from ``(seed, "packet-error", round)``.
     """
 
-    def __init__(self, config: WorldConfig, workload: Workload, seed: int) -> None:
+    def __init__(
+        self, config: WorldConfig, workload: Workload | Sequence[tuple[Workload, int | None]], seed: int
+    ) -> None:
+        """``workload``: one Workload trained at the round's training bits, or parts
+        ``(workload, bits)`` priced separately (bits None: the round's training bits), e.g. a
+        compressed base at 4 bits plus adapters at the training precision."""
         if not isinstance(config, WorldConfig):
             raise ConfigError("world", config, "a WorldConfig")
-        if not isinstance(workload, Workload):
-            raise ConfigError("workload", workload, "a Workload")
+        parts = [(workload, None)] if isinstance(workload, Workload) else list(workload)
+        if not parts or not all(isinstance(w, Workload) and (b is None or 1 <= b <= 32) for w, b in parts):
+            raise ConfigError("workload", workload, "a Workload or (Workload, bits in [1, 32] or None) pairs")
         check_int("seed", seed, 0)
         self.config = config
-        self.workload = workload
+        self.workload_parts = parts
+        self.workload = parts[0][0]
         self.seed = int(seed)
         self.env = simpy.Environment()
         self.channel = Channel(config.channel, self.seed, config.path_loss_exponent)
@@ -517,8 +525,13 @@ class World:
             seconds = iters * cmos_compute_time_s(cycles, samples, cfg.devices.cpu_hz)
             joules = iters * cmos_compute_energy_j(cfg.devices.kappa, cycles, samples, cfg.devices.cpu_hz)
             return np.asarray(seconds, float), np.asarray(joules, float)
-        joules = iters * cfg.energy.train_iteration_energy(plan.train_bits, self.workload)
-        macs_per_iter = cfg.energy.batch_size * _TRAIN_MACS_PER_FORWARD * self.workload.macs
+        joules = np.zeros(plan.devices.shape)
+        macs = 0.0
+        for workload, bits in self.workload_parts:
+            precision = plan.train_bits if bits is None else np.full(plan.devices.shape, bits)
+            joules = joules + iters * cfg.energy.train_iteration_energy(precision, workload)
+            macs += workload.macs
+        macs_per_iter = cfg.energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
         return iters * macs_per_iter / cfg.device_macs_per_s, np.asarray(joules, float)
 
     def _ofdma_rates(self, devices, large, blocks, bits, noise_psd):

@@ -8,7 +8,7 @@ from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 
 import fedsim
 from fedsim.config import RunConfig
-from fedsim.federation import Job, sample_devices, weighted_average
+from fedsim.federation import ClassifierTask, sample_devices, weighted_average
 from fedsim.federation._records import model_to_record, record_to_encoded
 from fedsim.federation.client_app import local_update
 from fedsim.uplink import decode_update
@@ -38,7 +38,7 @@ def test_one_round_equals_hand_computed_fedavg_of_the_clients_updates():
     """Global after round 1 = w0 + Σ n_k Δ_k / Σ n_k over the devices the ledger says were selected."""
     config = RunConfig.from_mapping(tiny_overrides(rounds=1, op={"uplink_bits": 32}))
     result = fedsim.run(config)
-    job = Job(config)
+    job = ClassifierTask(config)
     initial = job.new_model()
     devices = [row["device"] for row in result.devices]
     assert len(devices) == config.op.devices_per_round

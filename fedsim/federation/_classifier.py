@@ -1,0 +1,119 @@
+"""The quantized classifier task: a QNN trained at precision n on partitioned labelled data."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord
+from torch import nn
+
+from ..config import OperatingPoint
+from ..data import DataSplit, Dataset, load_dataset, partition
+from ..qnn import build_model, profile_model
+from ..rng import torch_stream
+from ..world import Workload
+from ._local_training import evaluate, train_locally
+from ._records import load_record, model_to_record, record_to_numpy, update_from_model
+from ._task import LocalResult, Task
+
+
+class ClassifierTask(Task):
+    @cached_property
+    def data(self) -> DataSplit:
+        ds = self.config.dataset
+        return load_dataset(ds.name, path=ds.path, download=ds.download, test_fraction=ds.test_fraction, seed=self.config.seed)
+
+    @cached_property
+    def partitions(self) -> list[np.ndarray]:
+        p = self.config.partition
+        return partition(
+            self.data.train.y,
+            self.config.world.num_devices,
+            p.kind,
+            self.config.seed,
+            alpha=p.alpha,
+            shards_per_device=p.shards_per_device,
+        )
+
+    def device_data(self, device: int) -> Dataset:
+        return self.data.train.subset(self.partitions[device])
+
+    def new_model(self) -> nn.Module:
+        """The model at its seeded initial weights."""
+        m = self.config.model
+        return build_model(
+            m.name, self.data.train.input_shape, self.data.train.num_classes, seed=self.config.seed, hidden=tuple(m.hidden)
+        )
+
+    @cached_property
+    def scratch_model(self) -> nn.Module:
+        """A model instance reused for local training in this process (weights overwritten each time)."""
+        return self.new_model()
+
+    # -- Task --------------------------------------------------------------------------------
+    def initial_record(self) -> ArrayRecord:
+        return model_to_record(self.new_model())
+
+    @cached_property
+    def update_keys(self) -> list[str]:
+        """Floating-point parameters and BatchNorm statistics (integer buffers stay server-side)."""
+        return [k for k, v in self.scratch_model.state_dict().items() if torch.is_floating_point(v)]
+
+    def num_examples(self, device: int) -> int:
+        return len(self.partitions[device])
+
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
+        model = self.scratch_model
+        load_record(model, record)
+        global_arrays = record_to_numpy(record, self.update_keys)
+        data = self.device_data(device)
+        train = self.config.train
+        loss = train_locally(
+            model,
+            data,
+            iterations=op.local_iters,
+            batch_size=train.batch_size,
+            lr=train.lr,
+            momentum=train.momentum,
+            train_bits=op.train_bits,
+            rounding=train.rounding,
+            generator=torch_stream(self.config.seed, "local-training", device, server_round),
+        )
+        return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
+
+    @cached_property
+    def _eval_model(self) -> nn.Module:
+        return self.new_model()
+
+    def evaluate(self, record: ArrayRecord, op: OperatingPoint) -> dict[str, float]:
+        load_record(self._eval_model, record)
+        loss, accuracy = evaluate(self._eval_model, self.data.test, bits=op.train_bits, batch_size=self.config.eval_batch_size)
+        return {"loss": loss, "accuracy": accuracy}
+
+    def evaluate_device(self, record: ArrayRecord, device: int, op: OperatingPoint) -> dict[str, float]:
+        load_record(self.scratch_model, record)
+        loss, accuracy = evaluate(self.scratch_model, self.device_data(device), bits=op.train_bits)
+        return {"loss": loss, "accuracy": accuracy}
+
+    # -- World ------------------------------------------------------------------------------
+    @cached_property
+    def workload_parts(self) -> list[tuple[Workload, int | None]]:
+        """Measured from the model unless the config gives a paper's numbers."""
+        e = self.config.devices.energy
+        given = (e.params, e.macs, e.activations, e.input_size)
+        if all(v is not None for v in given):  # a paper's constants: no model (or data) needed
+            return [(Workload(params=e.params, macs=e.macs, activations=e.activations, input_size=e.input_size), None)]
+        measured = profile_model(self.new_model(), self.data.train.input_shape)
+        workload = Workload(
+            params=e.params if e.params is not None else measured.params,
+            macs=e.macs if e.macs is not None else measured.macs,
+            activations=e.activations if e.activations is not None else measured.activations,
+            input_size=e.input_size if e.input_size is not None else measured.input_size,
+        )
+        return [(workload, None)]
+
+    @property
+    def downlink_bits(self) -> float:
+        return float(32 * self.workload.params)  # the float32 global model

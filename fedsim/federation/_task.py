@@ -1,0 +1,95 @@
+"""A learning task: what the federation learns, independent of Flower and of the physics.
+
+The ServerApp, the ClientApp and the strategy only talk to a Task: the global state it starts
+from, a device's local update, the server's evaluation and how updates are aggregated, plus the
+compute workload the World prices. fedsim ships a quantized classifier (``ClassifierTask``) and
+adapters of a compressed language model (``AdapterLMTask``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord
+
+from ..config import OperatingPoint, RunConfig
+from ..world import Workload
+from ._aggregate import weighted_average
+from ._records import apply_update
+
+
+@dataclass
+class LocalResult:
+    """A device's contribution to a round."""
+
+    update: list[np.ndarray]  # Δ of the federated state entries, in ``Task.update_keys`` order
+    num_examples: int
+    train_loss: float
+    metrics: dict[str, float] = field(default_factory=dict)  # extra per-device numbers for the ledger
+
+
+class Task(ABC):
+    """One learning task; built once per process from a RunConfig (see ``task_for``)."""
+
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+
+    # -- the federated state ------------------------------------------------------------------
+    @abstractmethod
+    def initial_record(self) -> ArrayRecord:
+        """The global state at round 0 (seeded)."""
+
+    @property
+    @abstractmethod
+    def update_keys(self) -> list[str]:
+        """State entries that devices update and upload, in upload order."""
+
+    @cached_property
+    def update_shapes(self) -> list[tuple[int, ...]]:
+        record = self.initial_record()
+        return [tuple(record[k].shape) for k in self.update_keys]
+
+    # -- learning -----------------------------------------------------------------------------
+    @abstractmethod
+    def num_examples(self, device: int) -> int: ...
+
+    @abstractmethod
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
+        """Train on ``device``'s data from the global ``record`` as the operating point says."""
+
+    @abstractmethod
+    def evaluate(self, record: ArrayRecord, op: OperatingPoint) -> dict[str, float]:
+        """Server-side test metrics of a global state: at least ``loss`` and ``accuracy``."""
+
+    @abstractmethod
+    def evaluate_device(self, record: ArrayRecord, device: int, op: OperatingPoint) -> dict[str, float]: ...
+
+    def aggregate(
+        self, record: ArrayRecord, updates: Sequence[Sequence[np.ndarray]], weights: Sequence[float]
+    ) -> tuple[ArrayRecord, dict[str, Any]]:
+        """FedAvg: the example-weighted average of the decoded updates added to the global state."""
+        return apply_update(record, self.update_keys, weighted_average(updates, weights)), {}
+
+    def summary_extra(self) -> dict[str, Any]:
+        """Task-specific numbers for summary.json (e.g. the compressed model's bytes)."""
+        return {}
+
+    # -- what the World prices ----------------------------------------------------------------
+    @property
+    @abstractmethod
+    def workload_parts(self) -> list[tuple[Workload, int | None]]:
+        """Compute per sample as (workload, precision); None means the round's training bits."""
+
+    @property
+    def workload(self) -> Workload:
+        return self.workload_parts[0][0]
+
+    @property
+    @abstractmethod
+    def downlink_bits(self) -> float:
+        """Bits of the global state the server broadcasts each round."""
