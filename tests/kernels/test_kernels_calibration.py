@@ -13,14 +13,6 @@ D_IN = 64
 OUTLIERS = [3, 17, 40]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small matrices: intra-op threads only add contention on a shared 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _batches(seed: int, n_batches: int = 12, heavy: bool = False) -> list[torch.Tensor]:
     """LLM-like inputs (batch, seq, d_in): a few outlier channels ×50, optionally Student-t."""

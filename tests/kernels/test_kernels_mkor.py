@@ -11,14 +11,6 @@ from torch import nn
 from kernels.mkor import MKOR, sherman_morrison_update
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny matrices: one thread is faster and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _mlp(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)

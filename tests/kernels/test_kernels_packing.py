@@ -18,14 +18,6 @@ from kernels import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small matrices: intra-op threads only add contention on a shared 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_int4_round_trip_is_bit_exact_for_every_pair():
     vals = torch.arange(-8, 8, dtype=torch.int8)

@@ -26,14 +26,6 @@ D_OUT, D_IN = 64, 256
 OUTLIERS = [5, 77, 130, 201]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small matrices: intra-op threads only add contention on a shared 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @functools.lru_cache(maxsize=None)
 def _calib(seed: int = 1, outlier_scale: float = 50.0, tokens: int = 2048) -> tuple[torch.Tensor, LayerStats]:

@@ -20,14 +20,6 @@ from kernels import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Small matrices: intra-op threads only add contention on a shared 2-core runner."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _weights(kind: str, shape=(64, 256), seed: int = 0) -> torch.Tensor:
     torch.manual_seed(seed)

@@ -29,15 +29,6 @@ SMALL = TinyLMConfig(d_model=64, n_layers=2, n_heads=4, d_ff=256, context=64)
 TRAIN_CHARS = 180_000
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small matmuls: one thread is as fast as two and immune to a busy second core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def corpus() -> tuple[str, str]:
     text = load_corpus()
