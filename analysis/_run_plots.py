@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 from ._ledger_io import PathLike, RunData, load_run  # noqa: E402
+from ._sweep_plots import PERPLEXITY_VS_ENERGY, draw_perplexity, has_perplexity  # noqa: E402
 from ._plot_common import (  # noqa: E402
     ACCURACY_LABEL,
     ENERGY_LABEL,
@@ -70,4 +71,6 @@ def plot_run(run_dir: Union[PathLike, RunData], out_dir: PathLike | None = None)
         draw_target(ax, target)
         _style(ax, title, ENERGY_LABEL + (" (log scale)" if log_x else ""))
         written.append(save_figure(fig, out / ACCURACY_VS_ENERGY))
+    if has_perplexity(run):
+        written.append(draw_perplexity([run], ["test perplexity"], ["C2"], out / PERPLEXITY_VS_ENERGY))
     return written

@@ -182,6 +182,32 @@ def _draw_rounds(runs, labels, cols, out_path: Path, target) -> Path:
         return save_figure(fig, out_path)
 
 
+PERPLEXITY_VS_ENERGY = "perplexity_vs_energy.png"
+
+
+def has_perplexity(run: RunData) -> bool:
+    values = run.rounds.get("test_perplexity")
+    return values is not None and values.dtype.kind == "f" and bool(np.isfinite(values).any())
+
+
+def draw_perplexity(runs: Sequence[RunData], labels: Sequence[str], cols: Sequence, out_path: Path) -> Path:
+    """Test perplexity against cumulative energy, one curve per run (language-model tasks)."""
+    energies = [run.energy_cum for run in runs]
+    log_x = use_log_energy(energies)
+    with new_figure(figsize=(7.5, 5)) as (fig, ax):
+        for run, energy, label, colour in zip(runs, energies, labels, cols):
+            ppl = run.rounds["test_perplexity"]
+            keep = np.isfinite(ppl) & np.isfinite(energy) & ((energy > 0) if log_x else True)
+            ax.plot(energy[keep], ppl[keep], "-o", ms=3, color=colour, label=label)
+        set_energy_scale(ax, log_x)
+        ax.set_xlabel(ENERGY_LABEL)
+        ax.set_ylabel("Test perplexity")
+        ax.set_title("Perplexity versus cumulative energy")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        return save_figure(fig, out_path)
+
+
 def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Path]:
     """Write ``tradeoff.png``, ``accuracy_vs_rounds.png`` and ``sweep_summary.csv``.
 
@@ -202,6 +228,8 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
         _draw_tradeoff(runs, labels, sweep_label(runs, short=True), cols, out / TRADEOFF, target),
         _draw_rounds(runs, labels, cols, out / SWEEP_ACCURACY_VS_ROUNDS, target),
     ]
+    if any(has_perplexity(run) for run in runs):
+        written.append(draw_perplexity(runs, labels, cols, out / PERPLEXITY_VS_ENERGY))
     columns, rows = sweep_rows(runs, root=root)
     written.append(
         write_csv_atomic(

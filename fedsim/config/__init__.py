@@ -1,8 +1,10 @@
 """Run configuration: typed, validated sections built from Hydra's composed config."""
 
 from ._schema import (
+    LM_MODELS,
     DatasetConfig,
     EnergyConfig,
+    LMSection,
     ModelConfig,
     OperatingPoint,
     OptimizerSection,
@@ -14,8 +16,10 @@ from ._schema import (
 )
 
 __all__ = [
+    "LM_MODELS",
     "DatasetConfig",
     "EnergyConfig",
+    "LMSection",
     "ModelConfig",
     "OperatingPoint",
     "OptimizerSection",

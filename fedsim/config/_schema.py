@@ -23,6 +23,7 @@ from ..world import AccessConfig, ChannelConfig, DeviceConfig, MobilityConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
 ENGINES = ("inprocess",)
+LM_MODELS = ("tinylm",)  # language models whose compressed base is fine-tuned through adapters
 
 
 @dataclass
@@ -76,7 +77,7 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [128, 64])
 
     def validate(self, prefix: str) -> None:
-        check_choice(f"{prefix}.name", self.name, MODELS)
+        check_choice(f"{prefix}.name", self.name, (*MODELS, *LM_MODELS))
         self.hidden = [check_int(f"{prefix}.hidden", h, 1) for h in self.hidden]
 
 
@@ -221,6 +222,64 @@ class OptimizerSection:
         check_int("optimizer.seed", self.seed, 0)
 
 
+@dataclass(frozen=True)
+class LMSection:
+    """The compressed-LLM client path (``model=tinylm``): base model, compression, fine-tuning.
+
+    The base is a byte-level TinyLM trained by the server on its share of the text (or loaded
+    from ``checkpoint``, a local directory written by ``save_pretrained``), compressed once with
+    ``kernels.compress_model``; devices fine-tune only the low-rank adapters on their own shards.
+    """
+
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 256
+    context: int = 64
+    checkpoint: str | None = None
+    pretrain_steps: int = 300
+    pretrain_lr: float = 3e-3
+    text_path: str | None = None  # a local text file instead of the generated corpus
+    corpus_chars: int = 160_000
+    # kernels.compress_model recipe, keys as written there
+    compress: bool = True
+    sparsity: str | None = "2:4"
+    pruner: str = "wanda"
+    bits: int | None = 4
+    quantizer: str = "slim"
+    group_size: int = 64
+    lowrank: str = "slim"  # slim | naive | none (zero-initialised LoRA: no compensation)
+    rank_ratio: float = 0.125
+    reconstruct: bool = False
+    calibration: str = "server"  # server | federated (clients send per-layer s_j; summed exactly)
+    calibration_batches: int = 8
+    # federated fine-tuning of the adapters
+    lr: float = 2e-3  # adapters' local AdamW step; the batch is train.batch_size sequences
+    aggregation: str = "fedavg"  # fedavg (average the factors) | svd (average L·R, re-factorize)
+
+    def __post_init__(self) -> None:
+        for name in ("d_model", "n_layers", "n_heads", "d_ff", "corpus_chars", "group_size", "calibration_batches"):
+            check_int(f"lm.{name}", getattr(self, name), 1)
+        check_int("lm.context", self.context, 8)
+        check_int("lm.pretrain_steps", self.pretrain_steps, 0)
+        check_float("lm.pretrain_lr", self.pretrain_lr, low=0, low_open=True)
+        check_float("lm.lr", self.lr, low=0, low_open=True)
+        check_bool("lm.compress", self.compress)
+        check_bool("lm.reconstruct", self.reconstruct)
+        check_choice("lm.pruner", self.pruner, ("magnitude", "wanda", "sparsegpt"))
+        check_choice("lm.quantizer", self.quantizer, ("absmax", "slim", "gptq"))
+        check_choice("lm.lowrank", self.lowrank, ("none", "naive", "slim"))
+        check_choice("lm.calibration", self.calibration, ("server", "federated"))
+        check_choice("lm.aggregation", self.aggregation, ("fedavg", "svd"))
+        check_float("lm.rank_ratio", self.rank_ratio, low=0, high=1, low_open=True)
+        if self.bits is not None:
+            check_int("lm.bits", self.bits, 2, 8)
+        if self.d_model % self.n_heads:
+            raise ConfigError("lm.n_heads", self.n_heads, f"a divisor of lm.d_model={self.d_model}")
+        if self.calibration == "federated" and self.pruner == "sparsegpt":
+            raise ConfigError("lm.pruner", self.pruner, "magnitude or wanda with lm.calibration=federated (clients send s_j only)")
+
+
 @dataclass
 class RunConfig:
     """Everything one federated run needs. Build with :meth:`from_mapping`."""
@@ -242,6 +301,7 @@ class RunConfig:
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    lm: LMSection = field(default_factory=LMSection)
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 
@@ -261,6 +321,8 @@ class RunConfig:
                 self.access.resource_blocks,
                 f"at least op.devices_per_round={self.op.devices_per_round} (one device per resource block)",
             )
+        if self.model.name in LM_MODELS and self.op.train_bits != 32:
+            raise ConfigError("op.train_bits", self.op.train_bits, "32 with model=tinylm (the adapters train in float32)")
         if self.op.devices_per_round > self.world.num_devices:
             raise ConfigError(
                 "op.devices_per_round",
