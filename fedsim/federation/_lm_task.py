@@ -322,6 +322,7 @@ class AdapterLMTask(Task):
                 "compressed_linear_bytes": base_bytes,
                 "bytes_ratio": base_bytes / dense_linear_bytes,
                 "adapter_params": sum(int(np.prod(s)) for s in self.update_shapes),
+                "adapter_tensors": len(self.update_keys),
                 "dense_test_perplexity": self._dense_perplexity,
                 "memory_bytes": self.memory_bytes,
             }

@@ -8,12 +8,14 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._report import Check, Report
 
 RECIPES: dict[str, Callable[..., Report]] = {
     "green_qfl": reproduce_green_qfl,
     "tradeoff_line_search": reproduce_tradeoff,
+    "fedlora_comparison": reproduce_fedlora,
 }
 
 

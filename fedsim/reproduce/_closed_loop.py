@@ -20,7 +20,8 @@ from ..controller import qfl_model
 from ..errors import ConfigError, DataError
 
 
-def _merged(config: RunConfig, overrides: Mapping[str, Any]) -> dict:
+def merged(config: RunConfig, overrides: Mapping[str, Any]) -> dict:
+    """The configuration's values with ``overrides`` merged in (nested), scenario notes dropped."""
     base = config.to_dict()
     base.pop("scenario", None)
 
@@ -48,7 +49,7 @@ def closed_loop(config: RunConfig, choice: Mapping[str, int], output_dir: Path, 
     try:
         configs = {
             name: RunConfig.from_mapping(
-                _merged(config, {**overrides, "op": {"local_iters": choice["I"], "devices_per_round": choice["K"], **bits}})
+                merged(config, {**overrides, "op": {"local_iters": choice["I"], "devices_per_round": choice["K"], **bits}})
             )
             for name, bits in points.items()
         }

@@ -1,0 +1,81 @@
+"""The compressed-LLM task: adapters only on the air, aggregation, perplexity over rounds."""
+
+import numpy as np
+import pytest
+import torch
+
+import fedsim
+from fedsim.federation import build_task
+
+TINY_LM = {
+    "model": {"name": "tinylm", "hidden": []},
+    "rounds": 3,
+    "world": {"num_devices": 4},
+    "op": {"train_bits": 32, "uplink_bits": 32, "local_iters": 4, "devices_per_round": 2},
+    "train": {"batch_size": 4},
+    "lm": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32, "pretrain_steps": 40,
+           "corpus_chars": 30_000, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4},
+}
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fedsim-cache"))
+
+
+def _config(**lm):
+    data = {**TINY_LM, "lm": {**TINY_LM["lm"], **lm}}
+    return fedsim.RunConfig.from_mapping(data)
+
+
+def test_a_run_uploads_only_adapters_and_perplexity_falls(tmp_path):
+    result = fedsim.run(_config(), tmp_path)
+    lm = result.summary["lm"]
+    assert lm["bytes_ratio"] <= 0.35  # 2:4 + 4-bit base of the linear layers vs float32
+    assert {d["payload_bits"] for d in result.devices} == {32 * lm["adapter_params"]}
+    ppl = [r["test_perplexity"] for r in result.rounds]
+    assert ppl[-1] < ppl[0]
+    assert all(r["aggregation_error"] >= 0 for r in result.rounds[1:])
+    assert all(d["memory_bytes"] > 0 for d in result.devices)
+
+
+def test_eight_bit_adapters_go_through_the_uplink_codec(tmp_path):
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "rounds": 1, "op": {**TINY_LM["op"], "uplink_bits": 8}})
+    result = fedsim.run(config)
+    lm = result.summary["lm"]
+    assert {d["payload_bits"] for d in result.devices} == {8 * lm["adapter_params"] + 32 * lm["adapter_tensors"]}
+
+
+def test_svd_aggregation_is_never_worse_than_averaging_factors():
+    task = build_task(_config(aggregation="svd"))
+    record = task.initial_record()
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        updates = [[rng.normal(scale=0.05 * (1 + trial), size=s).astype(np.float32) for s in task.update_shapes] for _ in range(3)]
+        weights = [1.0, 2.0, 3.0]
+        new_record, info = task.aggregate(record, updates, weights)
+        w = np.asarray(weights) / sum(weights)
+        start = [record[k].numpy() for k in task.update_keys]
+        for li, ri in task.adapter_pairs():
+            locals_ = [(s_l + u[li], s_r + u[ri]) for u, s_l, s_r in zip(updates, [start[li]] * 3, [start[ri]] * 3)]
+            exact = sum(wk * (L.astype(np.float64) @ R.astype(np.float64)) for wk, (L, R) in zip(w, locals_))
+            avg_l = sum(wk * L for wk, (L, _) in zip(w, locals_))
+            avg_r = sum(wk * R for wk, (_, R) in zip(w, locals_))
+            factor_error = np.linalg.norm(avg_l.astype(np.float64) @ avg_r - exact)
+            svd = new_record[task.update_keys[li]].numpy().astype(np.float64) @ new_record[task.update_keys[ri]].numpy()
+            assert np.linalg.norm(svd - exact) <= factor_error * (1 + 1e-5) + 1e-9
+        assert info["error"] > 0  # the factor average is inexact: mean(L)·mean(R) != mean(L·R)
+
+
+def test_without_compensation_adapters_start_at_zero_effect():
+    task = build_task(_config(lowrank="none"))
+    for layer in task.compressed_model.modules():
+        if hasattr(layer, "lora_R") and layer.lora_R is not None:
+            assert torch.count_nonzero(layer.lora_R) == 0
+    trainable = [n for n, p in task.compressed_model.named_parameters() if p.requires_grad]
+    assert trainable and all(n.endswith(("lora_L", "lora_R")) for n in trainable)
+
+
+def test_lm_runs_reject_quantized_adapter_training():
+    with pytest.raises(fedsim.ConfigError, match="op.train_bits=8"):
+        fedsim.RunConfig.from_mapping({**TINY_LM, "op": {**TINY_LM["op"], "train_bits": 8}})
