@@ -38,6 +38,16 @@ from .learnable import (
     linear_schedule,
 )
 from .mkor import MKOR, sherman_morrison_update
+from .modules import CompressedLinear
+from .pipeline import (
+    SLIM_RECIPE,
+    CompressionReport,
+    LayerReport,
+    compress_model,
+    find_blocks,
+    load_compressed,
+    save_compressed,
+)
 from .tinylm import (
     CORPUS_FILE,
     TinyLM,
@@ -109,4 +119,13 @@ __all__ = [
     "perplexity",
     "unigram_perplexity",
     "sample_text",
+    # compressed layers and the model pipeline
+    "CompressedLinear",
+    "compress_model",
+    "CompressionReport",
+    "LayerReport",
+    "SLIM_RECIPE",
+    "find_blocks",
+    "save_compressed",
+    "load_compressed",
 ]
