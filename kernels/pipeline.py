@@ -31,7 +31,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -371,13 +371,16 @@ def _capture_inputs(model: nn.Module, block: nn.Module, calls: list[tuple[tuple,
     return captured
 
 
-def _next_group(block: nn.Module, inputs: list[tuple[tuple, dict]], todo: dict[str, nn.Linear]
-                ) -> tuple[list[str], LayerStats] | None:
+def _next_group(block: nn.Module, inputs: list[tuple[tuple, dict]], todo: dict[str, nn.Linear],
+                groups: Sequence[int] | None = None) -> tuple[list[str], LayerStats] | None:
     """Run ``block`` once: the first pending layer to execute, the pending layers reading the same
-    input tensor, and the statistics of that input.  None when no pending layer runs."""
+    input tensor, and the statistics of that input.  None when no pending layer runs.
+
+    With ``groups`` (one id per input, e.g. a federated client), each group accumulates its own
+    statistics, which are serialized (what a client would send) and merged: sums, so exact."""
     names = {id(m): n for n, m in todo.items()}
     state: dict[str, Any] = {"leader": None, "input": None, "members": [], "batch": 0}
-    stats = LayerStats(with_hessian=True)
+    per_group: dict[int, LayerStats] = {}
 
     def hook(mod: nn.Module, args: tuple, _out: Any) -> None:
         name, x = names[id(mod)], args[0]
@@ -386,7 +389,8 @@ def _next_group(block: nn.Module, inputs: list[tuple[tuple, dict]], todo: dict[s
         elif state["batch"] == 0 and x is state["input"] and name not in state["members"]:
             state["members"].append(name)
         if name == state["leader"]:
-            stats.update(x.detach())
+            group = 0 if groups is None else groups[state["batch"]]
+            per_group.setdefault(group, LayerStats(with_hessian=True)).update(x.detach())
 
     handles = [m.register_forward_hook(hook) for m in todo.values()]
     try:
@@ -397,7 +401,12 @@ def _next_group(block: nn.Module, inputs: list[tuple[tuple, dict]], todo: dict[s
         for h in handles:
             h.remove()
         state["input"] = None
-    return None if state["leader"] is None else (state["members"], stats)
+    if state["leader"] is None:
+        return None
+    stats = LayerStats(with_hessian=True)
+    for group in sorted(per_group):
+        stats.merge(LayerStats.from_state(per_group[group].to_state()))
+    return state["members"], stats
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -417,6 +426,7 @@ def compress_model(
     requantize: bool = False,
     progress: bool = True,
     layer_filter: Callable[[str, nn.Linear], bool] | None = None,
+    calibration_groups: Sequence[int] | None = None,
 ) -> CompressionReport:
     """Replace the model's Linear layers by ``CompressedLinear`` in place; returns the report.
 
@@ -433,6 +443,9 @@ def compress_model(
         reconstruct: OPTIMA closed-form update of the kept weights after the mask is chosen.
         requantize: re-quantize mask ⊙ (W − (LR)ᵀ) after computing adapters (SLiM reference).
         progress: show a tqdm bar over layers.
+        calibration_groups: one id per calibration batch (e.g. the federated client that holds
+            it): statistics are gathered per group and merged exactly, as a server merges the
+            per-layer statistics clients send (federated calibration). Same result as without.
         layer_filter: ``(qualified_name, linear) -> bool`` choosing the layers to compress.  By
             default every Linear inside the blocks (so an LM head or input projection outside the
             block list is kept dense); without a block list, every Linear except the last one
@@ -447,6 +460,11 @@ def compress_model(
     calls = [_as_call(b) for b in calibration_batches]
     if not calls:
         raise ValueError("calibration_batches is empty; expected at least one model input")
+    if calibration_groups is not None:
+        calibration_groups = [int(g) for g in calibration_groups]
+        if len(calibration_groups) != len(calls):
+            raise ValueError(f"calibration_groups has {len(calibration_groups)} ids; expected one per "
+                             f"calibration batch ({len(calls)})")
 
     prefix, blocks = find_blocks(model)
     in_blocks = {id(m) for blk in blocks for m in blk.modules()} if prefix else set()
@@ -472,14 +490,14 @@ def compress_model(
             for block in blocks:
                 ids = {id(x) for x in block.modules()}
                 todo = {n: m for n, m in chosen if id(m) in ids}
-                _compress_block(model, block, inputs, todo, r, report, bar)
+                _compress_block(model, block, inputs, todo, r, report, bar, calibration_groups)
                 inputs = [((_first(block(*a, **k)),) + tuple(a[1:]), k) for a, k in inputs]
             del inputs
             rest = {n: m for n, m in chosen if id(m) not in in_blocks}
         else:
             rest = dict(chosen)
         if rest:
-            _compress_block(model, model, calls, rest, r, report, bar)
+            _compress_block(model, model, calls, rest, r, report, bar, calibration_groups)
     finally:
         bar.close()
         model.train(was_training)
@@ -492,11 +510,12 @@ def compress_model(
 
 
 def _compress_block(model: nn.Module, block: nn.Module, inputs: list[tuple[tuple, dict]],
-                    todo: dict[str, nn.Linear], r: _Recipe, report: CompressionReport, bar: tqdm) -> None:
+                    todo: dict[str, nn.Linear], r: _Recipe, report: CompressionReport, bar: tqdm,
+                    groups: Sequence[int] | None = None) -> None:
     """Compress ``todo`` (layers of ``block``) group by group in execution order."""
     todo = dict(todo)
     while todo:
-        found = _next_group(block, inputs, todo)
+        found = _next_group(block, inputs, todo, groups)
         if found is None:
             break  # pending layers never run on the calibration data: left dense
         members, stats = found

@@ -121,10 +121,11 @@ class AdapterLMTask(Task):
         report = None
         if lm.compress:
             sparsity = lm.sparsity if lm.sparsity is None or ":" in str(lm.sparsity) else float(lm.sparsity)
-            batches = self._calibration(calibration)
+            batches, groups = self.calibration_data(calibration)
             report = kernels.compress_model(
                 model,
                 batches,
+                calibration_groups=groups,
                 sparsity=sparsity,
                 pruner=lm.pruner,
                 bits=lm.bits,
@@ -150,15 +151,20 @@ class AdapterLMTask(Task):
             param.requires_grad_(name.endswith(("lora_L", "lora_R")))
         return model.eval(), report
 
-    def _calibration(self, calibration: str) -> list[torch.Tensor]:
-        """Calibration inputs: the server's text, or every device's shard (``federated``)."""
+    def calibration_data(self, calibration: str) -> tuple[list[torch.Tensor], list[int] | None]:
+        """Calibration inputs: the server's text, or (``federated``) windows of every device's
+        shard with the device as its group, so each device's per-layer statistics are gathered
+        on its own and summed by the server."""
         count = self.config.lm.calibration_batches
         if calibration == "server":
-            return self.calibration_batches(self.server_text, count, "calibration-server")
+            return self.calibration_batches(self.server_text, count, "calibration-server"), None
+        per_device = max(1, count // self.config.world.num_devices)
         batches: list[torch.Tensor] = []
+        groups: list[int] = []
         for device in range(self.config.world.num_devices):
-            batches += self.calibration_batches(self.shard(device), max(1, count // self.config.world.num_devices), f"calibration-{device}")
-        return batches
+            batches += self.calibration_batches(self.shard(device), per_device, f"calibration-{device}")
+            groups += [device] * per_device
+        return batches, groups
 
     @cached_property
     def scratch_model(self) -> nn.Module:

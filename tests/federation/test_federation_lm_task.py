@@ -79,3 +79,23 @@ def test_without_compensation_adapters_start_at_zero_effect():
 def test_lm_runs_reject_quantized_adapter_training():
     with pytest.raises(fedsim.ConfigError, match="op.train_bits=8"):
         fedsim.RunConfig.from_mapping({**TINY_LM, "op": {**TINY_LM["op"], "train_bits": 8}})
+
+
+def test_federated_calibration_gives_the_centralized_compressed_model():
+    import copy
+
+    import kernels
+
+    task = build_task(_config(calibration="federated"))
+    batches, groups = task.calibration_data("federated")
+    assert sorted(set(groups)) == list(range(4))
+    central = copy.deepcopy(task.dense_model)
+    lm = task.config.lm
+    kernels.compress_model(central, batches, sparsity=lm.sparsity, pruner=lm.pruner, bits=lm.bits, quantizer=lm.quantizer,
+                           group_size=lm.group_size, lowrank=lm.lowrank, rank_ratio=lm.rank_ratio, progress=False)
+    federated = task.compressed_model
+    layers = [(a, b) for a, b in zip(central.modules(), federated.modules()) if isinstance(a, kernels.CompressedLinear)]
+    assert layers
+    for a, b in layers:
+        assert torch.equal(a.keep_mask(), b.keep_mask())  # same masks
+        assert torch.equal(a.lora_L, b.lora_L) and torch.equal(a.lora_R, b.lora_R)  # same adapters

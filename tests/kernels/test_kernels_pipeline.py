@@ -221,3 +221,26 @@ def test_group_size_must_divide_every_layer_checked_before_any_work(base, calib)
 def test_empty_calibration_fails(base):
     with pytest.raises(ValueError, match="calibration_batches"):
         compress_model(copy.deepcopy(base), [], progress=False)
+
+
+def test_federated_calibration_equals_centralized_exactly():
+    """Statistics gathered per client, serialized and merged give the same masks and adapters as
+    statistics over all the clients' batches at once (they are sums)."""
+    import kernels
+
+    torch.manual_seed(0)
+    base = kernels.TinyLM(kernels.TinyLMConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, context=16))
+    batches = [torch.randint(0, 256, (3, 16), generator=torch.Generator().manual_seed(i)) for i in range(6)]
+    clients = [0, 0, 1, 1, 2, 2]
+    recipe = dict(sparsity="2:4", pruner="wanda", bits=4, quantizer="slim", group_size=16, lowrank="slim",
+                  rank_ratio=0.25, progress=False)
+    central, federated = copy.deepcopy(base), copy.deepcopy(base)
+    kernels.compress_model(central, batches, **recipe)
+    kernels.compress_model(federated, batches, calibration_groups=clients, **recipe)
+    for (name, a), (_, b) in zip(central.named_modules(), federated.named_modules()):
+        if isinstance(a, kernels.CompressedLinear):
+            assert torch.equal(a.keep_mask(), b.keep_mask()), name
+            assert torch.equal(a.qweight, b.qweight) and torch.equal(a.scales, b.scales), name
+            assert torch.equal(a.lora_L, b.lora_L) and torch.equal(a.lora_R, b.lora_R), name
+    with pytest.raises(ValueError, match="calibration_groups"):
+        kernels.compress_model(copy.deepcopy(base), batches, calibration_groups=[0, 1], **recipe)
