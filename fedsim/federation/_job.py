@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ..config import RunConfig
+from ..config import LM_MODELS, RunConfig
 from ._classifier import ClassifierTask
 from ._task import Task
 
@@ -30,8 +30,6 @@ def build_task(config: RunConfig) -> Task:
         return AdapterLMTask(config)
     return ClassifierTask(config)
 
-
-LM_MODELS = ("tinylm",)
 
 
 @lru_cache(maxsize=4)
