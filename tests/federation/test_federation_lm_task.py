@@ -99,3 +99,16 @@ def test_federated_calibration_gives_the_centralized_compressed_model():
     for a, b in layers:
         assert torch.equal(a.keep_mask(), b.keep_mask())  # same masks
         assert torch.equal(a.lora_L, b.lora_L) and torch.equal(a.lora_R, b.lora_R)  # same adapters
+
+
+def test_the_base_loads_from_a_local_checkpoint_directory(tmp_path):
+    import kernels
+
+    arch = kernels.TinyLMConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, context=32)
+    saved = kernels.train_tiny_lm(arch, kernels.generate_corpus(3, 20_000), steps=20, seed=3)
+    saved.save_pretrained(tmp_path / "base")
+    task = build_task(_config(checkpoint=str(tmp_path / "base")))
+    for (name, a), (_, b) in zip(saved.state_dict().items(), task.dense_model.state_dict().items()):
+        assert torch.equal(a, b), name
+    result = fedsim.run(_config(checkpoint=str(tmp_path / "base")))
+    assert result.summary["rounds"] == 3 and np.isfinite(result.rounds[-1]["test_perplexity"])
