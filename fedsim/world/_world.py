@@ -25,7 +25,7 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world._channel import Channel, ChannelConfig
 from fedsim.world._compute_energy import QnnEnergyModel, Workload, check_train_bits
-from fedsim.world._devices import Battery, cmos_compute_energy_j, cmos_compute_time_s
+from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._link import AccessConfig, broadcast_time_s, fdma_rates, ofdma_assign, packet_error_rate
 from fedsim.world._mobility import RandomWaypoint, SwarmFormation, formation_offsets, place_disc, place_hex_cell
 from fedsim.world._placement import distances_to_bs, place_uniform_square
@@ -345,8 +345,11 @@ class World:
         dev = config.devices
         capacity = math.inf if dev.battery_j is None else dev.battery_j
         self.battery = Battery(np.full(n, capacity), harvest_w=dev.harvest_w)
-        low, high = dev.cycles_per_sample
-        self._cycles_per_sample = numpy_stream(self.seed, "device-cycles").uniform(low, high, n)
+        profile = DeviceProfile(
+            "device", cpu_hz=dev.cpu_hz, macs_per_s=config.device_macs_per_s, cycles_per_sample=dev.cycles_per_sample,
+            kappa=dev.kappa, tx_power_w=config.tx_power_w, rx_power_w=dev.rx_power_w,
+        )
+        self.fleet = draw_fleet([profile], n, numpy_stream(self.seed, "device-cycles"))
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -519,11 +522,10 @@ class World:
     def _compute(self, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
         iters = plan.local_iters.astype(float)
-        if cfg.devices.compute == "cmos":
-            cycles = self._cycles_per_sample[plan.devices]
+        if cfg.devices.compute == "cmos":  # Yang et al.: D = the mini-batch, C per device
             samples = cfg.energy.batch_size
-            seconds = iters * cmos_compute_time_s(cycles, samples, cfg.devices.cpu_hz)
-            joules = iters * cmos_compute_energy_j(cfg.devices.kappa, cycles, samples, cfg.devices.cpu_hz)
+            seconds = self.fleet.compute_time_s(samples, 1.0)[plan.devices] * iters
+            joules = self.fleet.compute_energy_j(samples, 1.0)[plan.devices] * iters
             return np.asarray(seconds, float), np.asarray(joules, float)
         joules = np.zeros(plan.devices.shape)
         macs = 0.0
