@@ -1,15 +1,40 @@
-"""Hydra callback: one summary table over all jobs when a sweep (``fedsim run -m``) ends."""
+"""Hydra callback for sweeps (``fedsim run -m``): job progress, and one summary table at the end."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import OverrideParseException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 
+def sweep_size(overrides: list[str]) -> int | None:
+    """Number of jobs of a basic sweep: the product of the sweep overrides' lengths."""
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+        return math.prod(len(list(o.sweep_string_iterator())) for o in parsed if o.is_sweep_override())
+    except (OverrideParseException, ValueError):  # e.g. an interval sweep has no count: progress without a total
+        return None
+
+
 class SweepSummary(Callback):
+    def __init__(self) -> None:
+        self.total: int | None = None
+        self.done = 0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.total = sweep_size(config.hydra.overrides.task)
+        self.done = 0
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self.done += 1
+        total = f"/{self.total}" if self.total else ""
+        print(f"sweep: {self.done}{total} jobs done", flush=True)
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from analysis import find_runs, load_run, summary_table, sweep_rows
 

@@ -55,6 +55,7 @@ def test_sweep_then_tradeoff_plot(tmp_path):
     proc = fedsim("run", "-m", *TINY, "op.train_bits=4,32", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr
     assert "sweep: 2 finished runs" in proc.stdout and "total_energy_j" in proc.stdout
+    assert "sweep: 1/2 jobs done" in proc.stdout and "sweep: 2/2 jobs done" in proc.stdout
     bits = sorted(json.loads((sweep / str(job) / "summary.json").read_text())["op"]["train_bits"] for job in (0, 1))
     assert bits == [4, 32]
     proc = fedsim("plot", str(sweep))
