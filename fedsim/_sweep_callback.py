@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import OverrideParseException
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
@@ -17,7 +17,7 @@ def sweep_size(overrides: list[str]) -> int | None:
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
         return math.prod(len(list(o.sweep_string_iterator())) for o in parsed if o.is_sweep_override())
-    except (OverrideParseException, ValueError):  # e.g. an interval sweep has no count: progress without a total
+    except HydraException:  # e.g. an interval sweep has no count: progress without a total
         return None
 
 
