@@ -26,7 +26,7 @@ def reproduce_fedlora(config: RunConfig, output_dir: Path, *, progress: bool = F
     for name, overrides in VARIANTS.items():
         variant = RunConfig.from_mapping(merged(config, overrides))
         results[name] = run(variant, output_dir / "runs" / name, progress=progress)
-    slim, plain, dense = (results[n] for n in VARIANTS)
+    slim, plain = results["compressed_slim"], results["compressed_no_compensation"]
 
     def ppl(result, index: int) -> float:
         return float(result.rounds[index]["test_perplexity"])
