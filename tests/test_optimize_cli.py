@@ -36,3 +36,18 @@ def test_optimize_rejects_a_bad_value_in_one_line(tmp_path):
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("fedsim: error: theory.mu=-1")
+
+
+def test_reproduce_exits_one_when_a_check_fails_and_still_writes_the_report(tmp_path):
+    out = tmp_path / "rep"
+    # A looser target gap changes n_min and T, so the paper's numbers no longer hold.
+    proc = subprocess.run(
+        [sys.executable, "-m", "fedsim", "reproduce", "kim2022_tradeoff", "theory.epsilon=0.5", f"hydra.run.dir={out}"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "FAIL  n_min: paper 15, fedsim 14" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    assert report["passed"] is False
+    proc = subprocess.run([sys.executable, "-m", "fedsim", "reproduce"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "kim2023_green_qfl" in proc.stderr
