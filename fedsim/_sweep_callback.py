@@ -23,14 +23,18 @@ def sweep_size(overrides: list[str]) -> int | None:
 
 class SweepSummary(Callback):
     def __init__(self) -> None:
+        self.in_sweep = False  # Hydra calls on_job_end for single runs too
         self.total: int | None = None
         self.done = 0
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.in_sweep = True
         self.total = sweep_size(config.hydra.overrides.task)
         self.done = 0
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if not self.in_sweep:
+            return
         self.done += 1
         total = f"/{self.total}" if self.total else ""
         print(f"sweep: {self.done}{total} jobs done", flush=True)
