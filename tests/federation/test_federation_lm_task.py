@@ -112,3 +112,12 @@ def test_the_base_loads_from_a_local_checkpoint_directory(tmp_path):
         assert torch.equal(a, b), name
     result = fedsim.run(_config(checkpoint=str(tmp_path / "base")))
     assert result.summary["rounds"] == 3 and np.isfinite(result.rounds[-1]["test_perplexity"])
+
+
+def test_same_seed_same_ledger_whether_the_base_is_trained_or_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "rounds": 2})
+    fedsim.run(config, tmp_path / "trained")  # trains the base and caches it
+    fedsim.run(config, tmp_path / "cached")  # loads it from the cache
+    for name in ("rounds.csv", "devices.csv"):
+        assert (tmp_path / "trained" / name).read_bytes() == (tmp_path / "cached" / name).read_bytes()
