@@ -6,6 +6,7 @@ import torch
 
 import fedsim
 from fedsim.federation import build_task
+from fedsim.federation._job import _task_from_json
 
 TINY_LM = {
     "model": {"name": "tinylm", "hidden": []},
@@ -117,7 +118,9 @@ def test_the_base_loads_from_a_local_checkpoint_directory(tmp_path):
 def test_same_seed_same_ledger_whether_the_base_is_trained_or_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path / "fresh-cache"))
     config = fedsim.RunConfig.from_mapping({**TINY_LM, "rounds": 2})
-    fedsim.run(config, tmp_path / "trained")  # trains the base and caches it
-    fedsim.run(config, tmp_path / "cached")  # loads it from the cache
+    fedsim.run(config, tmp_path / "trained")  # trains the base and caches it on disk
+    _task_from_json.cache_clear()  # forget the in-process task: the next run rebuilds it
+    fedsim.run(config, tmp_path / "cached")  # loads the base from the disk cache
+    assert any((tmp_path / "fresh-cache" / "tinylm").iterdir())
     for name in ("rounds.csv", "devices.csv"):
         assert (tmp_path / "trained" / name).read_bytes() == (tmp_path / "cached" / name).read_bytes()
