@@ -127,6 +127,9 @@ def _run(config, output_dir: Path) -> float:
         "rounds_to_target": s["rounds_to_target"] if s["rounds_to_target"] is not None else "-",
         "energy_to_target_J": f"{s['energy_to_target_j']:.4g}" if s["energy_to_target_j"] is not None else "-",
     }
+    perplexity = result.rounds[-1].get("test_perplexity")
+    if perplexity is not None:  # language-model tasks
+        row["perplexity"] = f"{perplexity:.4g}"
     print(summary_table([row], list(row)))
     print(f"ledger: {output_dir}")
     return s["final_accuracy"]
