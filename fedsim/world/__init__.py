@@ -65,6 +65,7 @@ from fedsim.world._link import (
     packet_error_rate,
     rate_bps,
     sinr,
+    serve_in_order,
     tdma_schedule,
 )
 from fedsim.world._mobility import (
@@ -174,6 +175,7 @@ __all__ = [
     "packet_error_rate",
     "rate_bps",
     "sinr",
+    "serve_in_order",
     "tdma_schedule",
     "FORMATION_SHAPES",
     "RandomWaypoint",

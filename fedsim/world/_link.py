@@ -174,6 +174,27 @@ def fdma_rates(
     return rate_bps(sub_band, snr)
 
 
+def serve_in_order(ready_s: ArrayLike, airtime_s: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """One shared channel serving devices in the given order: device i starts when it is ready
+    and the previous device is done, end_i = max(ready_i, end_{i-1}) + air_i.
+
+    Solved without a Python loop: end_i = S_i + max_{j<=i}(ready_j - S_{j-1}) with S the running
+    sum of airtimes. A device with infinite airtime (a dead channel) holds the channel forever:
+    it and everyone after it end at inf, and those after it never start.
+    """
+    ready = _f(ready_s).reshape(-1)
+    air = np.broadcast_to(_f(airtime_s).reshape(-1), ready.shape)
+    blocked = np.cumsum(~np.isfinite(air)) > 0  # at or after the first infinite slot
+    finite_air = np.where(blocked, 0.0, air)
+    cumulative = np.cumsum(finite_air)
+    end = cumulative + np.maximum.accumulate(ready - (cumulative - finite_air))
+    start = end - finite_air
+    first_blocked = np.argmax(blocked) if blocked.any() else ready.size
+    start[first_blocked + 1 :] = np.inf
+    end[blocked] = np.inf
+    return start, end
+
+
 def tdma_schedule(
     bits: ArrayLike, rates_bps: ArrayLike, start_s: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -190,9 +211,7 @@ def tdma_schedule(
     t0 = check_float("start_s", start_s, low=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         duration = np.where(payload == 0.0, 0.0, payload / rate)
-    end = t0 + np.cumsum(duration)
-    start = np.concatenate(([t0], end[:-1]))[: end.size]  # not end - duration: inf - inf
-    return start, end
+    return serve_in_order(np.full(payload.shape, t0), duration)
 
 
 def ofdma_assign(cost: ArrayLike, *, maximize: bool = False) -> np.ndarray:

@@ -26,7 +26,14 @@ from fedsim.rng import numpy_stream
 from fedsim.world._channel import Channel, ChannelConfig
 from fedsim.world._compute_energy import QnnEnergyModel, Workload, check_train_bits
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
-from fedsim.world._link import AccessConfig, broadcast_time_s, fdma_rates, ofdma_assign, packet_error_rate
+from fedsim.world._link import (
+    AccessConfig,
+    broadcast_time_s,
+    fdma_rates,
+    ofdma_assign,
+    packet_error_rate,
+    serve_in_order,
+)
 from fedsim.world._mobility import RandomWaypoint, SwarmFormation, formation_offsets, place_disc, place_hex_cell
 from fedsim.world._placement import distances_to_bs, place_uniform_square
 from fedsim.world._propulsion import propulsion_power_w
@@ -636,16 +643,11 @@ def upload_schedule(
     """Upload start and end times (absolute) of each device under a multiple-access scheme.
 
     Orthogonal, FDMA and OFDMA devices transmit as soon as they are ready. TDMA serves one device
-    at a time in order of readiness (ties by device index, as a FIFO channel queue would):
-    end_i = max(ready_i, end_{i-1}) + air_i, solved in closed form with a running maximum.
+    at a time in order of readiness, ties by device index, as a FIFO channel queue would.
     """
     if scheme != "tdma" or ready_s.size == 0:
         return ready_s.copy(), ready_s + airtime_s
     order = np.lexsort((devices, ready_s))
-    air = airtime_s[order]
-    cumulative = np.cumsum(air)
-    end_sorted = cumulative + np.maximum.accumulate(ready_s[order] - (cumulative - air))
-    start_sorted = end_sorted - air
     start, end = np.empty_like(ready_s), np.empty_like(ready_s)
-    start[order], end[order] = start_sorted, end_sorted
+    start[order], end[order] = serve_in_order(ready_s[order], airtime_s[order])
     return start, end
