@@ -16,6 +16,11 @@ from .federation import client_app, config_to_run_config, task_from_run_config, 
 from .result import RunResult
 
 
+def write_config(config: RunConfig, output_dir: Path) -> Path:
+    """The resolved, validated configuration as ``output_dir/config.yaml`` (atomically)."""
+    return atomic_write_text(Path(output_dir) / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
 def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | Path | None = None, *, progress: bool = False) -> RunResult:
     """Run one federated experiment on the in-process engine.
 
@@ -31,7 +36,7 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     task_from_run_config(run_config).initial_record()
     out = Path(output_dir) if output_dir is not None else None
     if out is not None:
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_config(config, out)
     grid = InProcessGrid(client_app, config.world.num_devices, run_config, seed=config.seed)
     server_context = Context(run_id=grid.run.run_id, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
     return run_federation(grid, server_context, output_dir=out, progress=progress)

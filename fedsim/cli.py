@@ -138,12 +138,10 @@ def _run(config, output_dir: Path) -> float:
 def _optimize(config, output_dir: Path) -> None:
     from analysis import summary_table
 
-    from ._atomic import atomic_write_text
+    from ._run import write_config
     from .controller import study, write_study
 
-    import yaml
-
-    atomic_write_text(output_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_config(config, output_dir)
     result = study(config)
     written = write_study(result, output_dir)
     rows = [{"point": name, **row} for name, row in result.choices.items()]

@@ -125,7 +125,7 @@ def reproduce_green_qfl(config: RunConfig, output_dir: Path, *, progress: bool =
     if "runs" in loop:
         figures += plot_path(output_dir / "closed_loop")
     report.figures = [str(Path(f).relative_to(output_dir)) for f in figures if Path(f).suffix == ".png"]
-    _write_front(s, output_dir)
+    write_study(s, output_dir, plot=False)  # pareto.csv and choice.json beside the report
     return report
 
 
@@ -169,10 +169,6 @@ def _loop_markdown(loop: dict) -> str:
         + (f"measured {measured:.3f}." if measured is not None else "not measurable (a run did not reach the target).")
     )
     return "\n".join(lines)
-
-
-def _write_front(s: OperatingPointStudy, output_dir: Path) -> None:
-    write_study(s, output_dir, plot=False)
 
 
 def reproduce_tradeoff(config: RunConfig, output_dir: Path, *, progress: bool = False) -> Report:
