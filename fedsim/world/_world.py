@@ -266,7 +266,7 @@ class RoundOutcome:
     channel_gain: np.ndarray  # large-scale gain x fading, linear
     distance_m: np.ndarray
     start_s: float = 0.0
-    duration_s: float | None = None
+    duration_s: float = 0.0  # until every expected upload arrived or the deadline passed
     download_s: float = 0.0
     energy_download_j: np.ndarray | None = None
     upload_start_s: np.ndarray | None = None
@@ -279,10 +279,7 @@ class RoundOutcome:
     @property
     def round_s(self) -> float:
         """Simulated duration of the round (synchronous FL: until all arrive or the deadline)."""
-        if self.duration_s is not None:
-            return float(self.duration_s)
-        total = self.compute_s + self.upload_s
-        return float(total.max()) if total.size else 0.0
+        return float(self.duration_s)
 
     @property
     def energy_j(self) -> float:
