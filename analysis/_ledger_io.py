@@ -1,7 +1,7 @@
 """Reading fedsim run outputs (``rounds.csv``, ``summary.json``, ``config.yaml``).
 
-Everything here works from files only: no torch, no flwr, nothing from
-``fedsim``.  A *run directory* is any directory that holds both
+Everything here works from files only: no torch, no flwr, and of ``fedsim``
+only the ledger's schema (file and column names, ``fedsim.ledger``).  A *run directory* is any directory that holds both
 ``summary.json`` and ``rounds.csv``; a *sweep directory* is any directory with
 run directories somewhere below it (Hydra multirun job folders ``0/``, ``1/``,
 ... possibly nested one level deeper by date).
@@ -22,9 +22,7 @@ import numpy as np
 import yaml
 
 
-ROUNDS_FILE = "rounds.csv"
-SUMMARY_FILE = "summary.json"
-CONFIG_FILE = "config.yaml"
+from fedsim.ledger import CONFIG_FILE, ROUNDS_FILE, SUMMARY_FILE  # the ledger's own file names
 # Hydra's own copy of the composed config, used when config.yaml is absent.
 _HYDRA_CONFIG_FILE = Path(".hydra") / "config.yaml"
 

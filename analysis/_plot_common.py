@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -15,6 +13,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 import numpy as np  # noqa: E402
+
+# The one atomic-write helper: fedsim._atomic is standard-library only (no torch, no flwr).
+from fedsim._atomic import atomic_path, atomic_writer  # noqa: E402
 
 from ._ledger_io import RunData  # noqa: E402
 
@@ -36,44 +37,24 @@ def new_figure(*args, **kwargs):
         plt.close(fig)
 
 
-def _tmp_path(final: Path) -> Path:
-    # A fresh unique name next to the target (same filesystem, so os.replace is
-    # atomic); the file itself is created by the writer, honouring the umask.
-    return final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
-
-
 def save_figure(fig, path: Path, dpi: int = 130) -> Path:
     """Save ``fig`` as PNG atomically (temp file + ``os.replace``), then close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
     try:
-        fig.savefig(tmp, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=dpi)
     finally:
         plt.close(fig)
-    return path
+    return Path(path)
 
 
 def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
     """Write a CSV atomically (temp file in the same directory + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with tmp.open("x", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(list(header))
-            for row in rows:
-                writer.writerow(list(row))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_writer(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(list(header))
+        for row in rows:
+            writer.writerow(list(row))
+    return Path(path)
 
 
 def use_log_energy(energies: Iterable[np.ndarray]) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -25,7 +26,8 @@ import torch
 import fedsim
 from fedsim.config import RunConfig
 from fedsim.federation import ClassifierTask, evaluate, sample_devices, train_locally, weighted_average
-from fedsim.rng import numpy_stream, torch_stream
+from fedsim.rng import numpy_stream
+from fedsim.torch_rng import torch_stream
 from fedsim.uplink import decode_update, encode_update
 
 
@@ -76,6 +78,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
     config = workload(args.rounds)
     ClassifierTask(config).data  # warm caches and imports outside the timed region, for both sides
     fedsim.run(workload(1))

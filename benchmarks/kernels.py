@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--repeats={args.repeats} is too small; expected >= 5")
     torch.set_num_threads(THREADS)
     result: dict = {}
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    load = loads[0]
     if load > 0.5:
         print(f"note: 1-minute load average {load:.2f} at start; other processes share the cores, "
               "which slows the 2-thread int4 kernel most (its threads wait for each other)")

@@ -29,38 +29,40 @@ class NaiveWorld:
         w, cfg, env = self.world, self.world.config, self.env
         devices = [int(d) for d in plan.devices]
         t0 = env.now
-        horizontal, vertical, pointing = w._geometry()
+        horizontal, vertical, pointing = w.motion.geometry()
         large = w.channel.large_scale_gain(horizontal, vertical, plan.round, pointing)
         fading = w.channel.fading(plan.round, cfg.num_devices)
         loss_draws = numpy_stream(w.seed, "packet-error", plan.round).random(cfg.num_devices)
-        noise_psd = cfg.noise_psd_with_figure_w_hz
+        radio = cfg.radio
+        noise_psd = radio.noise_psd_with_figure_w_hz
+        deadline_s = cfg.deployment.deadline_s
         k = len(devices)
         download_s = 0.0
-        if cfg.downlink_power_w is not None and plan.downlink_bits > 0 and k:
+        if radio.downlink_power_w is not None and plan.downlink_bits > 0 and k:
             worst = min(
-                cfg.bandwidth_hz * math.log2(1 + cfg.downlink_power_w * large[d] * fading[d] / (noise_psd * cfg.bandwidth_hz))
+                radio.bandwidth_hz * math.log2(1 + radio.downlink_power_w * large[d] * fading[d] / (noise_psd * radio.bandwidth_hz))
                 for d in devices
             )
             download_s = plan.downlink_bits / worst
         channel = simpy.Resource(env, capacity=1) if cfg.access.scheme == "tdma" else None
-        deadline = math.inf if cfg.deadline_s is None else t0 + cfg.deadline_s
-        deadline_event = env.timeout(cfg.deadline_s) if cfg.deadline_s is not None else env.event()
+        deadline = math.inf if deadline_s is None else t0 + deadline_s
+        deadline_event = env.timeout(deadline_s) if deadline_s is not None else env.event()
         results: dict[int, dict] = {}
         arrived = {d: env.event() for d in devices}
 
         def device(i: int, d: int):
             iters = float(plan.local_iters[i])
             energy_compute = iters * float(cfg.energy.train_iteration_energy(int(plan.train_bits[i]), w.workload))
-            compute_s = iters * cfg.energy.batch_size * 3.0 * w.workload.macs / cfg.device_macs_per_s
+            compute_s = iters * cfg.batch_size * 3.0 * w.workload.macs / cfg.devices.macs_per_s
             energy_download = cfg.devices.rx_power_w * download_s
-            band = cfg.bandwidth_hz / k if cfg.access.scheme == "fdma" else cfg.bandwidth_hz
+            band = radio.bandwidth_hz / k if cfg.access.scheme == "fdma" else radio.bandwidth_hz
             gain = large[d] * fading[d]
-            rate = band * math.log2(1 + cfg.tx_power_w * gain / (noise_psd * band))
+            rate = band * math.log2(1 + radio.tx_power_w * gain / (noise_psd * band))
             bits = float(plan.uplink_bits[i])
             air = bits / rate if bits > 0 else 0.0
             level = float(w.battery.level_j[d])
             before = energy_download + energy_compute
-            budget = 0.0 if level < before else (level - before) / cfg.tx_power_w
+            budget = 0.0 if level < before else (level - before) / radio.tx_power_w
             on_air = min(air, budget)
             dies = level < before or on_air < air
             record = {"finish_s": math.inf, "energy_j": min(before, level), "drop_reason": "battery" if dies else "deadline"}
@@ -78,7 +80,7 @@ class NaiveWorld:
             if request is not None:
                 channel.release(request)
             record["finish_s"] = start + on_air
-            record["energy_j"] = before + cfg.tx_power_w * ((start + on_air if done else env.now) - start)
+            record["energy_j"] = before + radio.tx_power_w * ((start + on_air if done else env.now) - start)
             if dies and done:
                 record["energy_j"] = level  # ran dry: spent exactly what it had
             if dies:
@@ -86,8 +88,8 @@ class NaiveWorld:
                     arrived[d].succeed()  # without a deadline the server learns of the failure
                 return
             corrupted = False
-            if cfg.waterfall_threshold is not None:
-                q = 1.0 - math.exp(-cfg.waterfall_threshold * noise_psd * band / (cfg.tx_power_w * gain))
+            if radio.waterfall_threshold is not None:
+                q = 1.0 - math.exp(-radio.waterfall_threshold * noise_psd * band / (radio.tx_power_w * gain))
                 corrupted = loss_draws[d] < q
             if done:
                 record["drop_reason"] = "packet_error" if corrupted else ""

@@ -11,7 +11,8 @@ evaluation counts and wall-clock seconds (measured in this run, not asserted).
 
 Problems: ZDT1 and ZDT2 (30 variables), DTLZ2 (3 objectives, 12 variables; plain NBI and NBI with
 the CHIM expanded by 0.1, ``chim_expansion``, which reaches the front's edges), Green-QFL relaxed
-(I, K, m, n continuous; needs shared/reference/green_qfl_sigma.txt, skipped without it).
+(I, K, m, n continuous; σ_i from scenarios/data/green_qfl_sigma.txt or ``--sigma``, skipped
+if that file is missing).
 The last line is one JSON object: per problem "hv_ratio", "igd_nbi"/"igd_nsga2" (where a true
 front is known), "evals_nbi", "evals_nsga2", "time_nbi_s", "time_nsga2_s".
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +29,12 @@ from pymoo.indicators.hv import HV
 from pymoo.indicators.igd import IGD
 from pymoo.problems import get_problem
 
+from fedsim._compose import scenarios_dir
 from fedsim.optimize import GreenQflProblem, ParetoResult, nbi, nsga2_front
 from fedsim.theory import QflModel
 
-DEFAULT_SIGMA = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "green_qfl_sigma.txt"
+# The release's 50 sigma_i, shipped with the scenarios.
+DEFAULT_SIGMA = scenarios_dir() / "data" / "green_qfl_sigma.txt"
 
 
 def hypervolume(F: np.ndarray, ideal: np.ndarray, nadir: np.ndarray) -> float:
@@ -74,6 +78,8 @@ def main() -> None:
     parser.add_argument("--budget-factor", type=int, default=10, help="NSGA-II evals / NBI evals")
     parser.add_argument("--sigma", type=Path, default=DEFAULT_SIGMA, help="green_qfl_sigma.txt")
     args = parser.parse_args()
+    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
 
     dtlz2 = get_problem("dtlz2", n_var=12, n_obj=3)
     cases = [

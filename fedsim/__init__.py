@@ -1,15 +1,23 @@
 """fedsim: federated learning over wireless networks, where energy, precision and the radio decide
 what learning costs.
 
-Entry point: ``fedsim.run(config, output_dir) -> RunResult``.
+Entry point: ``fedsim.run(config, output_dir) -> RunResult``. The public names are imported on
+first use (PEP 562), so ``import fedsim.world`` or ``import fedsim.config`` does not load torch,
+flwr or pymoo.
 """
 
-from ._compose import compose
-from ._run import run
-from .config import RunConfig
-from .errors import ConfigError, DataError
-from .result import RunResult
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "compose": "._compose",
+    "run": "._run",
+    "RunConfig": ".config",
+    "ConfigError": ".errors",
+    "DataError": ".errors",
+    "RunResult": ".result",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = ["compose", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "run"]

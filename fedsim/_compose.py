@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import RunConfig
+from .control._registry import POLICY_NAMES
 
 
 def _package_dir(name: str) -> Path:
@@ -34,7 +35,8 @@ def scenario_names() -> list[str]:
 
 
 def register_scenarios() -> None:
-    """Make every ``scenarios/*.yaml`` a Hydra option of the group ``scenario`` (idempotent)."""
+    """Make every ``scenarios/*.yaml`` a Hydra option of the group ``scenario``, and every registered
+    policy one of the group ``policy`` (idempotent)."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
@@ -42,6 +44,9 @@ def register_scenarios() -> None:
         # ${scenario_data:FILE}: a data file shipped with the scenarios (e.g. a paper's sigma_i).
         OmegaConf.register_new_resolver("scenario_data", lambda name: str(scenarios_dir() / "data" / name))
     store = ConfigStore.instance()
+    # Each registered policy is an option of the group ``policy`` (no YAML file per policy).
+    for name in POLICY_NAMES:
+        store.store(group="policy", name=name, node={"name": name})
     for path in sorted(scenarios_dir().glob("*.yaml")):
         store.store(group="scenario", name=path.stem, node=OmegaConf.load(path), package="_global_")
 

@@ -12,7 +12,8 @@ from flwr.app import Context, RecordDict
 from ._atomic import atomic_write_text
 from .config import RunConfig
 from .engine import InProcessGrid
-from .federation import client_app, config_to_run_config, task_from_run_config, run_federation
+from .federation import config_to_run_config, run_federation, task_from_run_config
+from .federation.client_app import app as client_app
 from .result import RunResult
 
 

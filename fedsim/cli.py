@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ._compose import conf_dir, register_scenarios, scenario_names
+from .control._registry import POLICY_NAMES
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -41,6 +42,7 @@ EXIT_BAD_INPUT = 2
 def _group_options() -> dict[str, list[str]]:
     groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in conf_dir().iterdir() if d.is_dir() and not d.name.startswith("_")}
     groups["scenario"] = scenario_names()
+    groups["policy"] = list(POLICY_NAMES)
     return groups
 
 

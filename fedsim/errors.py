@@ -18,6 +18,10 @@ class ConfigError(ValueError):
         self.allowed = allowed
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
 
+    def under(self, prefix: str) -> "ConfigError":
+        """The same error with its key placed under a section path (``radio`` + ``tx_power_w``)."""
+        return ConfigError(f"{prefix}.{self.key}" if prefix else self.key, self.value, self.allowed)
+
 
 class DataError(RuntimeError):
     """A dataset could not be read, found or verified (missing files, bad IDX header, bad checksum)."""

@@ -1,4 +1,8 @@
-"""The ledger: the single record of a run, per round and per device.
+"""The ledger: the single record of a run, per round and per device, and its one typed schema.
+
+``RoundRow`` and ``DeviceRow`` are the schema: their fields are the CSV columns, in order, with
+units in the names. A task adds its own columns (``Column``, e.g. test perplexity) as extras, and
+``analysis`` reads the files through the names defined here.
 
 Written after every round (atomically), so an interrupted run leaves a consistent record of the
 rounds it completed; ``summary.json`` is written last and only exists for a finished run.
@@ -8,6 +12,7 @@ byte-identical CSV files.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -18,53 +23,76 @@ from typing import Any
 
 from ._atomic import atomic_write_text
 
-ROUND_COLUMNS = (
-    "round",
-    "sim_time_s",
-    "round_time_s",
-    "energy_compute_j",
-    "energy_uplink_j",
-    "energy_download_j",
-    "energy_round_j",
-    "energy_cum_j",
-    "energy_propulsion_j",
-    "test_accuracy",
-    "test_loss",
-    "selected",
-    "delivered",
-    "uplink_bits",
-    "train_loss",
-    "test_perplexity",
-    "aggregation_error",
-)
+ROUNDS_FILE = "rounds.csv"
+DEVICES_FILE = "devices.csv"
+SUMMARY_FILE = "summary.json"
+CONFIG_FILE = "config.yaml"
 
-DEVICE_COLUMNS = (
-    "round",
-    "device",
-    "train_bits",
-    "uplink_bits",
-    "payload_bits",
-    "local_iters",
-    "num_examples",
-    "download_s",
-    "compute_s",
-    "upload_s",
-    "finish_s",
-    "energy_compute_j",
-    "energy_uplink_j",
-    "energy_download_j",
-    "energy_propulsion_j",
-    "channel_gain",
-    "distance_m",
-    "delivered",
-    "drop_reason",
-    "battery_j",
-    "x_m",
-    "y_m",
-    "z_m",
-    "train_loss",
-    "memory_bytes",
-)
+
+@dataclass(frozen=True)
+class Column:
+    """A column a task adds to rounds.csv or devices.csv (after the schema's own)."""
+
+    name: str
+    doc: str = ""
+
+
+@dataclass
+class RoundRow:
+    """One row of rounds.csv: a round after aggregation and the server's evaluation (round 0 is
+    the initial model). Energies are the selected devices' sums; propulsion is kept apart."""
+
+    round: int
+    sim_time_s: float
+    round_time_s: float
+    energy_compute_j: float
+    energy_uplink_j: float
+    energy_download_j: float
+    energy_round_j: float
+    energy_cum_j: float
+    energy_propulsion_j: float
+    test_accuracy: float
+    test_loss: float
+    selected: int
+    delivered: int
+    uplink_bits: int
+    train_loss: float | None
+
+
+@dataclass
+class DeviceRow:
+    """One row of devices.csv: a selected device in one round (``drop_reason`` empty = delivered)."""
+
+    round: int
+    device: int
+    train_bits: int
+    uplink_bits: int
+    payload_bits: int
+    local_iters: int
+    num_examples: int | None
+    tx_power_w: float
+    channel: int
+    download_s: float
+    compute_s: float
+    upload_s: float
+    finish_s: float
+    energy_compute_j: float
+    energy_uplink_j: float
+    energy_download_j: float
+    energy_propulsion_j: float
+    channel_gain: float
+    distance_m: float
+    delivered: bool
+    drop_reason: str
+    battery_j: float
+    x_m: float
+    y_m: float
+    z_m: float
+    train_loss: float | None
+
+
+ROUND_COLUMNS = tuple(f.name for f in dataclasses.fields(RoundRow))
+DEVICE_COLUMNS = tuple(f.name for f in dataclasses.fields(DeviceRow))
 
 
 def _cell(value: Any) -> str:
@@ -87,27 +115,69 @@ def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
+def _json_safe(value: Any) -> Any:
+    """Strict JSON: non-finite floats become null (NaN is not JSON)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 @dataclass
 class Ledger:
-    """Collects round and device rows and writes ``rounds.csv``, ``devices.csv``, ``summary.json``."""
+    """Collects round and device rows and writes ``rounds.csv``, ``devices.csv``, ``summary.json``.
+
+    ``round_extras`` / ``device_extras`` are the task's own columns, appended after the schema's.
+    Rows are kept as plain dicts (what ``RunResult`` returns).
+    """
 
     output_dir: Path | None
+    round_extras: tuple[Column, ...] = ()
+    device_extras: tuple[Column, ...] = ()
     rounds: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
 
-    def record_round(self, round_row: Mapping[str, Any], device_rows: Sequence[Mapping[str, Any]]) -> None:
-        row = dict(round_row)
+    @property
+    def round_columns(self) -> tuple[str, ...]:
+        return ROUND_COLUMNS + tuple(c.name for c in self.round_extras)
+
+    @property
+    def device_columns(self) -> tuple[str, ...]:
+        return DEVICE_COLUMNS + tuple(c.name for c in self.device_extras)
+
+    def record_round(
+        self,
+        row: RoundRow,
+        device_rows: Sequence[DeviceRow],
+        *,
+        extras: Mapping[str, Any] | None = None,
+        device_extras: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Append one round; ``energy_cum_j`` is the running sum of ``energy_round_j``."""
         previous = self.rounds[-1]["energy_cum_j"] if self.rounds else 0.0
-        row["energy_cum_j"] = previous + row["energy_round_j"]
-        self.rounds.append(row)
-        self.devices.extend(dict(r) for r in device_rows)
+        row.energy_cum_j = previous + row.energy_round_j
+        self.rounds.append({**dataclasses.asdict(row), **self._extras(extras, self.round_extras, "round")})
+        per_device = device_extras or [{}] * len(device_rows)
+        for device_row, extra in zip(device_rows, per_device, strict=True):
+            self.devices.append({**dataclasses.asdict(device_row), **self._extras(extra, self.device_extras, "device")})
         self.flush()
+
+    @staticmethod
+    def _extras(values: Mapping[str, Any] | None, declared: tuple[Column, ...], kind: str) -> dict[str, Any]:
+        values = dict(values or {})
+        unknown = set(values) - {c.name for c in declared}
+        if unknown:
+            raise KeyError(f"{kind} columns {sorted(unknown)} are not declared by the task")
+        return {c.name: values.get(c.name) for c in declared}
 
     def flush(self) -> None:
         if self.output_dir is None:
             return
-        atomic_write_text(self.output_dir / "rounds.csv", _csv(ROUND_COLUMNS, self.rounds))
-        atomic_write_text(self.output_dir / "devices.csv", _csv(DEVICE_COLUMNS, self.devices))
+        atomic_write_text(self.output_dir / ROUNDS_FILE, _csv(self.round_columns, self.rounds))
+        atomic_write_text(self.output_dir / DEVICES_FILE, _csv(self.device_columns, self.devices))
 
     def summary(self, target_accuracy: float, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Headline numbers of the run: final accuracy, energy, and cost to reach the target."""
@@ -128,10 +198,12 @@ class Ledger:
             "rounds_to_target": None if reached is None else reached["round"],
             "energy_to_target_j": None if reached is None else reached["energy_cum_j"],
             "uplink_bits_total": sum(r["uplink_bits"] for r in self.rounds),
+            "delivered_updates": sum(r["delivered"] for r in self.rounds),
         }
         summary.update(extra or {})
         return summary
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         if self.output_dir is not None:
-            atomic_write_text(self.output_dir / "summary.json", json.dumps(summary, indent=2, sort_keys=True) + "\n")
+            text = json.dumps(_json_safe(summary), indent=2, sort_keys=True, allow_nan=False)
+            atomic_write_text(self.output_dir / SUMMARY_FILE, text + "\n")

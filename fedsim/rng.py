@@ -2,7 +2,8 @@
 
 Deriving each stream from its purpose and coordinates (device, round, ...) rather than from one
 shared generator makes a draw independent of the order in which other draws happen, so the same
-seed gives the same ledger however the engine schedules clients.
+seed gives the same ledger however the engine schedules clients. numpy only: torch streams are
+in ``fedsim.torch_rng``, so the World (which draws from here) never imports torch.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import zlib
 
 import numpy as np
-import torch
 
 
 def _purpose_code(purpose: str) -> int:
@@ -26,11 +26,3 @@ def seed_sequence(seed: int, purpose: str, *keys: int) -> np.random.SeedSequence
 def numpy_stream(seed: int, purpose: str, *keys: int) -> np.random.Generator:
     """A numpy Generator for ``(seed, purpose, *keys)``."""
     return np.random.default_rng(seed_sequence(seed, purpose, *keys))
-
-
-def torch_stream(seed: int, purpose: str, *keys: int) -> torch.Generator:
-    """A CPU torch Generator for ``(seed, purpose, *keys)``."""
-    state = seed_sequence(seed, purpose, *keys).generate_state(1, dtype=np.uint64)[0]
-    generator = torch.Generator()
-    generator.manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
-    return generator

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -37,6 +36,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from ._atomic import atomic_write
+from .recipe import Recipe as _Recipe, parse_recipe as _parse_recipe
 from .calibration import LayerStats
 from .lowrank import naive_lora, rank_from_ratio, slim_lora
 from .masks import magnitude_score, nm_mask, unstructured_mask, wanda_score
@@ -49,9 +50,6 @@ __all__ = ["compress_model", "CompressionReport", "LayerReport", "SLIM_RECIPE", 
 
 SLIM_RECIPE: dict[str, Any] = dict(sparsity="2:4", pruner="wanda", bits=4, quantizer="slim", lowrank="slim")
 
-_PRUNERS = ("magnitude", "wanda", "sparsegpt")
-_QUANTIZERS = ("absmax", "slim", "gptq")
-_LOWRANKS = ("none", "naive", "slim")
 _DAMP = 0.01
 _CHECKPOINT = "compressed.pt"
 
@@ -118,56 +116,6 @@ class CompressionReport:
         rows.append(f"total: {self.bytes_before:,} B fp32 -> {self.bytes_after:,} B ({self.ratio:.3f}x), "
                     f"{self.seconds:.1f} s")
         return "\n".join(rows)
-
-
-# ----------------------------------------------------------------------------- recipe
-@dataclass(frozen=True)
-class _Recipe:
-    nm: tuple[int, int] | None
-    sparsity: float | None
-    pruner: str
-    bits: int | None
-    quantizer: str
-    group_size: int | None
-    lowrank: str
-    rank_ratio: float
-    reconstruct: bool
-    requantize: bool
-
-
-def _parse_recipe(sparsity: Any, pruner: Any, bits: Any, quantizer: Any, group_size: Any, lowrank: Any,
-                  rank_ratio: Any, reconstruct: Any, requantize: Any) -> _Recipe:
-    """Validate every key up front: a bad value fails before any work, naming the key."""
-    nm, frac = None, None
-    if isinstance(sparsity, str):
-        try:
-            n, m = (int(p) for p in sparsity.split(":"))
-        except ValueError:
-            n = m = -1
-        if not (0 < n < m):
-            raise ValueError(f"sparsity={sparsity!r} is invalid; expected 'N:M' with 0 < N < M (e.g. '2:4', "
-                             "'4:8'), a float in [0, 1) or None")
-        nm = (n, m)
-    elif sparsity is not None:
-        if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
-            raise ValueError(f"sparsity={sparsity!r} is invalid; expected '2:4', '4:8', a float in [0, 1) or None")
-        frac = float(sparsity) if sparsity > 0 else None
-    if pruner not in _PRUNERS:
-        raise ValueError(f"pruner={pruner!r} is invalid; expected one of {', '.join(_PRUNERS)}")
-    if bits not in (4, 8, None) or isinstance(bits, bool):
-        raise ValueError(f"bits={bits!r} is invalid; expected 4, 8 or None")
-    if quantizer not in _QUANTIZERS:
-        raise ValueError(f"quantizer={quantizer!r} is invalid; expected one of {', '.join(_QUANTIZERS)}")
-    if group_size is not None and (isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1):
-        raise ValueError(f"group_size={group_size!r} is invalid; expected an int >= 1 or None (one scale per tensor)")
-    if lowrank not in _LOWRANKS:
-        raise ValueError(f"lowrank={lowrank!r} is invalid; expected one of {', '.join(_LOWRANKS)}")
-    if isinstance(rank_ratio, bool) or not isinstance(rank_ratio, (int, float)) or not 0.0 < rank_ratio <= 1.0:
-        raise ValueError(f"rank_ratio={rank_ratio!r} is invalid; expected a float in (0, 1]")
-    for key, v in (("reconstruct", reconstruct), ("requantize", requantize)):
-        if not isinstance(v, bool):
-            raise ValueError(f"{key}={v!r} is invalid; expected True or False")
-    return _Recipe(nm, frac, pruner, bits, quantizer, group_size, lowrank, float(rank_ratio), reconstruct, requantize)
 
 
 # ----------------------------------------------------------------------------- per layer
@@ -543,15 +491,7 @@ def save_compressed(model: nn.Module, path: str | os.PathLike) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     layout = {n: m.config() for n, m in model.named_modules() if isinstance(m, CompressedLinear)}
     payload = {"layout": layout, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{_CHECKPOINT}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, out / _CHECKPOINT)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out / _CHECKPOINT
+    return atomic_write(out / _CHECKPOINT, lambda f: torch.save(payload, f))
 
 
 def load_compressed(model: nn.Module, path: str | os.PathLike) -> nn.Module:

@@ -23,13 +23,14 @@ import json
 import math
 import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ._atomic import atomic_write
 
 __all__ = [
     "TinyLMConfig",
@@ -185,30 +186,18 @@ class TinyLM(nn.Module):
         try:
             from safetensors.torch import save as safetensors_bytes
         except ImportError:
-            _atomic_write(out / TORCH_NAME, lambda f: torch.save(state, f))
+            atomic_write(out / TORCH_NAME, lambda f: torch.save(state, f))
             (out / SAFETENSORS_NAME).unlink(missing_ok=True)  # never leave a stale twin behind
         else:
-            _atomic_write(out / SAFETENSORS_NAME, lambda f: f.write(safetensors_bytes(state)))
+            atomic_write(out / SAFETENSORS_NAME, lambda f: f.write(safetensors_bytes(state)))
             (out / TORCH_NAME).unlink(missing_ok=True)
         config = {"model_type": "tinylm", **self.config.to_dict()}
-        _atomic_write(out / CONFIG_NAME, lambda f: f.write((json.dumps(config, indent=2) + "\n").encode()))
+        atomic_write(out / CONFIG_NAME, lambda f: f.write((json.dumps(config, indent=2) + "\n").encode()))
         return out
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> TinyLM:
         return load_pretrained(path)
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Write through a temp file and rename, so a crash never leaves a half checkpoint."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_pretrained(path: str | os.PathLike) -> TinyLM:

@@ -1,31 +1,38 @@
-"""Run configuration: typed, validated sections built from Hydra's composed config."""
+"""Run configuration: typed, validated sections built from Hydra's composed config.
 
+The physical sections are the World's own config types, re-exported here for convenience.
+"""
+
+from ..world import AccessConfig, DeploymentConfig, DeviceConfig, EnergyConfig, MobilityConfig, RadioConfig, WorldConfig
 from ._schema import (
-    LM_MODELS,
     DatasetConfig,
-    EnergyConfig,
     LMSection,
     ModelConfig,
     OperatingPoint,
     OptimizerSection,
     PartitionConfig,
+    PolicyConfig,
     RunConfig,
     TheorySection,
     TrainConfig,
-    WorldSection,
 )
 
 __all__ = [
-    "LM_MODELS",
+    "AccessConfig",
     "DatasetConfig",
+    "DeploymentConfig",
+    "DeviceConfig",
     "EnergyConfig",
     "LMSection",
+    "MobilityConfig",
     "ModelConfig",
     "OperatingPoint",
     "OptimizerSection",
     "PartitionConfig",
+    "PolicyConfig",
+    "RadioConfig",
     "RunConfig",
     "TheorySection",
     "TrainConfig",
-    "WorldSection",
+    "WorldConfig",
 ]

@@ -14,16 +14,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import DATASETS, PARTITION_KINDS
+from kernels.recipe import LOWRANKS, PRUNERS, QUANTIZERS, RecipeError, check_recipe
+
+from ..control._config import PolicyConfig
+from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
-from ..qnn import MODELS, ROUNDING_MODES
-from ..optimize import DISAGREEMENT_KINDS
-from ..theory import ConvergenceConstants
-from ..world import AccessConfig, ChannelConfig, DeviceConfig, MobilityConfig
+from ..federation._names import LM_MODELS
+from ..optimize._names import DISAGREEMENT_KINDS
+from ..qnn._names import MODELS, ROUNDING_MODES
+from ..theory._constants import ConvergenceConstants
+from ..world import AccessConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
 ENGINES = ("inprocess",)
-LM_MODELS = ("tinylm",)  # language models whose compressed base is fine-tuned through adapters
+CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
+AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
 
 
 @dataclass
@@ -35,11 +40,11 @@ class OperatingPoint:
     local_iters: int = 5
     devices_per_round: int = 10
 
-    def validate(self, prefix: str) -> None:
-        self.train_bits = check_int(f"{prefix}.train_bits", self.train_bits, 1, 32)
-        self.uplink_bits = check_int(f"{prefix}.uplink_bits", self.uplink_bits, 1, 32)
-        self.local_iters = check_int(f"{prefix}.local_iters", self.local_iters, 1)
-        self.devices_per_round = check_int(f"{prefix}.devices_per_round", self.devices_per_round, 1)
+    def __post_init__(self) -> None:
+        self.train_bits = check_int("train_bits", self.train_bits, 1, 32)
+        self.uplink_bits = check_int("uplink_bits", self.uplink_bits, 1, 32)
+        self.local_iters = check_int("local_iters", self.local_iters, 1)
+        self.devices_per_round = check_int("devices_per_round", self.devices_per_round, 1)
 
 
 @dataclass
@@ -49,13 +54,13 @@ class DatasetConfig:
     download: bool = False
     test_fraction: float = 0.2
 
-    def validate(self, prefix: str) -> None:
-        check_choice(f"{prefix}.name", self.name, DATASETS)
-        check_bool(f"{prefix}.download", self.download)
-        self.test_fraction = check_float(f"{prefix}.test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, DATASETS)
+        check_bool("download", self.download)
+        self.test_fraction = check_float("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
         if self.name != "digits" and self.path is None and not self.download:
             raise ConfigError(
-                f"{prefix}.path", None, f"a directory holding the {self.name} IDX files (or set {prefix}.download=true)"
+                "path", None, f"a directory holding the {self.name} IDX files (or set download=true)"
             )
 
 
@@ -65,10 +70,10 @@ class PartitionConfig:
     alpha: float = 0.5
     shards_per_device: int = 2
 
-    def validate(self, prefix: str) -> None:
-        check_choice(f"{prefix}.kind", self.kind, PARTITION_KINDS)
-        self.alpha = check_float(f"{prefix}.alpha", self.alpha, low=0, low_open=True)
-        self.shards_per_device = check_int(f"{prefix}.shards_per_device", self.shards_per_device, 1)
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, PARTITION_KINDS)
+        self.alpha = check_float("alpha", self.alpha, low=0, low_open=True)
+        self.shards_per_device = check_int("shards_per_device", self.shards_per_device, 1)
 
 
 @dataclass
@@ -76,9 +81,9 @@ class ModelConfig:
     name: str = "mlp"
     hidden: list[int] = field(default_factory=lambda: [128, 64])
 
-    def validate(self, prefix: str) -> None:
-        check_choice(f"{prefix}.name", self.name, (*MODELS, *LM_MODELS))
-        self.hidden = [check_int(f"{prefix}.hidden", h, 1) for h in self.hidden]
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, (*MODELS, *LM_MODELS))
+        self.hidden = [check_int("hidden", h, 1) for h in self.hidden]
 
 
 @dataclass
@@ -88,86 +93,11 @@ class TrainConfig:
     momentum: float = 0.9
     rounding: str = "stochastic"
 
-    def validate(self, prefix: str) -> None:
-        self.batch_size = check_int(f"{prefix}.batch_size", self.batch_size, 1)
-        self.lr = check_float(f"{prefix}.lr", self.lr, low=0, low_open=True)
-        self.momentum = check_float(f"{prefix}.momentum", self.momentum, low=0, high=1, high_open=True)
-        check_choice(f"{prefix}.rounding", self.rounding, ROUNDING_MODES)
-
-
-@dataclass(frozen=True)
-class EnergyConfig:
-    """Constants of the QNN energy model (green_qfl.md) and, optionally, the paper's workload."""
-
-    mac_energy_pj: float = 3.7
-    alpha: float = 1.25
-    dram_factor: float = 150.0
-    sram_bits: float = 16e6
-    pe_reuse: float = 16.0
-    # None = measured from the model; numbers reproduce a paper's constants.
-    params: int | None = None
-    macs: float | None = None
-    activations: int | None = None
-    input_size: int | None = None
-
     def __post_init__(self) -> None:
-        for name in ("mac_energy_pj", "alpha", "dram_factor", "sram_bits", "pe_reuse"):
-            check_float(f"devices.energy.{name}", getattr(self, name), low=0, low_open=True)
-        for name in ("params", "activations", "input_size"):
-            if getattr(self, name) is not None:
-                check_int(f"devices.energy.{name}", getattr(self, name), 1)
-        if self.macs is not None:
-            check_float("devices.energy.macs", self.macs, low=0, low_open=True)
-
-
-@dataclass(frozen=True)
-class DevicesSection(DeviceConfig):
-    """Device hardware: the world's DeviceConfig plus the QNN compute rate and energy constants."""
-
-    macs_per_s: float = 1e10
-    energy: EnergyConfig = field(default_factory=EnergyConfig)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_float("devices.macs_per_s", self.macs_per_s, low=0, low_open=True)
-
-
-@dataclass(frozen=True)
-class RadioSection(ChannelConfig):
-    """The uplink radio: power, band and noise (dB at this boundary), plus the channel model."""
-
-    tx_power_w: float = 0.1
-    bandwidth_hz: float = 10e6
-    noise_psd_dbm_hz: float = -174.0
-    noise_figure_db: float = 0.0
-    path_loss_exponent: float = 4.0
-    waterfall_threshold: float | None = None  # Chen et al.'s m_w; null: no packet errors
-    downlink_power_w: float | None = None  # null: the model broadcast is not modelled
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_float("radio.tx_power_w", self.tx_power_w, low=0, low_open=True)
-        check_float("radio.bandwidth_hz", self.bandwidth_hz, low=0, low_open=True)
-        check_float("radio.noise_psd_dbm_hz", self.noise_psd_dbm_hz, low=-250, high=0)
-        check_float("radio.noise_figure_db", self.noise_figure_db, low=0)
-        check_float("radio.path_loss_exponent", self.path_loss_exponent, low=0, low_open=True)
-        if self.waterfall_threshold is not None:
-            check_float("radio.waterfall_threshold", self.waterfall_threshold, low=0, low_open=True)
-        if self.downlink_power_w is not None:
-            check_float("radio.downlink_power_w", self.downlink_power_w, low=0, low_open=True)
-
-
-@dataclass
-class WorldSection:
-    num_devices: int = 20
-    area_side_m: float = 500.0
-    deadline_s: float | None = None  # null: the server waits for every upload
-
-    def validate(self, prefix: str) -> None:
-        self.num_devices = check_int(f"{prefix}.num_devices", self.num_devices, 1)
-        self.area_side_m = check_float(f"{prefix}.area_side_m", self.area_side_m, low=0, low_open=True)
-        if self.deadline_s is not None:
-            self.deadline_s = check_float(f"{prefix}.deadline_s", self.deadline_s, low=0, low_open=True)
+        self.batch_size = check_int("batch_size", self.batch_size, 1)
+        self.lr = check_float("lr", self.lr, low=0, low_open=True)
+        self.momentum = check_float("momentum", self.momentum, low=0, high=1, high_open=True)
+        check_choice("rounding", self.rounding, ROUNDING_MODES)
 
 
 @dataclass(frozen=True)
@@ -186,10 +116,10 @@ class TheorySection(ConvergenceConstants):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_float("theory.sigma", self.sigma, low=0, low_open=True)
-        check_int("theory.uplink_drops", self.uplink_drops, 1)
-        check_int("theory.uplink_seed", self.uplink_seed, 0)
-        check_bool("theory.redraw_positions", self.redraw_positions)
+        check_float("sigma", self.sigma, low=0, low_open=True)
+        check_int("uplink_drops", self.uplink_drops, 1)
+        check_int("uplink_seed", self.uplink_seed, 0)
+        check_bool("redraw_positions", self.redraw_positions)
 
     @property
     def constants(self) -> ConvergenceConstants:
@@ -210,16 +140,16 @@ class OptimizerSection:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_int("optimizer.n_points", self.n_points, 2)
-        check_int("optimizer.max_local_iters", self.max_local_iters, 1)
-        check_int("optimizer.max_bits", self.max_bits, 1, 32)
-        check_bool("optimizer.exhaustive", self.exhaustive)
-        check_choice("optimizer.disagreement", self.disagreement, DISAGREEMENT_KINDS)
+        check_int("n_points", self.n_points, 2)
+        check_int("max_local_iters", self.max_local_iters, 1)
+        check_int("max_bits", self.max_bits, 1, 32)
+        check_bool("exhaustive", self.exhaustive)
+        check_choice("disagreement", self.disagreement, DISAGREEMENT_KINDS)
         if self.disagreement == "budgets" and (self.budgets is None or len(self.budgets) != 2):
-            raise ConfigError("optimizer.budgets", self.budgets, "[energy_j, rounds] when optimizer.disagreement=budgets")
+            raise ConfigError("budgets", self.budgets, "[energy_j, rounds] when optimizer.disagreement=budgets")
         for eps in self.epsilons:
-            check_float("optimizer.epsilons", eps, low=0, low_open=True)
-        check_int("optimizer.seed", self.seed, 0)
+            check_float("epsilons", eps, low=0, low_open=True)
+        check_int("seed", self.seed, 0)
 
 
 @dataclass(frozen=True)
@@ -259,30 +189,37 @@ class LMSection:
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "d_ff", "corpus_chars", "group_size", "calibration_batches"):
-            check_int(f"lm.{name}", getattr(self, name), 1)
-        check_int("lm.context", self.context, 8)
-        check_int("lm.pretrain_steps", self.pretrain_steps, 0)
-        check_float("lm.pretrain_lr", self.pretrain_lr, low=0, low_open=True)
-        check_float("lm.lr", self.lr, low=0, low_open=True)
-        check_bool("lm.compress", self.compress)
-        check_bool("lm.reconstruct", self.reconstruct)
-        check_choice("lm.pruner", self.pruner, ("magnitude", "wanda", "sparsegpt"))
-        check_choice("lm.quantizer", self.quantizer, ("absmax", "slim", "gptq"))
-        check_choice("lm.lowrank", self.lowrank, ("none", "naive", "slim"))
-        check_choice("lm.calibration", self.calibration, ("server", "federated"))
-        check_choice("lm.aggregation", self.aggregation, ("fedavg", "svd"))
-        check_float("lm.rank_ratio", self.rank_ratio, low=0, high=1, low_open=True)
-        if self.bits is not None:
-            check_int("lm.bits", self.bits, 2, 8)
+            check_int(name, getattr(self, name), 1)
+        check_int("context", self.context, 8)
+        check_int("pretrain_steps", self.pretrain_steps, 0)
+        check_float("pretrain_lr", self.pretrain_lr, low=0, low_open=True)
+        check_float("lr", self.lr, low=0, low_open=True)
+        check_bool("compress", self.compress)
+        check_bool("reconstruct", self.reconstruct)
+        check_choice("calibration", self.calibration, CALIBRATIONS)
+        check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        # The compression recipe is validated by kernels itself: what it accepts, nothing else.
+        try:
+            check_recipe(
+                sparsity=self.sparsity, pruner=self.pruner, bits=self.bits, quantizer=self.quantizer,
+                group_size=self.group_size, lowrank=self.lowrank, rank_ratio=self.rank_ratio,
+                reconstruct=self.reconstruct,
+            )
+        except RecipeError as error:
+            raise ConfigError(error.key, error.value, error.allowed) from None
         if self.d_model % self.n_heads:
-            raise ConfigError("lm.n_heads", self.n_heads, f"a divisor of lm.d_model={self.d_model}")
+            raise ConfigError("n_heads", self.n_heads, f"a divisor of d_model={self.d_model}")
         if self.calibration == "federated" and self.pruner == "sparsegpt":
-            raise ConfigError("lm.pruner", self.pruner, "magnitude or wanda with lm.calibration=federated (clients send s_j only)")
+            raise ConfigError("pruner", self.pruner, "magnitude or wanda with lm.calibration=federated (clients send s_j only)")
 
 
 @dataclass
 class RunConfig:
-    """Everything one federated run needs. Build with :meth:`from_mapping`."""
+    """Everything one federated run needs. Build with :meth:`from_mapping`.
+
+    ``world``, ``radio``, ``access``, ``devices`` and ``mobility`` are the World's own config
+    types; ``world_config`` hands the same objects to the World.
+    """
 
     seed: int = 0
     rounds: int = 30
@@ -290,14 +227,15 @@ class RunConfig:
     engine: str = "inprocess"
     eval_batch_size: int = 1024
     op: OperatingPoint = field(default_factory=OperatingPoint)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     partition: PartitionConfig = field(default_factory=PartitionConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    world: WorldSection = field(default_factory=WorldSection)
-    radio: RadioSection = field(default_factory=RadioSection)
+    world: DeploymentConfig = field(default_factory=DeploymentConfig)
+    radio: RadioConfig = field(default_factory=RadioConfig)
     access: AccessConfig = field(default_factory=lambda: AccessConfig(scheme="orthogonal"))
-    devices: DevicesSection = field(default_factory=DevicesSection)
+    devices: DeviceConfig = field(default_factory=DeviceConfig)
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
@@ -305,16 +243,13 @@ class RunConfig:
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self) -> "RunConfig":
+    def __post_init__(self) -> None:
+        """Values and cross-section rules; every section validated itself when it was built."""
         self.seed = check_int("seed", self.seed, 0, 2**63 - 1)
         self.rounds = check_int("rounds", self.rounds, 1)
         self.target_accuracy = check_float("target_accuracy", self.target_accuracy, low=0, high=1)
         check_choice("engine", self.engine, ENGINES)
         self.eval_batch_size = check_int("eval_batch_size", self.eval_batch_size, 1)
-        # radio, access, devices and mobility are the world's own frozen dataclasses: they
-        # validated themselves when they were built.
-        for name in ("op", "dataset", "partition", "model", "train", "world"):
-            getattr(self, name).validate(name)
         if self.access.scheme == "ofdma" and self.op.devices_per_round > self.access.resource_blocks:
             raise ConfigError(
                 "access.resource_blocks",
@@ -329,18 +264,33 @@ class RunConfig:
                 self.op.devices_per_round,
                 f"an integer in [1, world.num_devices={self.world.num_devices}]",
             )
-        return self
+        if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
+            raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
+
+    @property
+    def world_config(self) -> WorldConfig:
+        """The World's configuration: this run's own sections (no copy), one iteration's batch."""
+        return WorldConfig(
+            deployment=self.world,
+            radio=self.radio,
+            access=self.access,
+            devices=self.devices,
+            mobility=self.mobility,
+            batch_size=self.train.batch_size,
+        )
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> "RunConfig":
         """Build and validate from a plain mapping (for example a resolved Hydra config)."""
-        return _build(cls, mapping, prefix="").validate()
+        return _build(cls, mapping, prefix="")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def _build(cls: type, mapping: Any, prefix: str) -> Any:
+    """``cls`` from a mapping, section by section; a section's error gets its key path here, from
+    the field path (``radio`` + ``tx_power_w``), never from a string typed elsewhere."""
     if not isinstance(mapping, Mapping):
         raise ConfigError(prefix or "<root>", mapping, f"a mapping of {cls.__name__} fields")
     hints = typing.get_type_hints(cls)
@@ -352,7 +302,12 @@ def _build(cls: type, mapping: Any, prefix: str) -> Any:
             raise ConfigError(dotted, value, f"not a known key; known keys here: {', '.join(fields)}")
         target = _dataclass_in(hints[key])
         kwargs[key] = _build(target, value, dotted) if target is not None and value is not None else value
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as error:
+        raise error.under(prefix) from None
+    except TypeError as error:  # a value of the wrong shape for a field (e.g. a list for a pair)
+        raise ConfigError(prefix or "<root>", kwargs, f"fields of {cls.__name__} ({error})") from None
 
 
 def _dataclass_in(hint: Any) -> type | None:

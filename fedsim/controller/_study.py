@@ -12,7 +12,8 @@ import numpy as np
 
 from ..config import RunConfig
 from ..errors import ConfigError
-from ..federation import build_task, build_world
+from ..workload import Workload
+from ..world import World
 from ..optimize import (
     GreenQflProblem,
     ParetoResult,
@@ -49,8 +50,21 @@ def _row(x: np.ndarray, f: np.ndarray) -> dict[str, float]:
     return row
 
 
-def qfl_model(config: RunConfig) -> QflModel:
-    """The analytic Green-QFL model of a run configuration, priced by its own World."""
+def analytic_world(config: RunConfig) -> World:
+    """The run's World for the analytic model. With the paper's workload in ``devices.energy`` no
+    Task is built (no dataset or model is loaded); otherwise the task measures its workload."""
+    energy = config.devices.energy
+    if energy.given_workload:
+        workload = Workload(params=energy.params, macs=energy.macs, activations=energy.activations, input_size=energy.input_size)
+        return World(config.world_config, workload, config.seed)
+    from ..federation import build_task, build_world  # measuring the model needs torch
+
+    return build_world(build_task(config))
+
+
+def qfl_model(config: RunConfig, world: World | None = None) -> QflModel:
+    """The analytic Green-QFL model of a run configuration, priced by its own World (built from
+    the configuration unless given, e.g. the World of a running federation)."""
     theory = config.theory
     n = config.world.num_devices
     if theory.sigma_path is not None:
@@ -59,7 +73,7 @@ def qfl_model(config: RunConfig) -> QflModel:
             raise ConfigError("theory.sigma_path", theory.sigma_path, f"a file with world.num_devices={n} values")
     else:
         sigma = np.full(n, theory.sigma)
-    world = build_world(build_task(config))
+    world = analytic_world(config) if world is None else world
     return QflModel.from_world(
         world,
         sigma,
@@ -67,6 +81,7 @@ def qfl_model(config: RunConfig) -> QflModel:
         drops=theory.uplink_drops,
         seed=theory.uplink_seed,
         redraw_positions=theory.redraw_positions,
+        devices_per_round=config.op.devices_per_round,
     )
 
 

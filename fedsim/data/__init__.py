@@ -1,33 +1,24 @@
 """Datasets and their partition across simulated devices.
 
 ``load_dataset`` gives a train/test ``DataSplit`` of ``Dataset`` values (float32 NCHW in [0, 1]);
-``partition`` splits the training indices across devices (IID, Dirichlet or shards).
-"""
+``partition`` splits the training indices across devices (IID, Dirichlet or shards)."""
 
-from fedsim.data._dataset import Dataset, DataSplit
-from fedsim.data._download import download_idx
-from fedsim.data._idx import read_idx
-from fedsim.data._load import DATASETS, load_dataset
-from fedsim.data._partition import (
-    PARTITION_KINDS,
-    dirichlet_partition,
-    iid_partition,
-    label_skew,
-    partition,
-    shard_partition,
-)
+from fedsim._lazy import lazy_exports
 
-__all__ = [
-    "DATASETS",
-    "PARTITION_KINDS",
-    "DataSplit",
-    "Dataset",
-    "dirichlet_partition",
-    "download_idx",
-    "iid_partition",
-    "label_skew",
-    "load_dataset",
-    "partition",
-    "read_idx",
-    "shard_partition",
-]
+_EXPORTS = {
+    "Dataset": "._dataset",
+    "DataSplit": "._dataset",
+    "download_idx": "._download",
+    "read_idx": "._idx",
+    "DATASETS": "._names",
+    "load_dataset": "._load",
+    "PARTITION_KINDS": "._names",
+    "dirichlet_partition": "._partition",
+    "iid_partition": "._partition",
+    "label_skew": "._partition",
+    "partition": "._partition",
+    "shard_partition": "._partition",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

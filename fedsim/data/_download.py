@@ -6,11 +6,11 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from fedsim._atomic import atomic_path
 from fedsim.errors import ConfigError, DataError
 
 # Published md5 of each gzip file; a download is kept only if it matches.
@@ -52,21 +52,16 @@ def _md5(path: Path) -> str:
 def _fetch(url: str, dest: Path, md5: str) -> None:
     """Download ``url`` to ``dest`` atomically; raise on any failure.
 
-    The bytes go to a temp file in dest's directory (so os.replace is a same-filesystem rename)
-    and replace dest only after the checksum passes, so a failed or corrupt download never leaves
-    a file that a later load would trust.
+    The bytes go to a temp file next to dest (``atomic_path``) and replace dest only after the
+    checksum passes, so a failed or corrupt download never leaves a file that a later load
+    would trust.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+    with atomic_path(dest) as tmp:
+        with tmp.open("xb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
             shutil.copyfileobj(response, out, _CHUNK)
         got = _md5(tmp)
         if got != md5:
             raise ValueError(f"md5 {got} != expected {md5}")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _mirror_url(base: str, file_name: str) -> str:

@@ -9,9 +9,9 @@ from fedsim.data._dataset import DataSplit
 from fedsim.data._digits import load_digits_split
 from fedsim.data._download import download_idx
 from fedsim.data._mnist import find_idx_pairs, load_idx_split
+from fedsim.data._names import DATASETS
 from fedsim.errors import ConfigError
 
-DATASETS = ("digits", "mnist", "fashion_mnist")
 
 _PATH_ALLOWED = (
     "a directory holding MNIST IDX files (t10k-images-idx3-ubyte[.gz] and "

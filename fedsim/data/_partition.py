@@ -11,9 +11,9 @@ from collections.abc import Callable
 import numpy as np
 
 from fedsim.errors import ConfigError
+from fedsim.data._names import PARTITION_KINDS
 from fedsim.rng import numpy_stream
 
-PARTITION_KINDS = ("iid", "dirichlet", "shards")
 
 # Resampling Dirichlet draws until no device is empty almost always succeeds quickly for
 # moderate alpha; for tiny alpha and many devices it may never, so the loop is bounded.

@@ -1,30 +1,27 @@
-"""Federation: Flower ClientApp and ServerApp, the QuantizedFedAvg strategy, local training."""
+"""Federation: Flower ClientApp and ServerApp, the QuantizedFedAvg strategy, local training.
 
-from ._aggregate import sample_devices, weighted_average
-from ._classifier import ClassifierTask
-from ._job import build_task, config_to_run_config, task_from_run_config
-from ._task import LocalResult, Task
-from ._local_training import evaluate, train_locally
-from .client_app import app as client_app
-from .server_app import app as server_app
-from .server_app import build_world, run_federation
-from .strategy import QuantizedFedAvg, RoundReport
+The Flower apps are ``fedsim.federation.client_app:app`` and ``fedsim.federation.server_app:app``
+(the component paths Flower's ``[tool.flwr.app.components]`` expects)."""
 
-__all__ = [
-    "ClassifierTask",
-    "LocalResult",
-    "Task",
-    "build_task",
-    "QuantizedFedAvg",
-    "RoundReport",
-    "build_world",
-    "client_app",
-    "config_to_run_config",
-    "evaluate",
-    "task_from_run_config",
-    "run_federation",
-    "sample_devices",
-    "server_app",
-    "train_locally",
-    "weighted_average",
-]
+from fedsim._lazy import lazy_exports
+
+_EXPORTS = {
+    "ClassifierTask": "._classifier",
+    "LM_MODELS": "._names",
+    "LocalResult": "._task",
+    "Task": "._task",
+    "build_task": "._job",
+    "config_to_run_config": "._job",
+    "task_from_run_config": "._job",
+    "evaluate": "._local_training",
+    "train_locally": "._local_training",
+    "sample_devices": "._aggregate",
+    "weighted_average": "._aggregate",
+    "build_world": ".server_app",
+    "run_federation": ".server_app",
+    "QuantizedFedAvg": ".strategy",
+    "RoundReport": ".strategy",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

@@ -12,8 +12,8 @@ from torch import nn
 from ..config import OperatingPoint
 from ..data import DataSplit, Dataset, load_dataset, partition
 from ..qnn import build_model, profile_model
-from ..rng import torch_stream
-from ..world import Workload
+from ..torch_rng import torch_stream
+from ..workload import Workload
 from ._local_training import evaluate, train_locally
 from ._records import load_record, model_to_record, record_to_numpy, update_from_model
 from ._task import LocalResult, Task

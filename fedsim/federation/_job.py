@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 
-from ..config import LM_MODELS, RunConfig
+from ..config import RunConfig
+from ._names import LM_MODELS
 from ._classifier import ClassifierTask
 from ._task import Task
 

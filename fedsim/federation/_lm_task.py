@@ -29,8 +29,9 @@ from torch import nn
 import kernels
 
 from ..config import OperatingPoint
-from ..rng import torch_stream
-from ..world import Workload
+from ..torch_rng import torch_stream
+from ..ledger import Column
+from ..workload import Workload
 from ._aggregate import weighted_average
 from ._task import LocalResult, Task
 
@@ -318,6 +319,18 @@ class AdapterLMTask(Task):
         per_layer = t * (10 * lm.d_model + 2 * lm.d_ff) + lm.n_heads * t * t
         activations = 4 * b * (lm.n_layers * per_layer + t * 256)
         return int(stored + 3 * 4 * adapters + activations)
+
+    round_columns = (
+        Column("test_perplexity", "exp of the next-byte test loss"),
+        Column("aggregation_error", "relative error of plain factor averaging vs the exact mean of L·R"),
+    )
+    device_columns = (Column("memory_bytes", "estimated peak memory of the device's fine-tuning"),)
+
+    def round_extras(self, metrics: dict[str, float], aggregation: dict[str, Any] | None) -> dict[str, Any]:
+        return {"test_perplexity": metrics["perplexity"], "aggregation_error": None if aggregation is None else aggregation.get("error")}
+
+    def device_extras(self, reply_metrics: dict[str, Any]) -> dict[str, Any]:
+        return {"memory_bytes": reply_metrics.get("memory-bytes")}
 
     def summary_extra(self) -> dict[str, Any]:
         dense_linear_bytes = sum(4 * (layer.in_features * layer.out_features + layer.out_features) for layer in self._layers)

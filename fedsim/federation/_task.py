@@ -18,7 +18,7 @@ import numpy as np
 from flwr.app import ArrayRecord
 
 from ..config import OperatingPoint, RunConfig
-from ..world import Workload
+from ..workload import Workload
 from ._aggregate import weighted_average
 from ._records import apply_update
 
@@ -74,6 +74,19 @@ class Task(ABC):
     ) -> tuple[ArrayRecord, dict[str, Any]]:
         """FedAvg: the example-weighted average of the decoded updates added to the global state."""
         return apply_update(record, self.update_keys, weighted_average(updates, weights)), {}
+
+    # -- the task's own ledger columns --------------------------------------------------------
+    round_columns: tuple[Column, ...] = ()  # appended to rounds.csv
+    device_columns: tuple[Column, ...] = ()  # appended to devices.csv
+
+    def round_extras(self, metrics: dict[str, float], aggregation: dict[str, Any] | None) -> dict[str, Any]:
+        """Values of ``round_columns`` from the server's evaluation and the aggregation's info
+        (None for round 0, the initial model)."""
+        return {}
+
+    def device_extras(self, reply_metrics: dict[str, Any]) -> dict[str, Any]:
+        """Values of ``device_columns`` from a device's reply metrics (empty: no reply)."""
+        return {}
 
     def summary_extra(self) -> dict[str, Any]:
         """Task-specific numbers for summary.json (e.g. the compressed model's bytes)."""

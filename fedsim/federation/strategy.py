@@ -1,18 +1,21 @@
-"""QuantizedFedAvg: Flower's FedAvg with fedsim's sampling, per-node operating points and the World.
+"""QuantizedFedAvg: Flower's FedAvg with fedsim's policy, per-node operating points and the World.
 
 Per round (``Strategy.start`` owns the loop):
-- ``configure_train`` samples K of N devices with fedsim's seeded generator and sends each node
-  the global model and its own ``ConfigRecord`` (train bits n, uplink bits m, local iterations I);
-- ``aggregate_train`` asks the World what each upload cost and whether it arrived, decodes the
-  delivered m-bit payloads, and adds their example-weighted average to the global model.
-The round's physics and device rows are left in ``last_round`` for the server to put in the ledger.
+- ``configure_train`` asks the World for an ``Observation`` and the policy for a
+  ``RoundDecision`` (who trains, at which power and channel, at which n, m, I), and sends each
+  selected node the global model and its own ``ConfigRecord``;
+- ``aggregate_train`` asks the World what each upload cost and whether it arrived (a
+  ``RoundPlan`` carrying the decision), decodes the delivered m-bit payloads, and adds their
+  example-weighted average to the global model;
+- the server's evaluation closes the round, and every round-end callback (the ledger writer,
+  the progress bar) gets the round's ``RoundReport``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
@@ -20,41 +23,68 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from ..config import OperatingPoint
+from ..control import Policy, RoundDecision
+from ..ledger import DeviceRow
 from ..uplink import decode_update
 from ..world import RoundOutcome, RoundPlan, World
-from ._aggregate import sample_devices
-from ._task import Task
 from ._records import record_to_encoded
+from ._task import Task
 
 
 @dataclass
 class RoundReport:
-    """What happened in one round, before the server's evaluation."""
+    """What happened in one round: the decision, the physics, the device rows and the metrics.
+
+    Round 0 (the initial model) has no decision and no outcome.
+    """
 
     server_round: int
-    op: OperatingPoint
-    outcome: RoundOutcome
-    device_rows: list[dict[str, Any]] = field(default_factory=list)
-    train_loss: float = float("nan")
+    sim_time_s: float
+    decision: RoundDecision | None = None
+    outcome: RoundOutcome | None = None
+    device_rows: list[DeviceRow] = field(default_factory=list)
+    device_metrics: list[dict[str, Any]] = field(default_factory=list)  # each reply's task metrics
+    train_loss: float | None = None
     aggregation: dict[str, Any] = field(default_factory=dict)  # e.g. the factor-averaging error
+    metrics: dict[str, float] = field(default_factory=dict)  # the server's evaluation
+
+    @property
+    def delivered(self) -> int:
+        return sum(r.delivered for r in self.device_rows)
+
+
+class RoundCallback(Protocol):
+    """Called when a round is complete (after aggregation and the server's evaluation)."""
+
+    def on_round_end(self, report: RoundReport) -> None: ...
+
+
+def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) -> OperatingPoint:
+    """The precision the global model is evaluated at: the highest n any device trained at."""
+    if decision is None or decision.devices.size == 0:
+        return default
+    return OperatingPoint(
+        train_bits=int(decision.train_bits.max()),
+        uplink_bits=int(decision.uplink_bits.max()),
+        local_iters=int(decision.local_iters.max()),
+        devices_per_round=int(decision.devices.size),
+    )
 
 
 class QuantizedFedAvg(FedAvg):
-    def __init__(self, task: Task, world: World) -> None:
+    def __init__(self, task: Task, world: World, policy: Policy, callbacks: Sequence[RoundCallback] = ()) -> None:
         n = task.config.world.num_devices
         # Test accuracy for the ledger is measured by the server on the test set, so federated
         # evaluation is off (fraction_evaluate=0 makes FedAvg send no evaluate messages).
         super().__init__(fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=n)
         self.task = task
         self.world = world
+        self.policy = policy
+        self.callbacks = list(callbacks)
         self.node_of_device: dict[int, int] = {}
-        self.last_round: RoundReport | None = None
+        self._round: RoundReport | None = None
         self._sent: dict[str, Any] = {}
-
-    # -- operating point -------------------------------------------------------------------
-    def operating_point(self, server_round: int) -> OperatingPoint:
-        """The operating point of a round. Fixed for now; controllers will override this."""
-        return self.task.config.op
+        self._previous_outcome: RoundOutcome | None = None
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
@@ -76,22 +106,30 @@ class QuantizedFedAvg(FedAvg):
     ) -> Iterable[Message]:
         if not self.node_of_device:
             self.discover_devices(grid)
-        op = self.operating_point(server_round)
-        # Only devices the world says can take part (charged batteries) and Flower can reach.
-        available = sorted(set(self.world.available_devices().tolist()) & set(self.node_of_device))
-        devices = sample_devices(self.task.config.seed, server_round, available, op.devices_per_round)
-        self._sent = {"round": server_round, "op": op, "devices": devices, "arrays": arrays}
+        reachable = np.zeros(self.world.num_devices, dtype=bool)
+        reachable[list(self.node_of_device)] = True  # Flower reaches these nodes
+        csi = self.policy.config
+        observation = self.world.observe(
+            server_round,
+            csi=csi.csi,
+            csi_error_db=csi.csi_error_db,
+            csi_delay_rounds=csi.csi_delay_rounds,
+            previous=self._previous_outcome,
+            reachable=reachable,
+        )
+        decision = self.policy.decide(observation).check(observation)
+        self._sent = {"round": server_round, "decision": decision, "arrays": arrays}
         messages = []
-        for device in devices:
+        for i, device in enumerate(decision.devices):
             node_config = ConfigRecord(
                 {
                     **dict(config),
                     "server-round": server_round,
                     "device": int(device),
-                    "train-bits": op.train_bits,
-                    "uplink-bits": op.uplink_bits,
-                    "local-iters": op.local_iters,
-                    "devices-per-round": op.devices_per_round,
+                    "train-bits": int(decision.train_bits[i]),
+                    "uplink-bits": int(decision.uplink_bits[i]),
+                    "local-iters": int(decision.local_iters[i]),
+                    "devices-per-round": int(decision.devices.size),
                 }
             )
             messages.append(
@@ -107,8 +145,8 @@ class QuantizedFedAvg(FedAvg):
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        op: OperatingPoint = self._sent["op"]
-        selected: np.ndarray = self._sent["devices"]
+        decision: RoundDecision = self._sent["decision"]
+        selected = decision.devices
         by_device = {}
         for reply in replies:
             if not reply.has_error():
@@ -117,69 +155,86 @@ class QuantizedFedAvg(FedAvg):
         payload_bits = np.array(
             [by_device[d]["metrics"]["payload-bits"] if d in by_device else 0 for d in selected], dtype=np.int64
         )
-        k = len(selected)
         plan = RoundPlan(
             round=server_round,
             devices=selected,
-            local_iters=np.full(k, op.local_iters),
-            train_bits=np.full(k, op.train_bits),
+            local_iters=decision.local_iters,
+            train_bits=decision.train_bits,
             uplink_bits=payload_bits,
             downlink_bits=self.task.downlink_bits,
+            tx_power_w=decision.tx_power_w,
+            channel=decision.channel,
         )
         outcome = self.world.simulate_round(plan)
+        self._previous_outcome = outcome
         delivered = [bool(ok) and int(d) in by_device for d, ok in zip(selected, outcome.delivered)]
 
         updates, weights, losses = [], [], []
-        for device, arrived in zip(selected, delivered):
+        for i, (device, arrived) in enumerate(zip(selected, delivered)):
             if not arrived:
                 continue
             content = by_device[int(device)]
-            encoded = record_to_encoded(content["update"], op.uplink_bits)
+            encoded = record_to_encoded(content["update"], int(decision.uplink_bits[i]))
             updates.append(decode_update(encoded, self.task.update_shapes))
             weights.append(float(content["metrics"]["num-examples"]))
             losses.append(float(content["metrics"]["train-loss"]))
 
-        rows = []
+        rows, device_metrics = [], []
         for i, device in enumerate(selected):
             content = by_device.get(int(device))
+            metrics = {} if content is None else dict(content["metrics"])
+            device_metrics.append(metrics)
             rows.append(
-                {
-                    "round": server_round,
-                    "device": int(device),
-                    "train_bits": op.train_bits,
-                    "uplink_bits": op.uplink_bits,
-                    "payload_bits": int(payload_bits[i]),
-                    "local_iters": op.local_iters,
-                    "num_examples": None if content is None else int(content["metrics"]["num-examples"]),
-                    "download_s": outcome.download_s,
-                    "compute_s": float(outcome.compute_s[i]),
-                    "upload_s": float(outcome.upload_s[i]),
-                    "energy_compute_j": float(outcome.energy_compute_j[i]),
-                    "energy_uplink_j": float(outcome.energy_uplink_j[i]),
-                    "energy_download_j": float(outcome.energy_download_j[i]),
-                    "energy_propulsion_j": float(outcome.energy_propulsion_j[i]),
-                    "finish_s": float(outcome.finish_s[i]),
-                    "channel_gain": float(outcome.channel_gain[i]),
-                    "distance_m": float(outcome.distance_m[i]),
-                    "delivered": delivered[i],
-                    "drop_reason": str(outcome.drop_reason[i]) if content is not None else "client_error",
-                    "battery_j": float(outcome.battery_j[i]),
-                    "x_m": float(outcome.position_m[i, 0]),
-                    "y_m": float(outcome.position_m[i, 1]),
-                    "z_m": float(outcome.position_m[i, 2]),
-                    "train_loss": None if content is None else float(content["metrics"]["train-loss"]),
-                    "memory_bytes": None if content is None else content["metrics"].get("memory-bytes"),
-                }
+                DeviceRow(
+                    round=server_round,
+                    device=int(device),
+                    train_bits=int(decision.train_bits[i]),
+                    uplink_bits=int(decision.uplink_bits[i]),
+                    payload_bits=int(payload_bits[i]),
+                    local_iters=int(decision.local_iters[i]),
+                    num_examples=None if content is None else int(metrics["num-examples"]),
+                    tx_power_w=float(outcome.tx_power_w[i]),
+                    channel=int(outcome.channel[i]),
+                    download_s=outcome.download_s,
+                    compute_s=float(outcome.compute_s[i]),
+                    upload_s=float(outcome.upload_s[i]),
+                    finish_s=float(outcome.finish_s[i]),
+                    energy_compute_j=float(outcome.energy_compute_j[i]),
+                    energy_uplink_j=float(outcome.energy_uplink_j[i]),
+                    energy_download_j=float(outcome.energy_download_j[i]),
+                    energy_propulsion_j=float(outcome.energy_propulsion_j[i]),
+                    channel_gain=float(outcome.channel_gain[i]),
+                    distance_m=float(outcome.distance_m[i]),
+                    delivered=delivered[i],
+                    drop_reason=str(outcome.drop_reason[i]) if content is not None else "client_error",
+                    battery_j=float(outcome.battery_j[i]),
+                    x_m=float(outcome.position_m[i, 0]),
+                    y_m=float(outcome.position_m[i, 1]),
+                    z_m=float(outcome.position_m[i, 2]),
+                    train_loss=None if content is None else float(metrics["train-loss"]),
+                )
             )
-        train_loss = float(np.average(losses, weights=weights)) if updates else float("nan")
-        self.last_round = RoundReport(server_round, op, outcome, rows, train_loss)
+        train_loss = float(np.average(losses, weights=weights)) if updates else None
+        self._round = RoundReport(server_round, self.world.now_s, decision, outcome, rows, device_metrics, train_loss)
 
         if not updates:
             return None, MetricRecord({"delivered": 0})
         global_arrays: ArrayRecord = self._sent["arrays"]
         new_arrays, info = self.task.aggregate(global_arrays, updates, weights)
-        self.last_round.aggregation = info
+        self._round.aggregation = info
         return new_arrays, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
+
+    # -- the end of a round ------------------------------------------------------------------
+    def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        """The server's evaluation (Flower's ``evaluate_fn``); it closes the round, so the
+        round-end callbacks run here."""
+        report = self._round if server_round > 0 else RoundReport(0, self.world.now_s)
+        self._round = None
+        op = evaluation_point(report.decision, self.task.config.op)
+        report.metrics = self.task.evaluate(arrays, op)
+        for callback in self.callbacks:
+            callback.on_round_end(report)
+        return MetricRecord({"accuracy": report.metrics["accuracy"], "loss": report.metrics["loss"]})
 
     def summary(self) -> None:  # FedAvg logs its settings here; fedsim prints its own summary.
         return None

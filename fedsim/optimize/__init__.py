@@ -7,38 +7,27 @@
 - Selection rules return a row of the front: ``nash_bargaining``, ``sum_rule``, ``anchor``;
   ``disagreement_point`` builds the Nash disagreement point.
 - ``GreenQflProblem(model)``: (I, K, m, n) -> (energy until convergence, rounds) of
-  ``fedsim.theory.QflModel``; ``line_search_precision`` is P1's one-precision line search.
-"""
+  ``fedsim.theory.QflModel``; ``line_search_precision`` is P1's one-precision line search."""
 
-from fedsim.optimize._green_qfl import GreenQflProblem
-from fedsim.optimize._integer import exhaustive_front, integer_nbi, round_neighbours
-from fedsim.optimize._line_search import LineSearchResult, line_search_precision
-from fedsim.optimize._nbi import nbi
-from fedsim.optimize._nsga2 import nsga2_front
-from fedsim.optimize._pareto import pareto_filter
-from fedsim.optimize._result import ParetoResult
-from fedsim.optimize._selection import (
-    DISAGREEMENT_KINDS,
-    anchor,
-    disagreement_point,
-    nash_bargaining,
-    sum_rule,
-)
+from fedsim._lazy import lazy_exports
 
-__all__ = [
-    "DISAGREEMENT_KINDS",
-    "GreenQflProblem",
-    "LineSearchResult",
-    "ParetoResult",
-    "anchor",
-    "disagreement_point",
-    "exhaustive_front",
-    "integer_nbi",
-    "line_search_precision",
-    "nash_bargaining",
-    "nbi",
-    "nsga2_front",
-    "pareto_filter",
-    "round_neighbours",
-    "sum_rule",
-]
+_EXPORTS = {
+    "GreenQflProblem": "._green_qfl",
+    "exhaustive_front": "._integer",
+    "integer_nbi": "._integer",
+    "round_neighbours": "._integer",
+    "LineSearchResult": "._line_search",
+    "line_search_precision": "._line_search",
+    "nbi": "._nbi",
+    "nsga2_front": "._nsga2",
+    "pareto_filter": "._pareto",
+    "ParetoResult": "._result",
+    "DISAGREEMENT_KINDS": "._names",
+    "anchor": "._selection",
+    "disagreement_point": "._selection",
+    "nash_bargaining": "._selection",
+    "sum_rule": "._selection",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

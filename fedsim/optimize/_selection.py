@@ -13,9 +13,9 @@ from numpy.typing import ArrayLike
 
 from fedsim._checks import check_bool, check_choice, check_int
 from fedsim.errors import ConfigError
+from fedsim.optimize._names import DISAGREEMENT_KINDS
 from fedsim.optimize._result import ParetoResult
 
-DISAGREEMENT_KINDS = ("paper", "pseudo_nadir", "baseline", "budgets")
 
 
 def _front(F: ArrayLike | ParetoResult) -> np.ndarray:

@@ -1,24 +1,24 @@
 """Quantized neural networks: the fixed-point quantizer, quantized layers, models, profiling."""
 
-from ._layers import Precision, QuantConv2d, QuantLinear, QuantModule, set_precision
-from ._models import MODELS, QuantMLP, QuantPaperCNN, QuantSmallCNN, build_model
-from ._profile import profile_model
-from ._quantizer import FULL_PRECISION_BITS, ROUNDING_MODES, grid_step, quantize
+from fedsim._lazy import lazy_exports
 
-__all__ = [
-    "FULL_PRECISION_BITS",
-    "MODELS",
-    "Precision",
-    "QuantConv2d",
-    "QuantLinear",
-    "QuantMLP",
-    "QuantModule",
-    "QuantPaperCNN",
-    "QuantSmallCNN",
-    "ROUNDING_MODES",
-    "build_model",
-    "grid_step",
-    "profile_model",
-    "quantize",
-    "set_precision",
-]
+_EXPORTS = {
+    "Precision": "._layers",
+    "QuantConv2d": "._layers",
+    "QuantLinear": "._layers",
+    "QuantModule": "._layers",
+    "set_precision": "._layers",
+    "MODELS": "._names",
+    "QuantMLP": "._models",
+    "QuantPaperCNN": "._models",
+    "QuantSmallCNN": "._models",
+    "build_model": "._models",
+    "profile_model": "._profile",
+    "FULL_PRECISION_BITS": "._names",
+    "ROUNDING_MODES": "._names",
+    "grid_step": "._quantizer",
+    "quantize": "._quantizer",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

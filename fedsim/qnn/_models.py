@@ -7,6 +7,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._layers import QuantConv2d, QuantLinear
+from ._names import MODELS
 
 InputShape = tuple[int, int, int]
 
@@ -72,9 +73,6 @@ class QuantPaperCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-MODELS = ("mlp", "cnn", "qcnn5")
 
 
 def build_model(

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import nn
 
-from ..world import Workload
+from ..workload import Workload
 
 
 def profile_model(model: nn.Module, input_shape: tuple[int, int, int]) -> Workload:

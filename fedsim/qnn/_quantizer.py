@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import torch
 
-FULL_PRECISION_BITS = 32
-ROUNDING_MODES = ("nearest", "stochastic")
+from ._names import FULL_PRECISION_BITS, ROUNDING_MODES
 
 
 def grid_step(bits: int) -> float:

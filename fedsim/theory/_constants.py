@@ -30,17 +30,17 @@ class ConvergenceConstants:
     epsilon: float = 0.1  # target optimality gap
 
     def __post_init__(self) -> None:
-        check_float("theory.L", self.L, low=0, low_open=True)
-        check_float("theory.mu", self.mu, low=0, low_open=True)
+        check_float("L", self.L, low=0, low_open=True)
+        check_float("mu", self.mu, low=0, low_open=True)
         if self.beta is None:
             object.__setattr__(self, "beta", 2.0 / self.mu)
-        beta = check_float("theory.beta", self.beta, low=0, low_open=True)
+        beta = check_float("beta", self.beta, low=0, low_open=True)
         if beta * self.mu <= 1.0:
-            raise ConfigError("theory.beta", self.beta, f"a number > 1/mu = {1.0 / self.mu:g}")
-        check_float("theory.gamma", self.gamma, low=0)
-        check_float("theory.G", self.G, low=0)
-        check_float("theory.Gamma", self.Gamma, low=0)
-        check_float("theory.rho", self.rho, low=self.mu, low_open=True)
-        check_float("theory.epsilon", self.epsilon, low=0, low_open=True)
+            raise ConfigError("beta", self.beta, f"a number > 1/mu = {1.0 / self.mu:g}")
+        check_float("gamma", self.gamma, low=0)
+        check_float("G", self.G, low=0)
+        check_float("Gamma", self.Gamma, low=0)
+        check_float("rho", self.rho, low=self.mu, low_open=True)
+        check_float("epsilon", self.epsilon, low=0, low_open=True)
         for name in ("L", "mu", "beta", "gamma", "G", "Gamma", "rho", "epsilon"):
             object.__setattr__(self, name, float(getattr(self, name)))

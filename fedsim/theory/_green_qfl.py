@@ -34,7 +34,8 @@ from scipy.interpolate import CubicSpline
 from fedsim._checks import check_float, check_int
 from fedsim.errors import ConfigError
 from fedsim.theory._constants import ConvergenceConstants
-from fedsim.world import QnnEnergyModel, Workload, World, WorldConfig
+from fedsim.workload import Workload
+from fedsim.world import AccessConfig, QnnEnergyModel, World, WorldConfig
 
 _MAX_BITS = 32
 
@@ -140,6 +141,7 @@ class QflModel:
         drops: int = 10_000,
         seed: int | None = None,
         redraw_positions: bool = True,
+        devices_per_round: int = 1,
     ) -> QflModel:
         """e_bit from ``world.expected_uplink_energy_per_bit`` with weights p_i ∝ 1/σ_i².
 
@@ -160,7 +162,8 @@ class QflModel:
                 f"one σ_i per device ({world.config.num_devices})",
             )
         e_bit = world.expected_uplink_energy_per_bit(
-            1.0 / sigma_array**2, drops=drops, seed=seed, redraw_positions=redraw_positions
+            1.0 / sigma_array**2, drops=drops, seed=seed, redraw_positions=redraw_positions,
+            devices_per_round=devices_per_round,
         )
         return cls(
             sigma_array,
@@ -185,14 +188,17 @@ class QflModel:
         check_int("theory.seed", seed, 0)
         sigma = load_sigma(sigma_path)
         # Spelled out rather than taken from WorldConfig's defaults, which may evolve.
-        config = WorldConfig(
+        config = WorldConfig.of(
             num_devices=sigma.size,
             area_side_m=500.0,
             bs_position_m=(0.0, 0.0),
             tx_power_w=0.1,
             bandwidth_hz=10e6,
-            noise_psd_w_hz=4e-21,
+            noise_psd_dbm_hz=10.0 * math.log10(4e-21) + 30.0,  # N0 = 4e-21 W/Hz
+            path_loss="exponent",
             path_loss_exponent=4.0,
+            fading="rayleigh",
+            access=AccessConfig(scheme="orthogonal"),
         )
         world = World(config, Workload.green_qfl_paper(), seed=seed)
         return cls.from_world(

@@ -1,217 +1,73 @@
-"""World v0: the physics of a federated-learning round, in plain numpy (no Flower, no torch).
+"""The World: the physics of federated-learning rounds, in plain numpy on a simpy clock (no Flower,
+no torch).
 
-Given a RoundPlan (who trains how long at which precision and uploads how many bits), a World
-returns a RoundOutcome: compute and airtime seconds and joules per device. Units are SI.
+Given a RoundPlan (who trains how long at which precision, transmits at which power on which
+channel, and uploads how many bits), a World returns a RoundOutcome: compute and airtime seconds
+and joules per device, and whether each upload arrived. ``World.observe`` gives a policy what the
+server can know before it decides. Units are SI.
+
+This package exports the World, its configs and their vocabularies; the physics functions behind
+them live in the private modules (``fedsim.world._pathloss``, ``._link``, ``._mobility``, ...).
 """
 
-from fedsim.world._compute_energy import QnnEnergyModel, Workload
-from fedsim.world._placement import distances_to_bs, place_uniform_square
-from fedsim.world._radio import path_gain, rayleigh_power, shannon_rate_bps, uplink_time_energy
-from fedsim.world._units import db_to_linear, dbm_to_w, w_to_dbm
-from fedsim.world._channel import ANTENNAS, CHANNEL_PATH_LOSS, Channel, ChannelConfig
-from fedsim.world._world import (
+from fedsim.workload import Workload
+from fedsim.world._antenna import ANTENNAS
+from fedsim.world._channel import Channel
+from fedsim.world._compute_energy import QnnEnergyModel
+from fedsim.world._config import (
     COMPUTE_MODELS,
-    DROP_REASONS,
     MOBILITY_KINDS,
     PLACEMENTS,
+    DeploymentConfig,
     DeviceConfig,
+    EnergyConfig,
     MobilityConfig,
-    RoundOutcome,
-    RoundPlan,
-    World,
-    WorldConfig,
-    upload_schedule,
-)
-from fedsim.world._antenna import (
-    BEAMWIDTH_38901_DEG,
-    ELEMENT_GAIN_38901_DBI,
-    MAX_ATTENUATION_38901_DB,
-    draw_pointing_error_deg,
-    element_gain_38901_db,
-    isotropic_gain_db,
-    mean_pointing_gain,
-    parabolic_gain_db,
-    pointing_gain_db,
-)
-from fedsim.world._devices import (
-    Battery,
-    DeviceProfile,
-    Fleet,
-    cmos_compute_energy_j,
-    cmos_compute_time_s,
-    draw_fleet,
-)
-from fedsim.world._fading import (
-    FADING_KINDS,
-    coherence_time_s,
-    doppler_hz,
-    fading_power,
-    fading_power_moments,
-    nakagami_power,
-    num_fading_blocks,
-    rician_power,
-)
-from fedsim.world._link import (
-    ACCESS_SCHEMES,
-    THERMAL_NOISE_PSD_W_HZ,
-    AccessConfig,
     RadioConfig,
-    broadcast_time_s,
-    draw_packet_errors,
-    fdma_rates,
-    link_gain,
-    noise_power_w,
-    ofdma_assign,
-    packet_error_rate,
-    rate_bps,
-    sinr,
-    serve_in_order,
-    tdma_schedule,
+    WorldConfig,
 )
-from fedsim.world._mobility import (
-    FORMATION_SHAPES,
-    RandomWaypoint,
-    RouteMobility,
-    SwarmFormation,
-    formation_offsets,
-    place_disc,
-    place_hex_cell,
-    random_formation_offsets,
-)
-from fedsim.world._pathloss import (
-    AIR_TO_GROUND_ENVIRONMENTS,
-    PATH_LOSS_MODELS,
-    SPEED_OF_LIGHT_M_S,
-    air_to_air_db,
-    air_to_ground_db,
-    air_to_ground_los_probability,
-    breakpoint_distance_m,
-    draw_los,
-    elevation_deg,
-    free_space_db,
-    log_distance_db,
-    macro_36814_db,
-    path_loss_db,
-    shadowing_db,
-    shadowing_sigma_db,
-    uma_38901_db,
-    uma_av_36777_db,
-    uma_av_los_probability,
-    uma_los_probability,
-    umi_38901_db,
-    umi_av_36777_db,
-    umi_av_los_probability,
-    umi_los_probability,
-)
-from fedsim.world._propulsion import (
-    RotaryWing,
-    energy_per_meter_j,
-    max_endurance_speed_mps,
-    max_range_speed_mps,
-    propulsion_power_w,
-    trajectory_energy_j,
-)
+from fedsim.world._fading import FADING_KINDS
+from fedsim.world._link import ACCESS_SCHEMES, AccessConfig
+from fedsim.world._mobility import FORMATION_SHAPES
+from fedsim.world._observation import Observation
+from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
+from fedsim.world._round import AUTO_CHANNEL, DROP_REASONS, RoundOutcome, RoundPlan
+from fedsim.world._units import db_to_linear, dbm_to_w, w_to_dbm
+from fedsim.world._uplink_energy import expected_uplink_energy_per_bit
+from fedsim.world._world import CSI_KINDS, World
 
 __all__ = [
-    "ANTENNAS",
-    "CHANNEL_PATH_LOSS",
-    "COMPUTE_MODELS",
-    "DROP_REASONS",
-    "MOBILITY_KINDS",
-    "PLACEMENTS",
-    "Channel",
-    "ChannelConfig",
-    "DeviceConfig",
-    "MobilityConfig",
-    "upload_schedule",
-    "QnnEnergyModel",
-    "RoundOutcome",
-    "RoundPlan",
-    "Workload",
+    # the world, one round, and what the server can know
     "World",
     "WorldConfig",
+    "RoundPlan",
+    "RoundOutcome",
+    "Observation",
+    "expected_uplink_energy_per_bit",
+    # its configs (the run configuration's sections) and models
+    "AccessConfig",
+    "DeploymentConfig",
+    "DeviceConfig",
+    "EnergyConfig",
+    "MobilityConfig",
+    "RadioConfig",
+    "Channel",
+    "QnnEnergyModel",
+    "Workload",
+    # vocabularies of the config fields
+    "ACCESS_SCHEMES",
+    "AIR_TO_GROUND_ENVIRONMENTS",
+    "ANTENNAS",
+    "AUTO_CHANNEL",
+    "COMPUTE_MODELS",
+    "CSI_KINDS",
+    "DROP_REASONS",
+    "FADING_KINDS",
+    "FORMATION_SHAPES",
+    "MOBILITY_KINDS",
+    "PATH_LOSS_MODELS",
+    "PLACEMENTS",
+    # units
     "db_to_linear",
     "dbm_to_w",
-    "distances_to_bs",
-    "path_gain",
-    "place_uniform_square",
-    "rayleigh_power",
-    "shannon_rate_bps",
-    "uplink_time_energy",
     "w_to_dbm",
-    "BEAMWIDTH_38901_DEG",
-    "ELEMENT_GAIN_38901_DBI",
-    "MAX_ATTENUATION_38901_DB",
-    "draw_pointing_error_deg",
-    "element_gain_38901_db",
-    "isotropic_gain_db",
-    "mean_pointing_gain",
-    "parabolic_gain_db",
-    "pointing_gain_db",
-    "Battery",
-    "DeviceProfile",
-    "Fleet",
-    "cmos_compute_energy_j",
-    "cmos_compute_time_s",
-    "draw_fleet",
-    "FADING_KINDS",
-    "coherence_time_s",
-    "doppler_hz",
-    "fading_power",
-    "fading_power_moments",
-    "nakagami_power",
-    "num_fading_blocks",
-    "rician_power",
-    "ACCESS_SCHEMES",
-    "THERMAL_NOISE_PSD_W_HZ",
-    "AccessConfig",
-    "RadioConfig",
-    "broadcast_time_s",
-    "draw_packet_errors",
-    "fdma_rates",
-    "link_gain",
-    "noise_power_w",
-    "ofdma_assign",
-    "packet_error_rate",
-    "rate_bps",
-    "sinr",
-    "serve_in_order",
-    "tdma_schedule",
-    "FORMATION_SHAPES",
-    "RandomWaypoint",
-    "RouteMobility",
-    "SwarmFormation",
-    "formation_offsets",
-    "place_disc",
-    "place_hex_cell",
-    "random_formation_offsets",
-    "AIR_TO_GROUND_ENVIRONMENTS",
-    "PATH_LOSS_MODELS",
-    "SPEED_OF_LIGHT_M_S",
-    "air_to_air_db",
-    "air_to_ground_db",
-    "air_to_ground_los_probability",
-    "breakpoint_distance_m",
-    "draw_los",
-    "elevation_deg",
-    "free_space_db",
-    "log_distance_db",
-    "macro_36814_db",
-    "path_loss_db",
-    "shadowing_db",
-    "shadowing_sigma_db",
-    "uma_38901_db",
-    "uma_av_36777_db",
-    "uma_av_los_probability",
-    "uma_los_probability",
-    "umi_38901_db",
-    "umi_av_36777_db",
-    "umi_av_los_probability",
-    "umi_los_probability",
-    "RotaryWing",
-    "energy_per_meter_j",
-    "max_endurance_speed_mps",
-    "max_range_speed_mps",
-    "propulsion_power_w",
-    "trajectory_energy_j",
 ]

@@ -39,6 +39,7 @@ from fedsim.errors import ConfigError
 BEAMWIDTH_38901_DEG = 65.0
 MAX_ATTENUATION_38901_DB = 30.0
 ELEMENT_GAIN_38901_DBI = 8.0
+ANTENNAS = ("isotropic", "parabolic")  # the values of radio.antenna
 _PARABOLIC_COEF = 12.0  # dB at δ = θ_3dB
 _A = 1.2 * math.log(10.0)  # 12 dB/10 in nepers-of-power: 10^(-1.2·x²) = exp(-a·x²)
 

@@ -16,29 +16,9 @@ from numpy.typing import ArrayLike
 
 from fedsim.errors import ConfigError
 from fedsim._checks import check_float, check_int
+from fedsim.workload import Workload
 
 _FULL_PRECISION_BITS = 32
-
-
-@dataclass(frozen=True)
-class Workload:
-    """What one sample costs the model: the sizes the energy model needs."""
-
-    params: int  # d, trainable parameters (also the uplink payload length in values)
-    macs: float  # N_c, MACs per forward pass of one sample
-    activations: int  # O_c, activation count in the memory terms
-    input_size: int  # x_dim, values per input sample (read from DRAM)
-
-    def __post_init__(self) -> None:
-        check_int("workload.params", self.params, 1)
-        check_float("workload.macs", self.macs, low=0, low_open=True)
-        check_int("workload.activations", self.activations, 1)
-        check_int("workload.input_size", self.input_size, 1)
-
-    @classmethod
-    def green_qfl_paper(cls) -> Workload:
-        """The CNN of the Green-QFL release (5 quantized convs + 3 FC layers on MNIST)."""
-        return cls(params=411_598, macs=4.05e7, activations=4_990, input_size=784)
 
 
 def check_train_bits(n: ArrayLike) -> np.ndarray:

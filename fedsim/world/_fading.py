@@ -5,9 +5,9 @@
   convert a K in dB with db_to_linear). E|h|² = 1, Var|h|² = (1 + 2K)/(1 + K)².
 - Nakagami(m, Ω): |h|² ~ Gamma(shape m, scale Ω/m), m >= 1/2. E|h|² = Ω, Var|h|² = Ω²/m.
 
-Block fading: the gain is constant over a coherence time T_c ≈ 0.423/f_D (Clarke's model, the
-time over which the envelope correlation stays above 0.5), f_D = v·f_c/c, and independent across
-blocks. A duration T spans ceil(T/T_c) blocks.
+Block fading: the gain is constant over a coherence time T_c ≈ 0.423/f_D (the geometric-mean rule
+of thumb, see ``coherence_time_s``), f_D = v·f_c/c, and independent across blocks. A duration T
+spans ceil(T/T_c) blocks.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from numpy.typing import ArrayLike
 from fedsim._checks import check_choice, check_float
 from fedsim.errors import ConfigError
 from fedsim.world._pathloss import SPEED_OF_LIGHT_M_S
-from fedsim.world._radio import rayleigh_power
+from fedsim.world._link import rayleigh_power
 
 FADING_KINDS: tuple[str, ...] = ("none", "rayleigh", "rician", "nakagami")
 _FADING_PARAMS = {"none": (), "rayleigh": (), "rician": ("k_factor",), "nakagami": ("m", "omega")}
-_COHERENCE_CONSTANT = 0.423
+_COHERENCE_CONSTANT = 0.423  # sqrt(9/(16π)): geometric mean of Clarke's 50%-correlation time and 1/f_D
 
 
 def rician_power(rng: np.random.Generator, size: int | tuple[int, ...], k_factor: float) -> np.ndarray:
@@ -95,7 +95,12 @@ def doppler_hz(speed_mps: ArrayLike, freq_hz: ArrayLike) -> np.ndarray:
 
 
 def coherence_time_s(doppler_hz: ArrayLike) -> np.ndarray:
-    """T_c ≈ 0.423/f_D (infinite for a static channel, f_D = 0)."""
+    """T_c ≈ 0.423/f_D (infinite for a static channel, f_D = 0).
+
+    0.423/f_D is the geometric-mean rule of thumb: the geometric mean of Clarke's 50%-correlation
+    time 9/(16π f_D) ≈ 0.179/f_D and the 1/f_D rule, sqrt(9/(16π))/f_D ≈ 0.423/f_D. It is not the
+    time over which the envelope correlation stays above 0.5 (that is the shorter 0.179/f_D).
+    """
     f_d = np.asarray(doppler_hz, dtype=float)
     if np.any(f_d < 0) or np.any(np.isnan(f_d)):
         raise ConfigError("radio.doppler_hz", doppler_hz, "numbers >= 0")

@@ -1,6 +1,7 @@
-"""Link budget, rates, multiple access and packet errors (all SI, vectorized over devices).
+"""Link budget, rates, airtime, multiple access and packet errors (all SI, vectorized over devices).
 
-SINR = P·G_t·G_r·|h|²·10^(-PL/10) / (N0·B·NF + I), rate = B·log2(1 + SINR) (Shannon).
+SINR = P·G_t·G_r·|h|²·10^(-PL/10) / (N0·B·NF + I), rate = B·log2(1 + SINR) (Shannon); an upload
+of b bits takes b/rate seconds and P·b/rate joules of radiated energy (no circuit power).
 Multiple access: FDMA splits the band and everyone sends at once; TDMA gives each device the whole
 band in turn; OFDMA puts at most one device on each resource block (Hungarian assignment).
 Packet error: q = 1 - exp(-m_w·(I + B·N0)/(P·h)) (Chen et al., IEEE TWC 2021, waterfall threshold m_w).
@@ -26,36 +27,6 @@ _LN2 = np.log(2.0)
 
 
 @dataclass(frozen=True)
-class RadioConfig:
-    """Radio parameters at the config boundary (SI except the noise figure in dB).
-
-    ``waterfall_threshold`` is Chen et al.'s m_w (their release uses 1.08); None disables packet
-    errors.
-    """
-
-    bandwidth_hz: float = 10e6
-    carrier_hz: float = 2e9
-    tx_power_w: float = 0.1
-    noise_psd_w_hz: float = THERMAL_NOISE_PSD_W_HZ
-    noise_figure_db: float = 0.0
-    waterfall_threshold: float | None = None
-
-    def __post_init__(self) -> None:
-        check_float("radio.bandwidth_hz", self.bandwidth_hz, low=0, low_open=True)
-        check_float("radio.carrier_hz", self.carrier_hz, low=0, low_open=True)
-        check_float("radio.tx_power_w", self.tx_power_w, low=0, low_open=True)
-        check_float("radio.noise_psd_w_hz", self.noise_psd_w_hz, low=0, low_open=True)
-        check_float("radio.noise_figure_db", self.noise_figure_db, low=0)
-        if self.waterfall_threshold is not None:
-            check_float("radio.waterfall_threshold", self.waterfall_threshold, low=0, low_open=True)
-
-    @property
-    def noise_power_w(self) -> float:
-        """N0·B·NF over the whole band."""
-        return float(noise_power_w(self.bandwidth_hz, self.noise_psd_w_hz, self.noise_figure_db))
-
-
-@dataclass(frozen=True)
 class AccessConfig:
     """Multiple access: ``scheme`` in ACCESS_SCHEMES; OFDMA splits the band into ``resource_blocks``."""
 
@@ -63,8 +34,8 @@ class AccessConfig:
     resource_blocks: int = 1
 
     def __post_init__(self) -> None:
-        check_choice("access.scheme", self.scheme, ACCESS_SCHEMES)
-        check_int("access.resource_blocks", self.resource_blocks, 1)
+        check_choice("scheme", self.scheme, ACCESS_SCHEMES)
+        check_int("resource_blocks", self.resource_blocks, 1)
 
     def rb_bandwidth_hz(self, bandwidth_hz: float) -> float:
         """Bandwidth of one resource block: B / resource_blocks."""
@@ -140,6 +111,40 @@ def rate_bps(bandwidth_hz: ArrayLike, sinr_linear: ArrayLike) -> np.ndarray:
     return _f(bandwidth_hz) * np.log1p(_f(sinr_linear)) / _LN2
 
 
+def shannon_rate_bps(
+    bandwidth_hz: ArrayLike,
+    tx_power_w: ArrayLike,
+    channel_gain: ArrayLike,
+    noise_psd_w_hz: ArrayLike,
+) -> np.ndarray:
+    """Interference-free rate B·log2(1 + P·h / (B·N0)) in bit/s, ``channel_gain`` h linear."""
+    snr = _f(tx_power_w) * _f(channel_gain) / noise_power_w(bandwidth_hz, noise_psd_w_hz)
+    return rate_bps(bandwidth_hz, snr)
+
+
+def rayleigh_power(rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
+    """Small-scale power gain |h|^2 of Rayleigh fading: Exp(1), unit mean."""
+    return rng.exponential(1.0, size=size)
+
+
+def _airtime_s(bits: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """bits/rate, with an empty payload taking no time even at rate 0 (a dead channel)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(bits == 0.0, 0.0, bits / rate)
+
+
+def uplink_time_energy(
+    bits: ArrayLike, rate_bps: ArrayLike, tx_power_w: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Airtime bits/rate (s) and transmit energy P·bits/rate (J) of one upload.
+
+    Only the radiated power is counted (no circuit power), as in the Green-QFL energy model.
+    An empty payload costs nothing even on a dead channel.
+    """
+    seconds = _airtime_s(_f(bits), _f(rate_bps))
+    return seconds, _f(tx_power_w) * seconds
+
+
 def fdma_rates(
     bandwidth_hz: float,
     tx_power_w: ArrayLike,
@@ -209,9 +214,7 @@ def tdma_schedule(
     if np.any(payload < 0) or np.any(rate < 0):
         raise ConfigError("bits", bits, "payloads >= 0 at rates >= 0")
     t0 = check_float("start_s", start_s, low=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        duration = np.where(payload == 0.0, 0.0, payload / rate)
-    return serve_in_order(np.full(payload.shape, t0), duration)
+    return serve_in_order(np.full(payload.shape, t0), _airtime_s(payload, rate))
 
 
 def ofdma_assign(cost: ArrayLike, *, maximize: bool = False) -> np.ndarray:

@@ -3,7 +3,7 @@
 All models are vectorized over devices: one ``step(dt_s)`` moves everyone with array operations
 (a loop runs only over waypoint legs completed within one step, never over devices). Randomness
 comes from the Generator passed in (use fedsim.rng.numpy_stream(seed, "mobility", ...)).
-Positions are in metres; the square drop is ``place_uniform_square`` in _placement.
+Positions are in metres.
 """
 
 from __future__ import annotations
@@ -28,6 +28,22 @@ def _center(center_m: ArrayLike) -> np.ndarray:
     if c.shape != (2,) or not np.all(np.isfinite(c)):
         raise ConfigError("placement.center_m", center_m, "a pair of finite coordinates (x, y) in m")
     return c
+
+
+def place_uniform_square(num_devices: int, side_m: float, rng: np.random.Generator) -> np.ndarray:
+    """(num_devices, 2) positions in metres, i.i.d. uniform over the square [0, side_m]^2."""
+    return rng.uniform(0.0, float(side_m), size=(int(num_devices), 2))
+
+
+def distances_to_bs(
+    positions_m: ArrayLike, bs_position_m: tuple[float, float] = (0.0, 0.0)
+) -> np.ndarray:
+    """Euclidean distance (m) of each position to a base station at (x, y).
+
+    The default (0, 0) is the square's corner, where the Green-QFL release puts its base station.
+    """
+    offsets = np.asarray(positions_m, dtype=float) - np.asarray(bs_position_m, dtype=float)
+    return np.hypot(offsets[..., 0], offsets[..., 1])
 
 
 def place_disc(

@@ -12,17 +12,25 @@ shape of its inputs. The linear power gain is ``10**(-PL/10)``. Sources and vers
   below 22.5 m the TR says the terrestrial TR 38.901 models apply, and these functions fall back.
 - air-to-ground: Al-Hourani, Kandeepan, Lardner, IEEE WCL 2014.
 - air-to-air: free space with an exponent of 2.0-2.05.
+- exponent: Green-QFL's d^-alpha gain with no reference loss, PL = 10·alpha·log10(max(d, 1 m));
+  :func:`path_gain` gives it in linear form (bit for bit what the Green-QFL reproduction uses).
 
 LoS state: the 3GPP and air-to-ground models take ``los`` as a boolean array (the simulator draws it
 with :func:`draw_los` from the model's LoS probability) or ``None`` for the LoS-probability-weighted
 mean in dB, p·PL_LoS + (1 - p)·PL_NLoS (Al-Hourani's mean path loss; an approximation for the
 3GPP models, meant for optimizers, not for the simulator).
+
+The Channel reaches the models through one registry, ``_REGISTRY``: a config name (``radio.path_loss``,
+one of PATH_LOSS_MODELS) maps to an adapter ``(links, stream) -> linear gain`` that reads the radio
+from :class:`PathLossLinks` and draws its own random state (LoS, UMa h_E) from the named streams of
+the round. Adding a model is one adapter plus one registry line.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -32,14 +40,15 @@ from fedsim.errors import ConfigError
 
 SPEED_OF_LIGHT_M_S = 299_792_458.0
 # Below one metre the far-field formulas are meaningless and at 0 m give an infinite gain; distances
-# are clipped there (as in _radio.path_gain) so a device on top of the base station stays finite.
+# are clipped there so a device on top of the base station stays finite.
 _MIN_DISTANCE_M = 1.0
 # 20·log10(4π/c) ≈ -147.55 dB: the free-space constant for d in m and f in Hz.
 _FSPL_CONSTANT_DB = 20.0 * math.log10(4.0 * math.pi / SPEED_OF_LIGHT_M_S)
-# TR 38.901 effective environment height h_E for the breakpoint distance. UMi: always 1 m. UMa: 1 m
-# with probability 1/(1 + C(d2D, h_UT)), where C = 0 for h_UT < 13 m; fedsim fixes h_E = 1 m, which
-# is exact below 13 m UE height.
+# TR 38.901 effective environment height h_E for the breakpoint distance: UMi always 1 m; UMa 1 m
+# with probability 1/(1 + C(d2D, h_UT)), else drawn (draw_uma_effective_env_height_m). C = 0 below
+# 13 m UE height, where h_E = 1 m always.
 _H_ENV_M = 1.0
+_UMA_H_ENV_UT_RANGE_M = (13.0, 23.0)  # where TR 38.901 defines C(d2D, h_UT) > 0
 _AV_MIN_HEIGHT_M = 22.5  # TR 36.777: aerial models apply for 22.5 m < h_UT <= 300 m
 
 # Al-Hourani (2014) environment parameters (a, b, eta_LoS dB, eta_NLoS dB).
@@ -108,6 +117,13 @@ def log_distance_db(
     return pl0 + 10.0 * n * np.log10(distance / d0)
 
 
+def path_gain(distance_m: ArrayLike, exponent: float) -> np.ndarray:
+    """Green-QFL's large-scale power gain max(d, 1 m)^-exponent: no reference constant, i.e. the
+    path loss PL = 10·exponent·log10(max(d, 1 m)) dB (the ``exponent`` model), in linear form."""
+    distance = np.maximum(np.asarray(distance_m, dtype=float), _MIN_DISTANCE_M)
+    return distance ** (-float(exponent))
+
+
 def macro_36814_db(distance_m: ArrayLike) -> np.ndarray:
     """TR 36.814 macro cell (2 GHz): PL = 128.1 + 37.6·log10(d[km]). Shadowing σ = 8 dB."""
     distance_km = np.maximum(_arr(distance_m), _MIN_DISTANCE_M) / 1e3
@@ -128,11 +144,12 @@ def air_to_air_db(distance_m: ArrayLike, freq_hz: ArrayLike, exponent: float = 2
 
 
 def breakpoint_distance_m(
-    freq_hz: ArrayLike, h_bs_m: ArrayLike, h_ut_m: ArrayLike, h_env_m: float = _H_ENV_M
+    freq_hz: ArrayLike, h_bs_m: ArrayLike, h_ut_m: ArrayLike, h_env_m: ArrayLike = _H_ENV_M
 ) -> np.ndarray:
     """TR 38.901 note 1 of Table 7.4.1-1: d'_BP = 4·h'_BS·h'_UT·f_c/c, h' = h - h_E (f_c in Hz)."""
     freq = _check_positive("radio.carrier_hz", freq_hz)
-    return 4.0 * (_arr(h_bs_m) - h_env_m) * (_arr(h_ut_m) - h_env_m) * freq / SPEED_OF_LIGHT_M_S
+    h_env = _arr(h_env_m)
+    return 4.0 * (_arr(h_bs_m) - h_env) * (_arr(h_ut_m) - h_env) * freq / SPEED_OF_LIGHT_M_S
 
 
 def _geometry(d2d_m: ArrayLike, h_bs_m: ArrayLike, h_ut_m: ArrayLike, key_prefix: str):
@@ -143,10 +160,19 @@ def _geometry(d2d_m: ArrayLike, h_bs_m: ArrayLike, h_ut_m: ArrayLike, key_prefix
     return d2d, d3d, h_bs, h_ut
 
 
-def _los_two_slope(d2d, d3d, h_bs, h_ut, freq_hz, intercept, slope1, bp_coef):
+def _check_env_height(h_env_m: ArrayLike, h_bs: np.ndarray, h_ut: np.ndarray) -> np.ndarray:
+    """h_E >= 1 m and below both antennas (h' = h - h_E > 0 in the breakpoint distance)."""
+    h_env = _arr(h_env_m)
+    if not np.all(np.isfinite(h_env)) or np.any(h_env < _H_ENV_M) or np.any(h_env >= np.minimum(h_bs, h_ut)):
+        shown = h_env_m if h_env.size <= 8 else f"array of {h_env.size} values"
+        raise ConfigError("radio.h_env_m", shown, "heights >= 1 m below both h_bs_m and h_ut_m")
+    return h_env
+
+
+def _los_two_slope(d2d, d3d, h_bs, h_ut, freq_hz, intercept, slope1, bp_coef, h_env=_H_ENV_M):
     """PL1 = A + 10·n1·log10(d3D) + 20·log10(fc) up to d'_BP; beyond, the 40·log10(d3D) slope."""
     fc = _freq_ghz(freq_hz)
-    d_bp = breakpoint_distance_m(freq_hz, h_bs, h_ut)
+    d_bp = breakpoint_distance_m(freq_hz, h_bs, h_ut, h_env)
     pl1 = intercept + slope1 * np.log10(d3d) + 20.0 * np.log10(fc)
     pl2 = (
         intercept
@@ -157,14 +183,14 @@ def _los_two_slope(d2d, d3d, h_bs, h_ut, freq_hz, intercept, slope1, bp_coef):
     return np.where(d2d <= d_bp, pl1, pl2)
 
 
-def _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz):
-    return _los_two_slope(d2d, d3d, h_bs, h_ut, freq_hz, 28.0, 22.0, 9.0)
+def _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env=_H_ENV_M):
+    return _los_two_slope(d2d, d3d, h_bs, h_ut, freq_hz, 28.0, 22.0, 9.0, h_env)
 
 
-def _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz):
+def _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env=_H_ENV_M):
     fc = _freq_ghz(freq_hz)
     nlos = 13.54 + 39.08 * np.log10(d3d) + 20.0 * np.log10(fc) - 0.6 * (h_ut - 1.5)
-    return np.maximum(_uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz), nlos)
+    return np.maximum(_uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env), nlos)
 
 
 def _umi_los_db(d2d, d3d, h_bs, h_ut, freq_hz):
@@ -183,11 +209,37 @@ def uma_los_probability(d2d_m: ArrayLike, h_ut_m: ArrayLike = 1.5) -> np.ndarray
     C'(h) = 0 for h <= 13 m, ((h - 13)/10)^1.5 for 13 m < h <= 23 m.
     """
     d = np.maximum(_arr(d2d_m), 1e-9)
+    base = 18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)
+    p = base * (1.0 + _uma_height_factor(d, h_ut_m))
+    return np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
+
+
+def _uma_height_factor(d2d_m: ArrayLike, h_ut_m: ArrayLike) -> np.ndarray:
+    """TR 38.901 UMa C(d2D, h_UT) = C'(h_UT)·g(d2D): C'(h) = 0 for h <= 13 m, ((h - 13)/10)^1.5
+    above (the TR defines it up to 23 m); g(d) = 0 for d <= 18 m, (5/4)·(d/100)^3·exp(-d/150)
+    beyond. It raises the LoS probability and sets the odds 1 : C of h_E = 1 m."""
+    d = _arr(d2d_m)
     h_ut = _arr(h_ut_m)
     c_prime = np.where(h_ut <= 13.0, 0.0, (np.maximum(h_ut - 13.0, 0.0) / 10.0) ** 1.5)
-    base = 18.0 / d + np.exp(-d / 63.0) * (1.0 - 18.0 / d)
-    p = base * (1.0 + c_prime * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
-    return np.where(d <= 18.0, 1.0, np.minimum(p, 1.0))
+    return np.where(d <= 18.0, 0.0, c_prime * 1.25 * (d / 100.0) ** 3 * np.exp(-d / 150.0))
+
+
+def draw_uma_effective_env_height_m(
+    rng: np.random.Generator, d2d_m: ArrayLike, h_ut_m: ArrayLike
+) -> np.ndarray:
+    """TR 38.901 Table 7.4.1-1 note 1, UMa effective environment height h_E per link: 1 m with
+    probability 1/(1 + C(d2D, h_UT)), otherwise uniform over {12, 15, ..., h_UT - 1.5} m (1 m if
+    that set is empty, h_UT < 13.5 m). Below 13 m UE height C = 0 and h_E is always 1 m.
+
+    Draws two uniforms per link (the 1 m test, then the pick), shape broadcast(d2d_m, h_ut_m).
+    """
+    d2d, h_ut = np.broadcast_arrays(_arr(d2d_m), _arr(h_ut_m))
+    factor = _uma_height_factor(d2d, h_ut)
+    at_one = rng.random(d2d.shape) * (1.0 + factor) < 1.0  # U < 1/(1 + C)
+    # Heights 12, 15, ..., h_UT - 1.5: floor((h_UT - 13.5)/3) + 1 of them (the 1e-9 absorbs rounding).
+    choices = np.maximum(np.floor((h_ut - 13.5) / 3.0 + 1e-9) + 1.0, 0.0)
+    pick = np.floor(rng.random(d2d.shape) * choices)
+    return np.where(at_one | (choices == 0.0), _H_ENV_M, 12.0 + 3.0 * pick)
 
 
 def umi_los_probability(d2d_m: ArrayLike) -> np.ndarray:
@@ -207,16 +259,20 @@ def uma_38901_db(
     h_bs_m: ArrayLike = 25.0,
     h_ut_m: ArrayLike = 1.5,
     los: ArrayLike | None = None,
+    h_env_m: ArrayLike = _H_ENV_M,
 ) -> np.ndarray:
     """TR 38.901 UMa (valid 10 m <= d2D <= 5 km, 1.5 m <= h_UT <= 22.5 m, h_BS = 25 m), fc in GHz:
     LoS PL1 = 28.0 + 22·log10(d3D) + 20·log10(fc) for d2D <= d'_BP,
         PL2 = 28.0 + 40·log10(d3D) + 20·log10(fc) - 9·log10(d'_BP² + (h_BS - h_UT)²) beyond;
     NLoS max(PL_LoS, 13.54 + 39.08·log10(d3D) + 20·log10(fc) - 0.6·(h_UT - 1.5)).
+    d'_BP uses h' = h - h_E for both antennas; ``h_env_m`` is h_E per link (1 m, the TR's value
+    below 13 m UE height; above, draw it with :func:`draw_uma_effective_env_height_m`).
     Shadowing σ: 4 dB LoS, 6 dB NLoS.
     """
     d2d, d3d, h_bs, h_ut = _geometry(d2d_m, h_bs_m, h_ut_m, "radio")
-    pl_los = _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz)
-    pl_nlos = _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz)
+    h_env = _check_env_height(h_env_m, h_bs, h_ut)
+    pl_los = _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env)
+    pl_nlos = _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env)
     p = uma_los_probability(d2d, h_ut) if los is None else None
     return _select_los(los, p, pl_los, pl_nlos)
 
@@ -286,13 +342,15 @@ def uma_av_36777_db(
     *,
     h_bs_m: ArrayLike = 25.0,
     los: ArrayLike | None = None,
+    h_env_m: ArrayLike = _H_ENV_M,
 ) -> np.ndarray:
     """TR 36.777 UMa-AV (22.5 m < h_UT <= 300 m, d2D <= 4 km), fc in GHz:
     LoS 28.0 + 22·log10(d3D) + 20·log10(fc), σ = 4.64·exp(-0.0066·h_UT);
     NLoS -17.5 + (46 - 7·log10(h_UT))·log10(d3D) + 20·log10(40π·fc/3), σ = 6 dB.
-    At or below 22.5 m: TR 38.901 UMa.
+    At or below 22.5 m: TR 38.901 UMa, with effective environment height ``h_env_m``.
     """
     d2d, d3d, h_bs, h_ut = _geometry(d2d_m, h_bs_m, h_ut_m, "radio")
+    h_env = _check_env_height(h_env_m, h_bs, h_ut)
     fc = _freq_ghz(freq_hz)
     av_los = 28.0 + 22.0 * np.log10(d3d) + 20.0 * np.log10(fc)
     av_nlos = (
@@ -301,8 +359,8 @@ def uma_av_36777_db(
         + 20.0 * np.log10(40.0 * np.pi * fc / 3.0)
     )
     low = h_ut <= _AV_MIN_HEIGHT_M
-    pl_los = np.where(low, _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz), av_los)
-    pl_nlos = np.where(low, _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz), av_nlos)
+    pl_los = np.where(low, _uma_los_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env), av_los)
+    pl_nlos = np.where(low, _uma_nlos_db(d2d, d3d, h_bs, h_ut, freq_hz, h_env), av_nlos)
     p = uma_av_los_probability(d2d, h_ut) if los is None else None
     return _select_los(los, p, pl_los, pl_nlos)
 
@@ -400,8 +458,8 @@ def draw_los(rng: np.random.Generator, p_los: ArrayLike) -> np.ndarray:
 def shadowing_sigma_db(model: str, los: ArrayLike, h_ut_m: ArrayLike = 1.5) -> np.ndarray:
     """Shadowing σ (dB) of a model per LoS state: macro 8; UMa 4/6; UMi 4/7.82; UMa-AV
     4.64·exp(-0.0066·h)/6; UMi-AV max(5·exp(-0.01·h), 2)/8 (terrestrial values at h <= 22.5 m);
-    0 for the deterministic models (free space, log-distance, air-to-ground, air-to-air)."""
-    check_choice("radio.path_loss_model", model, PATH_LOSS_MODELS)
+    0 for the deterministic models (exponent, free space, air-to-ground, air-to-air)."""
+    check_choice("radio.path_loss", model, PATH_LOSS_MODELS)
     los = np.asarray(los, dtype=bool)
     h = _arr(h_ut_m)
     low = h <= _AV_MIN_HEIGHT_M
@@ -419,30 +477,128 @@ def shadowing_sigma_db(model: str, los: ArrayLike, h_ut_m: ArrayLike = 1.5) -> n
     return np.zeros(np.broadcast(los, h).shape)
 
 
-_MODEL_FUNCTIONS = {
-    "free_space": free_space_db,
-    "log_distance": log_distance_db,
-    "macro_36814": macro_36814_db,
-    "uma_38901": uma_38901_db,
-    "umi_38901": umi_38901_db,
-    "uma_av_36777": uma_av_36777_db,
-    "umi_av_36777": umi_av_36777_db,
-    "air_to_ground": air_to_ground_db,
-    "air_to_air": air_to_air_db,
+# --- the registry the Channel dispatches through -------------------------------------------
+
+# A model's random state comes from named streams of the round: ``stream(name)`` is
+# numpy_stream(seed, name, round). "line-of-sight": the LoS states; "uma-effective-height": UMa h_E.
+Streams = Callable[[str], np.random.Generator]
+_LOS_STREAM = "line-of-sight"
+_UMA_ENV_HEIGHT_STREAM = "uma-effective-height"
+
+
+@dataclass(frozen=True, eq=False)
+class PathLossLinks:
+    """A batch of device-to-server links as a registry model sees them: horizontal and vertical
+    separations (m), the radio (carrier, antenna heights h_BS / h_UT, air-to-ground environment)
+    and the exponent of the exponent-type models (``exponent``; ``air_to_air`` clips it to
+    [2, 2.05])."""
+
+    horizontal_m: np.ndarray
+    vertical_m: np.ndarray
+    carrier_hz: float
+    h_bs_m: float = 0.0
+    h_ut_m: float = 0.0
+    environment: str = "urban"
+    exponent: float = 4.0
+
+    @property
+    def distance_m(self) -> np.ndarray:
+        return np.hypot(self.horizontal_m, self.vertical_m)
+
+
+def _gain(loss_db: np.ndarray) -> np.ndarray:
+    return 10.0 ** (-loss_db / 10.0)
+
+
+def _draw_los(stream: Streams, p_los: np.ndarray) -> np.ndarray:
+    return draw_los(stream(_LOS_STREAM), p_los)
+
+
+def _uma_env_height(links: PathLossLinks, stream: Streams, max_h_ut_m: float) -> ArrayLike:
+    """h_E per link for TR 38.901 UMa, drawn for the UEs at 13 m <= h_UT <= ``max_h_ut_m`` (23 m,
+    the end of the TR's C(d2D, h_UT); 22.5 m where UMa-AV leaves the terrestrial model); 1 m for
+    the others. Nothing is drawn when no UE is in that range: lower fleets see no new stream."""
+    h_ut = np.broadcast_to(_arr(links.h_ut_m), np.shape(links.horizontal_m))
+    low, high = _UMA_H_ENV_UT_RANGE_M
+    drawn_here = (h_ut >= low) & (h_ut <= min(high, max_h_ut_m))
+    if not np.any(drawn_here):
+        return _H_ENV_M
+    drawn = draw_uma_effective_env_height_m(stream(_UMA_ENV_HEIGHT_STREAM), links.horizontal_m, h_ut)
+    return np.where(drawn_here, drawn, _H_ENV_M)
+
+
+def _exponent(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    return path_gain(links.distance_m, links.exponent)
+
+
+def _free_space(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    return _gain(free_space_db(links.distance_m, links.carrier_hz))
+
+
+def _macro_36814(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    return _gain(macro_36814_db(links.distance_m))
+
+
+def _air_to_air(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    exponent = min(max(links.exponent, 2.0), 2.05)
+    return _gain(air_to_air_db(links.distance_m, links.carrier_hz, exponent))
+
+
+def _uma_38901(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    d2d, h_ut = links.horizontal_m, links.h_ut_m
+    los = _draw_los(stream, uma_los_probability(d2d, h_ut))
+    h_env = _uma_env_height(links, stream, max_h_ut_m=math.inf)
+    return _gain(uma_38901_db(d2d, links.carrier_hz, h_bs_m=links.h_bs_m, h_ut_m=h_ut, los=los, h_env_m=h_env))
+
+
+def _umi_38901(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    d2d = links.horizontal_m
+    los = _draw_los(stream, umi_los_probability(d2d))
+    return _gain(umi_38901_db(d2d, links.carrier_hz, h_bs_m=links.h_bs_m, h_ut_m=links.h_ut_m, los=los))
+
+
+def _uma_av_36777(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    d2d, h_ut = links.horizontal_m, links.h_ut_m
+    los = _draw_los(stream, uma_av_los_probability(d2d, h_ut))
+    h_env = _uma_env_height(links, stream, max_h_ut_m=_AV_MIN_HEIGHT_M)  # the terrestrial branch
+    return _gain(uma_av_36777_db(d2d, links.carrier_hz, h_ut, h_bs_m=links.h_bs_m, los=los, h_env_m=h_env))
+
+
+def _umi_av_36777(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    d2d, h_ut = links.horizontal_m, links.h_ut_m
+    los = _draw_los(stream, umi_av_los_probability(d2d, h_ut))
+    return _gain(umi_av_36777_db(d2d, links.carrier_hz, h_ut, h_bs_m=links.h_bs_m, los=los))
+
+
+def _air_to_ground(links: PathLossLinks, stream: Streams) -> np.ndarray:
+    # The device is the aerial end, at its altitude above the ground station.
+    altitude = np.maximum(links.vertical_m, 1e-3)
+    p_los = air_to_ground_los_probability(elevation_deg(links.horizontal_m, altitude), links.environment)
+    los = _draw_los(stream, p_los)
+    return _gain(air_to_ground_db(links.horizontal_m, altitude, links.carrier_hz, links.environment, los=los))
+
+
+# Config name (radio.path_loss) -> adapter (links, stream) -> linear path gain 10^(-PL/10).
+# log_distance_db is not here: it needs a reference distance and loss that ChannelConfig lacks.
+_REGISTRY: dict[str, Callable[[PathLossLinks, Streams], np.ndarray]] = {
+    "exponent": _exponent,
+    "free_space": _free_space,
+    "macro_36814": _macro_36814,
+    "uma_38901": _uma_38901,
+    "umi_38901": _umi_38901,
+    "uma_av_36777": _uma_av_36777,
+    "umi_av_36777": _umi_av_36777,
+    "air_to_ground": _air_to_ground,
+    "air_to_air": _air_to_air,
 }
-PATH_LOSS_MODELS: tuple[str, ...] = tuple(_MODEL_FUNCTIONS)
+PATH_LOSS_MODELS: tuple[str, ...] = tuple(_REGISTRY)
+# Models that draw nothing (no LoS state): a Monte-Carlo estimator may evaluate them once. A new
+# model need not be listed; it is then treated as random, which is only slower.
+DETERMINISTIC_MODELS = ("exponent", "free_space", "macro_36814", "air_to_air")
 
 
-def path_loss_db(model: str, **params) -> np.ndarray:
-    """Path loss of a named model (one of PATH_LOSS_MODELS); ``params`` are that function's
-    keyword arguments, e.g. ``path_loss_db("uma_38901", d2d_m=d, freq_hz=3.5e9, los=los)``."""
-    check_choice("radio.path_loss_model", model, PATH_LOSS_MODELS)
-    func = _MODEL_FUNCTIONS[model]
-    signature = inspect.signature(func)
-    try:
-        signature.bind(**params)
-    except TypeError as err:
-        raise ConfigError(
-            "radio.path_loss_params", sorted(params), f"the arguments of {model}{signature} ({err})"
-        ) from None
-    return func(**params)
+def path_gain_of(model: str, links: PathLossLinks, stream: Streams) -> np.ndarray:
+    """Linear large-scale gain 10^(-PL/10) of ``links`` under a registry model (one of
+    PATH_LOSS_MODELS), its random state drawn from ``stream``."""
+    check_choice("radio.path_loss", model, PATH_LOSS_MODELS)
+    return _REGISTRY[model](links, stream)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from fedsim._compose import scenarios_dir
 from fedsim.errors import ConfigError
 from fedsim.optimize import (
     GreenQflProblem,
@@ -22,30 +21,18 @@ from fedsim.optimize import (
 )
 from fedsim.theory import ConvergenceConstants, QflModel
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SIGMA_FILE = SHARED / "reference" / "green_qfl_sigma.txt"
-
-
-@pytest.fixture(scope="module")
-def paper_model() -> QflModel:
-    if not SIGMA_FILE.is_file():
-        pytest.skip(f"{SIGMA_FILE} not available")
-    return QflModel.green_qfl_paper(SIGMA_FILE, drops=10_000, seed=0)
+# The release's σ_i, shipped with the scenarios (scenarios/data/).
+SIGMA_FILE = scenarios_dir() / "data" / "green_qfl_sigma.txt"
 
 
 @pytest.fixture(scope="module")
 def model() -> QflModel:
-    """The paper's model where shared/ exists, else made-up σ_i with the reference 1.04e-3 J/bit
-    (for the tests that check structure rather than the paper's numbers)."""
-    if SIGMA_FILE.is_file():
-        return QflModel.green_qfl_paper(SIGMA_FILE, drops=10_000, seed=0)
-    d = 411_598
-    return QflModel(np.linspace(1e-8, 5e-8, 50), 1.04e-3 / d)
+    return QflModel.green_qfl_paper(SIGMA_FILE, drops=10_000, seed=0)
 
 
 @pytest.fixture(scope="module")
-def problem(paper_model) -> GreenQflProblem:
-    return GreenQflProblem(paper_model)
+def problem(model) -> GreenQflProblem:
+    return GreenQflProblem(model)
 
 
 @pytest.fixture(scope="module")

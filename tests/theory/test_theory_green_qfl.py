@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
+from fedsim._compose import scenarios_dir
 from fedsim.errors import ConfigError
 from fedsim.theory import ConvergenceConstants, QflModel, load_sigma
 from fedsim.world import QnnEnergyModel, Workload, World, WorldConfig
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-SIGMA_FILE = SHARED / "reference" / "green_qfl_sigma.txt"
+# The release's σ_i, shipped with the scenarios (scenarios/data/).
+SIGMA_FILE = scenarios_dir() / "data" / "green_qfl_sigma.txt"
 D = Workload.green_qfl_paper().params
 REFERENCE_J_PER_PRECISION_BIT = 1.04e-3
 
@@ -25,8 +24,6 @@ def synthetic_model() -> QflModel:
 
 @pytest.fixture(scope="module")
 def paper_model() -> QflModel:
-    if not SIGMA_FILE.is_file():
-        pytest.skip(f"{SIGMA_FILE} not available")
     return QflModel.green_qfl_paper(SIGMA_FILE, drops=10_000, seed=0)
 
 
@@ -36,9 +33,9 @@ def test_constants_defaults_and_validation():
         0.097, 0.05, 40.0, 1.0, 0.25, 0.6, 100.0, 0.1
     )
     assert ConvergenceConstants(mu=0.1).beta == pytest.approx(20.0)
-    with pytest.raises(ConfigError, match="theory.beta"):
+    with pytest.raises(ConfigError, match="beta="):
         ConvergenceConstants(beta=10.0)  # beta·mu = 0.5 <= 1
-    with pytest.raises(ConfigError, match="theory.epsilon"):
+    with pytest.raises(ConfigError, match="^epsilon="):
         ConvergenceConstants(epsilon=0.0)
 
 
@@ -154,7 +151,8 @@ def test_paper_uplink_energy_per_precision_bit(paper_model):
         REFERENCE_J_PER_PRECISION_BIT, rel=0.10
     )
     # One source of truth: the World's Monte-Carlo estimate, times d.
-    world = World(WorldConfig(num_devices=50), Workload.green_qfl_paper(), seed=0)
+    n0_dbm_hz = 10.0 * np.log10(4e-21) + 30.0  # the release's N0 = 4e-21 W/Hz
+    world = World(WorldConfig.of(num_devices=50, noise_psd_dbm_hz=n0_dbm_hz), Workload.green_qfl_paper(), seed=0)
     weights = 1.0 / paper_model.sigma**2
     per_bit = world.expected_uplink_energy_per_bit(weights, drops=10_000, seed=0, redraw_positions=True)
     assert paper_model.uplink_energy_per_bit_j == per_bit
@@ -174,6 +172,6 @@ def test_model_validation():
         QflModel([1e-8], -1.0)
     with pytest.raises(ConfigError, match="theory.constants"):
         QflModel([1e-8], 1e-9, constants={"L": 1})
-    world = World(WorldConfig(num_devices=4), Workload.green_qfl_paper(), seed=0)
+    world = World(WorldConfig.of(num_devices=4), Workload.green_qfl_paper(), seed=0)
     with pytest.raises(ConfigError, match="one σ_i per device"):
         QflModel.from_world(world, [1e-8] * 3, drops=10)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
+from fedsim.world._antenna import (
     draw_pointing_error_deg,
     element_gain_38901_db,
     isotropic_gain_db,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
+from fedsim.world._devices import (
     Battery,
     DeviceProfile,
     cmos_compute_energy_j,

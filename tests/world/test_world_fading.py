@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
-    FADING_KINDS,
+from fedsim.world import FADING_KINDS
+from fedsim.world._fading import (
     coherence_time_s,
     doppler_hz,
     fading_power,

@@ -1,4 +1,5 @@
-"""Link budget, Shannon rates, FDMA/TDMA/OFDMA, packet errors (Chen et al.) and broadcast time."""
+"""Link budget, Shannon rates, Rayleigh power, upload airtime and energy, FDMA/TDMA/OFDMA, packet
+errors (Chen et al.) and broadcast time."""
 
 import itertools
 import math
@@ -7,10 +8,9 @@ import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
+from fedsim.world import AccessConfig, RadioConfig
+from fedsim.world._link import (
     THERMAL_NOISE_PSD_W_HZ,
-    AccessConfig,
-    RadioConfig,
     broadcast_time_s,
     draw_packet_errors,
     fdma_rates,
@@ -19,9 +19,11 @@ from fedsim.world import (
     ofdma_assign,
     packet_error_rate,
     rate_bps,
+    rayleigh_power,
     shannon_rate_bps,
     sinr,
     tdma_schedule,
+    uplink_time_energy,
 )
 
 
@@ -47,6 +49,39 @@ def test_rate_agrees_with_existing_shannon_rate():
     gains = np.array([1e-10, 1e-12, 1e-30])
     snr = sinr(0.1, -10 * np.log10(gains), 10e6, noise_psd_w_hz=4e-21)
     np.testing.assert_allclose(rate_bps(10e6, snr), shannon_rate_bps(10e6, 0.1, gains, 4e-21), rtol=1e-12)
+
+
+def test_rayleigh_power_is_unit_mean_exponential():
+    g = rayleigh_power(np.random.default_rng(0), 200_000)
+    assert g.shape == (200_000,)
+    assert np.all(g >= 0)
+    assert g.mean() == pytest.approx(1.0, rel=0.01)
+    assert g.var() == pytest.approx(1.0, rel=0.03)
+
+
+def test_shannon_rate_worked_point():
+    # P·h/(B·N0) = 0.1·1e-10/(1e7·4e-21) = 250 -> rate = 1e7·log2(251) ≈ 79.71 Mbit/s.
+    rate = shannon_rate_bps(10e6, 0.1, 1e-10, 4e-21)
+    assert rate == pytest.approx(10e6 * math.log2(251.0), rel=1e-12)
+    assert rate == pytest.approx(79.71e6, rel=1e-4)
+
+
+def test_shannon_rate_vectorised_and_low_snr():
+    gains = np.array([1e-10, 1e-12, 1e-30])
+    rates = shannon_rate_bps(10e6, 0.1, gains, 4e-21)
+    assert rates.shape == (3,)
+    assert np.all(np.diff(rates) < 0)
+    # At tiny SNR, log2(1 + x) ≈ x / ln 2 and must not round to zero.
+    snr = 0.1 * 1e-30 / (10e6 * 4e-21)
+    assert rates[2] == pytest.approx(10e6 * snr / math.log(2), rel=1e-9)
+
+
+def test_uplink_time_energy():
+    bits = np.array([1e6, 4e6, 0.0])
+    rate = np.array([2e6, 1e6, 0.0])
+    seconds, joules = uplink_time_energy(bits, rate, 0.1)
+    np.testing.assert_allclose(seconds, [0.5, 4.0, 0.0])
+    np.testing.assert_allclose(joules, [0.05, 0.4, 0.0])
 
 
 def test_fdma_equal_and_given_split():
@@ -138,19 +173,19 @@ def test_broadcast_time_uses_worst_rate():
 
 
 def test_radio_and_access_config_validation():
-    cfg = RadioConfig(bandwidth_hz=1e6, noise_psd_w_hz=1e-20, noise_figure_db=3.0)
-    assert cfg.noise_power_w == pytest.approx(1e-14 * 10**0.3)
-    for field, value, key in [
-        ("bandwidth_hz", 0.0, "radio.bandwidth_hz"),
-        ("tx_power_w", -1.0, "radio.tx_power_w"),
-        ("noise_psd_w_hz", 0.0, "radio.noise_psd_w_hz"),
-        ("waterfall_threshold", -1.08, "radio.waterfall_threshold"),
-        ("carrier_hz", float("nan"), "radio.carrier_hz"),
+    cfg = RadioConfig(bandwidth_hz=1e6, noise_psd_dbm_hz=-170.0, noise_figure_db=3.0)
+    assert cfg.noise_psd_with_figure_w_hz == pytest.approx(1e-20 * 10**0.3)
+    for field, value in [
+        ("bandwidth_hz", 0.0),
+        ("tx_power_w", -1.0),
+        ("noise_psd_dbm_hz", 10.0),
+        ("waterfall_threshold", -1.08),
+        ("carrier_hz", float("nan")),
     ]:
-        with pytest.raises(ConfigError, match=key):
+        with pytest.raises(ConfigError, match=f"^{field}="):
             RadioConfig(**{field: value})
-    with pytest.raises(ConfigError, match="access.resource_blocks"):
+    with pytest.raises(ConfigError, match="^resource_blocks="):
         AccessConfig(scheme="ofdma", resource_blocks=0)
-    with pytest.raises(ConfigError, match="access.scheme"):
+    with pytest.raises(ConfigError, match="^scheme="):
         AccessConfig(scheme="cdma")
     assert AccessConfig("ofdma", 50).rb_bandwidth_hz(10e6) == pytest.approx(200e3)

@@ -1,21 +1,26 @@
-"""Path-loss models at hand-computed points (c = 299,792,458 m/s; logs base 10)."""
+"""Path-loss models at hand-computed points (c = 299,792,458 m/s; logs base 10), the UMa effective
+environment height, and the registry the Channel dispatches through."""
 
 import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
-    AIR_TO_GROUND_ENVIRONMENTS,
-    PATH_LOSS_MODELS,
+from fedsim.rng import numpy_stream
+from fedsim.world import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS, Channel, RadioConfig
+from fedsim.world._pathloss import (
+    PathLossLinks,
     air_to_air_db,
     air_to_ground_db,
     air_to_ground_los_probability,
     breakpoint_distance_m,
     draw_los,
+    draw_uma_effective_env_height_m,
+    elevation_deg,
     free_space_db,
     log_distance_db,
     macro_36814_db,
-    path_loss_db,
+    path_gain,
+    path_gain_of,
     shadowing_db,
     shadowing_sigma_db,
     uma_38901_db,
@@ -39,6 +44,12 @@ def test_free_space():
     assert free_space_db(200.0, 2.4e9) - free_space_db(100.0, 2.4e9) == pytest.approx(6.0206, abs=1e-4)
     # Below 1 m the distance is clipped: same loss as at 1 m, never -inf.
     assert free_space_db(0.0, 2.4e9) == free_space_db(1.0, 2.4e9)
+
+
+def test_path_gain_power_law_and_clip():
+    np.testing.assert_allclose(path_gain([10.0, 100.0], 4.0), [1e-4, 1e-8])
+    # At or below 1 m the gain saturates at 1 instead of blowing up.
+    np.testing.assert_array_equal(path_gain([0.0, 0.5, 1.0], 4.0), [1.0, 1.0, 1.0])
 
 
 def test_log_distance():
@@ -189,16 +200,129 @@ def test_shadowing_and_los_draws():
     assert shadowing_sigma_db("macro_36814", True) == 8.0
 
 
-def test_dispatcher():
-    assert set(PATH_LOSS_MODELS) >= {"free_space", "uma_38901", "air_to_ground", "air_to_air"}
-    assert path_loss_db("macro_36814", distance_m=1000.0) == pytest.approx(128.1)
-    assert path_loss_db("uma_38901", d2d_m=100.0, freq_hz=3.5e9, los=True) == pytest.approx(83.1381, abs=TOL)
-    with pytest.raises(ConfigError, match="radio.path_loss_model"):
-        path_loss_db("okumura_hata", distance_m=1.0)
-    with pytest.raises(ConfigError, match="radio.path_loss_params"):
-        path_loss_db("free_space", distance_m=1.0)  # freq_hz missing
-    with pytest.raises(ConfigError, match="radio.carrier_hz"):
-        path_loss_db("free_space", distance_m=1.0, freq_hz=0.0)
+def test_uma_effective_env_height_draw():
+    rng = np.random.default_rng(4)
+    # h_UT = 22.5 m, d2D = 300 m: C = ((22.5 - 13)/10)^1.5 · 1.25·3³·exp(-2)
+    #   = 0.9259 · 33.75 · 0.135335 = 4.2293 -> P(h_E = 1 m) = 1/5.2293 = 0.19123;
+    # otherwise uniform over {12, 15, 18, 21} (h_UT - 1.5 = 21).
+    h_env = draw_uma_effective_env_height_m(rng, np.full(200_000, 300.0), 22.5)
+    values, counts = np.unique(h_env, return_counts=True)
+    np.testing.assert_array_equal(values, [1.0, 12.0, 15.0, 18.0, 21.0])
+    p_one = counts[0] / h_env.size
+    assert p_one == pytest.approx(0.19123, abs=0.004)  # ~4.5 standard errors
+    np.testing.assert_allclose(counts[1:] / h_env.size, (1 - 0.19123) / 4, atol=0.004)
+    # Within 18 m (g = 0) and below 13 m UE height (C = 0) h_E is always 1 m.
+    assert np.all(draw_uma_effective_env_height_m(rng, np.full(1000, 15.0), 22.5) == 1.0)
+    d = np.linspace(10.0, 5000.0, 2000)
+    for h_ut in (1.5, 10.0, 12.99):
+        assert np.all(draw_uma_effective_env_height_m(rng, d, h_ut) == 1.0)
+    # Per-link heights broadcast against distances.
+    assert draw_uma_effective_env_height_m(rng, d, np.full(d.shape, 18.0)).shape == d.shape
+
+
+def test_uma_effective_env_height_moves_the_los_breakpoint():
+    # h_BS = 25 m, h_UT = 22.5 m, 3.5 GHz: d'_BP = 4·(25 - h_E)·(22.5 - h_E)·f/c
+    #   h_E = 1: 4·24·21.5·11.674750 = 24096.7 m (PL1 everywhere up to 5 km); h_E = 18: 4·7·4.5·11.67475
+    #   = 1471.02 m. At d2D = 2 km, d3D = 2000.0016, the LoS loss rises from PL1 to PL2 by
+    #   18·log10(d3D) - 9·log10(d'_BP² + 2.5²) = 59.4185 - 57.0176 = 2.401 dB.
+    assert breakpoint_distance_m(3.5e9, 25.0, 22.5, 18.0) == pytest.approx(1471.02, abs=0.01)
+    d = np.array([500.0, 1000.0, 1471.0, 2000.0, 3000.0])
+    base = uma_38901_db(d, 3.5e9, h_ut_m=22.5, los=True)
+    raised = uma_38901_db(d, 3.5e9, h_ut_m=22.5, los=True, h_env_m=18.0)
+    np.testing.assert_allclose(raised - base, [0.0, 0.0, 0.0, 2.401, 5.571], atol=2e-3)
+    # NLoS here is the NLoS formula, above either LoS value: h_E changes nothing.
+    np.testing.assert_array_equal(
+        uma_38901_db(d, 3.5e9, h_ut_m=22.5, los=False, h_env_m=18.0), uma_38901_db(d, 3.5e9, h_ut_m=22.5, los=False)
+    )
+    # Per-link h_E; the default 1 m is the old fixed value.
+    mixed = uma_38901_db(d[3:], 3.5e9, h_ut_m=22.5, los=True, h_env_m=np.array([1.0, 18.0]))
+    np.testing.assert_allclose(mixed - base[3:], [0.0, 5.571], atol=2e-3)
+    with pytest.raises(ConfigError, match="radio.h_env_m"):
+        uma_38901_db(d, 3.5e9, h_ut_m=22.5, h_env_m=21.0 + 1.5)  # not below the UE
+    with pytest.raises(ConfigError, match="radio.h_env_m"):
+        uma_38901_db(d, 3.5e9, h_ut_m=22.5, h_env_m=0.5)
+
+
+def _links(config: RadioConfig, horizontal, vertical, exponent: float = 4.0) -> PathLossLinks:
+    return PathLossLinks(
+        np.asarray(horizontal, dtype=float), np.asarray(vertical, dtype=float), config.carrier_hz,
+        h_bs_m=config.bs_height_m, h_ut_m=config.device_height_m, environment=config.environment,
+        exponent=exponent,
+    )
+
+
+def test_registry_is_the_channel_vocabulary():
+    assert PATH_LOSS_MODELS == (
+        "exponent", "free_space", "macro_36814", "uma_38901", "umi_38901", "uma_av_36777",
+        "umi_av_36777", "air_to_ground", "air_to_air",
+    )
+    with pytest.raises(ConfigError, match="^path_loss="):
+        RadioConfig(path_loss="log_distance")  # a plain function, not a channel model
+    links = _links(RadioConfig(), [100.0], [0.0])
+    with pytest.raises(ConfigError, match="path_loss="):
+        path_gain_of("okumura_hata", links, lambda name: np.random.default_rng(0))
+
+
+def test_channel_gains_are_the_model_functions():
+    horizontal = np.array([0.5, 30.0, 120.0, 800.0, 2500.0])
+    vertical = np.array([0.0, 5.0, 40.0, 80.0, 150.0])
+    d3d = np.hypot(horizontal, vertical)
+    altitude = np.maximum(vertical, 1e-3)  # air-to-ground: the device flies at least 1 mm up
+    seed, rnd = 8, 3
+
+    def los(p):
+        return draw_los(numpy_stream(seed, "line-of-sight", rnd), p)
+
+    expected_db = {
+        "free_space": lambda c: free_space_db(d3d, c.carrier_hz),
+        "macro_36814": lambda c: macro_36814_db(d3d),
+        "air_to_air": lambda c: air_to_air_db(d3d, c.carrier_hz, 2.05),  # exponent 3.7 clipped
+        "uma_38901": lambda c: uma_38901_db(
+            horizontal, c.carrier_hz, h_bs_m=25.0, h_ut_m=1.5, los=los(uma_los_probability(horizontal, 1.5))
+        ),
+        "umi_38901": lambda c: umi_38901_db(
+            horizontal, c.carrier_hz, h_bs_m=25.0, h_ut_m=1.5, los=los(umi_los_probability(horizontal))
+        ),
+        "uma_av_36777": lambda c: uma_av_36777_db(
+            horizontal, c.carrier_hz, 1.5, h_bs_m=25.0, los=los(uma_av_los_probability(horizontal, 1.5))
+        ),
+        "umi_av_36777": lambda c: umi_av_36777_db(
+            horizontal, c.carrier_hz, 1.5, h_bs_m=25.0, los=los(umi_av_los_probability(horizontal, 1.5))
+        ),
+        "air_to_ground": lambda c: air_to_ground_db(
+            horizontal, altitude, c.carrier_hz, "dense_urban",
+            los=los(air_to_ground_los_probability(elevation_deg(horizontal, altitude), "dense_urban")),
+        ),
+    }
+    assert set(expected_db) | {"exponent"} == set(PATH_LOSS_MODELS)
+    for model, loss_db in expected_db.items():
+        config = RadioConfig(
+            path_loss=model, carrier_hz=3.5e9, device_height_m=1.5, bs_height_m=25.0, environment="dense_urban",
+            path_loss_exponent=3.7,
+        )
+        gain = Channel(config, seed).large_scale_gain(horizontal, vertical, rnd)
+        np.testing.assert_array_equal(gain, 10.0 ** (-loss_db(config) / 10.0), err_msg=model)
+    # exponent: Green-QFL's d^-alpha, bit for bit (PL = 10·alpha·log10(max(d, 1 m)) dB).
+    gain = Channel(RadioConfig(path_loss_exponent=3.7), seed).large_scale_gain(horizontal, vertical, rnd)
+    np.testing.assert_array_equal(gain, path_gain(d3d, 3.7))
+    np.testing.assert_allclose(-10 * np.log10(gain), 37.0 * np.log10(np.maximum(d3d, 1.0)), rtol=1e-12)
+
+
+def test_channel_draws_uma_env_height_only_for_high_ues():
+    horizontal = np.linspace(20.0, 3000.0, 400)
+    vertical = np.zeros_like(horizontal)
+    seed, rnd = 5, 2
+    for h_ut in (1.5, 12.0, 22.5):
+        config = RadioConfig(path_loss="uma_38901", carrier_hz=3.5e9, device_height_m=h_ut, bs_height_m=25.0)
+        los = draw_los(numpy_stream(seed, "line-of-sight", rnd), uma_los_probability(horizontal, h_ut))
+        h_env = 1.0
+        if h_ut >= 13.0:
+            stream = numpy_stream(seed, "uma-effective-height", rnd)
+            h_env = draw_uma_effective_env_height_m(stream, horizontal, h_ut)
+            assert np.any(h_env > 1.0)
+        loss = uma_38901_db(horizontal, 3.5e9, h_bs_m=25.0, h_ut_m=h_ut, los=los, h_env_m=h_env)
+        gain = Channel(config, seed).large_scale_gain(horizontal, vertical, rnd)
+        np.testing.assert_array_equal(gain, 10.0 ** (-loss / 10.0))
 
 
 def test_vectorized_over_devices():

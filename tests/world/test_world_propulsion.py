@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fedsim.errors import ConfigError
-from fedsim.world import (
+from fedsim.world._propulsion import (
     RotaryWing,
     energy_per_meter_j,
     max_endurance_speed_mps,

@@ -13,11 +13,10 @@ from fedsim.world import (
     Workload,
     World,
     WorldConfig,
-    distances_to_bs,
-    path_gain,
-    place_uniform_square,
-    shannon_rate_bps,
 )
+from fedsim.world._link import shannon_rate_bps
+from fedsim.world._mobility import distances_to_bs, place_uniform_square
+from fedsim.world._pathloss import path_gain
 
 WORKLOAD = Workload.green_qfl_paper()
 D = WORKLOAD.params
@@ -50,26 +49,26 @@ ARRAY_FIELDS = (
 @pytest.mark.parametrize(
     ("key", "kwargs"),
     [
-        ("world.num_devices", {"num_devices": 0}),
-        ("world.num_devices", {"num_devices": 2.5}),
-        ("world.area_side_m", {"area_side_m": 0.0}),
-        ("world.bs_position_m", {"bs_position_m": (1.0,)}),
-        ("world.tx_power_w", {"tx_power_w": -0.1}),
-        ("world.tx_power_w", {"tx_power_w": float("nan")}),
-        ("world.bandwidth_hz", {"bandwidth_hz": 0}),
-        ("world.noise_psd_w_hz", {"noise_psd_w_hz": -4e-21}),
-        ("world.path_loss_exponent", {"path_loss_exponent": -2.0}),
-        ("world.device_macs_per_s", {"device_macs_per_s": 0.0}),
+        ("num_devices", {"num_devices": 0}),
+        ("num_devices", {"num_devices": 2.5}),
+        ("area_side_m", {"area_side_m": 0.0}),
+        ("bs_position_m", {"bs_position_m": (1.0,)}),
+        ("tx_power_w", {"tx_power_w": -0.1}),
+        ("tx_power_w", {"tx_power_w": float("nan")}),
+        ("bandwidth_hz", {"bandwidth_hz": 0}),
+        ("noise_psd_dbm_hz", {"noise_psd_dbm_hz": 5.0}),
+        ("path_loss_exponent", {"path_loss_exponent": -2.0}),
+        ("macs_per_s", {"macs_per_s": 0.0}),
     ],
 )
 def test_world_config_validation_names_the_key(key, kwargs):
     with pytest.raises(ConfigError, match=re.escape(key)) as info:
-        WorldConfig(**kwargs)
+        WorldConfig.of(**kwargs)
     assert info.value.key == key
 
 
 def test_placement_uses_named_stream_and_corner_bs():
-    world = World(WorldConfig(num_devices=30), WORKLOAD, seed=7)
+    world = World(WorldConfig.of(num_devices=30), WORKLOAD, seed=7)
     expected = place_uniform_square(30, 500.0, numpy_stream(7, "placement"))
     np.testing.assert_array_equal(world.positions_m, expected)
     np.testing.assert_array_equal(world.distances_m, distances_to_bs(expected, (0.0, 0.0)))
@@ -78,15 +77,15 @@ def test_placement_uses_named_stream_and_corner_bs():
 
 def test_same_seed_same_outcome():
     plan = make_plan(3, [0, 4, 7, 11])
-    a = World(WorldConfig(), WORKLOAD, seed=11).simulate_round(plan)
-    b = World(WorldConfig(), WORKLOAD, seed=11).simulate_round(plan)
+    a = World(WorldConfig.of(), WORKLOAD, seed=11).simulate_round(plan)
+    b = World(WorldConfig.of(), WORKLOAD, seed=11).simulate_round(plan)
     for name in ARRAY_FIELDS:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
-    assert a.round_s == b.round_s and a.energy_j == b.energy_j
+    assert a.duration_s == b.duration_s and a.energy_j == b.energy_j
 
 
 def test_different_round_different_fading():
-    world = World(WorldConfig(), WORKLOAD, seed=11)
+    world = World(WorldConfig.of(), WORKLOAD, seed=11)
     a = world.simulate_round(make_plan(0, [0, 1, 2]))
     b = world.simulate_round(make_plan(1, [0, 1, 2]))
     assert not np.array_equal(a.channel_gain, b.channel_gain)
@@ -94,7 +93,7 @@ def test_different_round_different_fading():
 
 
 def test_fading_independent_of_selection():
-    world = World(WorldConfig(), WORKLOAD, seed=2)
+    world = World(WorldConfig.of(), WORKLOAD, seed=2)
     alone = world.simulate_round(make_plan(5, [3]))
     crowd = world.simulate_round(make_plan(5, np.arange(10)))
     assert crowd.channel_gain[3] == alone.channel_gain[0]
@@ -102,7 +101,7 @@ def test_fading_independent_of_selection():
 
 
 def test_outcome_follows_the_models():
-    cfg = WorldConfig()
+    cfg = WorldConfig.of()
     world = World(cfg, WORKLOAD, seed=4)
     plan = RoundPlan(
         round=2,
@@ -118,16 +117,16 @@ def test_outcome_follows_the_models():
     np.testing.assert_allclose(out.compute_s, np.array([1, 2, 3]) * 32 * 3 * 4.05e7 / 1e10)
     gain = numpy_stream(4, "fading", 2).exponential(size=20) * path_gain(world.distances_m, 4.0)
     np.testing.assert_array_equal(out.channel_gain, gain[[1, 5, 9]])
-    rate = shannon_rate_bps(10e6, 0.1, gain[[1, 5, 9]], 4e-21)
+    rate = shannon_rate_bps(10e6, 0.1, gain[[1, 5, 9]], cfg.radio.noise_psd_w_hz)
     np.testing.assert_allclose(out.upload_s, plan.uplink_bits / rate, rtol=1e-12)
     np.testing.assert_allclose(out.energy_uplink_j, 0.1 * plan.uplink_bits / rate, rtol=1e-12)
     assert out.delivered.dtype == bool and out.delivered.all()
-    assert out.round_s == pytest.approx(np.max(out.compute_s + out.upload_s))
+    assert out.duration_s == pytest.approx(np.max(out.compute_s + out.upload_s))
     assert out.energy_j == pytest.approx(out.energy_compute_j.sum() + out.energy_uplink_j.sum())
 
 
 def test_quarter_payload_quarter_uplink_energy():
-    world = World(WorldConfig(), WORKLOAD, seed=9)
+    world = World(WorldConfig.of(), WORKLOAD, seed=9)
     full = world.simulate_round(make_plan(1, [0, 2, 4], uplink_precision=32))
     eight = world.simulate_round(make_plan(1, [0, 2, 4], uplink_precision=8))
     np.testing.assert_allclose(eight.energy_uplink_j, full.energy_uplink_j / 4, rtol=1e-12)
@@ -135,14 +134,14 @@ def test_quarter_payload_quarter_uplink_energy():
 
 
 def test_empty_round():
-    world = World(WorldConfig(), WORKLOAD, seed=0)
+    world = World(WorldConfig.of(), WORKLOAD, seed=0)
     out = world.simulate_round(make_plan(0, np.array([], dtype=int)))
     assert isinstance(out, RoundOutcome)
-    assert out.round_s == 0.0 and out.energy_j == 0.0
+    assert out.duration_s == 0.0 and out.energy_j == 0.0
 
 
 def test_plan_validation():
-    world = World(WorldConfig(num_devices=5), WORKLOAD, seed=0)
+    world = World(WorldConfig.of(num_devices=5), WORKLOAD, seed=0)
     with pytest.raises(ConfigError, match="plan.devices"):
         world.simulate_round(make_plan(0, [1, 5]))
     with pytest.raises(ConfigError, match="plan.devices"):
@@ -162,13 +161,13 @@ def test_plan_arrays_are_frozen():
 
 
 def test_expected_uplink_energy_per_bit_matches_direct_average():
-    cfg = WorldConfig(num_devices=6)
+    cfg = WorldConfig.of(num_devices=6)
     world = World(cfg, WORKLOAD, seed=3)
     weights = np.array([1.0, 2.0, 3.0, 0.0, 1.0, 1.0])
     got = world.expected_uplink_energy_per_bit(weights, drops=500, seed=12)
     fading = numpy_stream(12, "uplink_energy_mc").exponential(size=500)
     h = fading[:, None] * path_gain(world.distances_m, 4.0)[None, :]
-    per_bit = 0.1 / (10e6 * np.log2(1 + 0.1 * h / (10e6 * 4e-21)))
+    per_bit = 0.1 / (10e6 * np.log2(1 + 0.1 * h / (10e6 * cfg.radio.noise_psd_w_hz)))
     assert got == pytest.approx(per_bit.mean(axis=0) @ (weights / weights.sum()), rel=1e-12)
     uniform = world.expected_uplink_energy_per_bit(drops=500, seed=12)
     assert uniform == pytest.approx(per_bit.mean(), rel=1e-12)

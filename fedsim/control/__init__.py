@@ -1,0 +1,25 @@
+"""The control plane: per-round policies that decide who transmits, at what power, on which
+channel and at which operating point.
+
+Each round the strategy gives the policy an ``Observation`` built by the World and applies the
+``RoundDecision`` it returns. Built-in policies (``policy=NAME``): ``fixed`` (the default, the
+run's operating point), ``random``, ``round_robin``, ``best_channel`` and ``optimized`` (the point
+``fedsim optimize`` picks). A new policy is one file here plus one line in ``_registry.py``.
+"""
+
+from fedsim._lazy import lazy_exports
+
+_EXPORTS = {
+    "AUTO_CHANNEL": "._decision",
+    "CSI_KINDS": "._config",
+    "POLICIES": "._registry",
+    "POLICY_NAMES": "._registry",
+    "Policy": "._policy",
+    "PolicyConfig": "._config",
+    "RoundDecision": "._decision",
+    "build_policy": "._build",
+    "sample_uniform": "._policy",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,18 @@
+"""``policy=best_channel``: the K available devices with the largest expected uplink rates at the
+channel state the server knows (``policy.csi``); ties go to the lower device index."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedsim.control._policy import Policy
+from fedsim.world import Observation
+
+
+class BestChannelPolicy(Policy):
+    def decide(self, observation: Observation):
+        available = observation.available_devices
+        rate = observation.expected_rate_bps()[available]
+        order = np.lexsort((available, -rate))  # largest rate first, then lower index
+        chosen = available[order[: self.operating_point.devices_per_round]]
+        return self.at_operating_point(np.sort(chosen), observation)

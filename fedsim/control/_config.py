@@ -1,0 +1,39 @@
+"""The ``policy`` section of a run configuration: which per-round policy runs and what it sees."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fedsim._checks import check_choice, check_float, check_int
+from fedsim.control._registry import POLICY_NAMES
+from fedsim.errors import ConfigError
+from fedsim.world import CSI_KINDS  # large_scale | perfect | noisy: see World.observe
+PICKS = ("nbs", "sum", "e_min", "t_min")  # rows of `fedsim optimize`'s choice.json
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Who transmits each round, at what power, on which channel, at which operating point."""
+
+    name: str = "fixed"
+    csi: str = "large_scale"
+    csi_error_db: float = 0.0  # noisy: std of the log-normal gain estimation error
+    csi_delay_rounds: int = 0  # stale CSI: the server sees the channel state of this many rounds ago
+    devices: tuple[int, ...] | None = None  # fixed: the same devices every round (None: sampled)
+    choice_path: str | None = None  # optimized: a choice.json of `fedsim optimize` (None: computed at start)
+    pick: str = "nbs"  # optimized: which row of the choice
+
+    def __post_init__(self) -> None:
+        check_choice("name", self.name, POLICY_NAMES)
+        check_choice("csi", self.csi, CSI_KINDS)
+        check_float("csi_error_db", self.csi_error_db, low=0)
+        check_int("csi_delay_rounds", self.csi_delay_rounds, 0)
+        if self.devices is not None:
+            try:
+                devices = tuple(check_int("devices", d, 0) for d in self.devices)
+            except TypeError:
+                raise ConfigError("devices", self.devices, "a list of device indices >= 0, or null") from None
+            if len(set(devices)) != len(devices) or not devices:
+                raise ConfigError("devices", list(self.devices), "a non-empty list of distinct device indices")
+            object.__setattr__(self, "devices", devices)  # YAML gives a list
+        check_choice("pick", self.pick, PICKS)

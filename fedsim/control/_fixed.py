@@ -1,0 +1,27 @@
+"""``policy=fixed`` (the default): the run's operating point every round, full transmit power.
+
+Devices are K drawn uniformly from the available ones on the ``(seed, "device-sampling", round)``
+stream, as fedsim always did (same seed, same ledger), or the same ``policy.devices`` every round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedsim.control._policy import Policy, sample_uniform
+from fedsim.errors import ConfigError
+from fedsim.rng import numpy_stream
+from fedsim.world import Observation
+
+
+class FixedPolicy(Policy):
+    def decide(self, observation: Observation):
+        if self.config.devices is not None:
+            devices = np.array(sorted(self.config.devices), dtype=np.int64)
+            if devices.max() >= observation.num_devices:
+                raise ConfigError("policy.devices", list(self.config.devices), f"indices in [0, {observation.num_devices})")
+            devices = devices[observation.available[devices]]  # an empty battery drops out
+        else:
+            rng = numpy_stream(self.run.seed, "device-sampling", observation.round)
+            devices = sample_uniform(rng, observation.available_devices, self.operating_point.devices_per_round)
+        return self.at_operating_point(devices, observation)

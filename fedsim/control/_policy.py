@@ -1,0 +1,74 @@
+"""Policy: the per-round control plane between the World and the federation.
+
+Each round the strategy hands the policy an :class:`~fedsim.world.Observation` built by the World
+and gets a :class:`RoundDecision` back. A policy's constructor only stores its configuration
+(scikit-learn style); ``start`` sees the World once before round 1 (offline optimizers price
+their model there); learned policies keep what they learn in ``state_dict`` (checkpointed with the
+run), never in module globals.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fedsim.control._config import PolicyConfig
+from fedsim.control._decision import RoundDecision
+from fedsim.rng import numpy_stream
+from fedsim.world import Observation
+
+if TYPE_CHECKING:  # type names only: the run configuration is built above this layer's data
+    from fedsim.config import OperatingPoint, RunConfig
+    from fedsim.world import World
+
+
+class Policy(ABC):
+    def __init__(self, config: PolicyConfig, run: "RunConfig") -> None:
+        self.config = config
+        self.run = run
+
+    @property
+    def operating_point(self) -> "OperatingPoint":
+        """The run's operating point (n, m, I, K): what fixed-point policies apply."""
+        return self.run.op
+
+    def start(self, world: "World") -> None:
+        """Called once before the first round, with the run's World (read it, do not step it)."""
+
+    @abstractmethod
+    def decide(self, observation: Observation) -> RoundDecision:
+        """The decision of round ``observation.round``."""
+
+    # -- checkpointable state ----------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What the policy has learned or counted so far (plain Python / numpy values)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    def stream(self, purpose: str, round_index: int) -> np.random.Generator:
+        """This policy's named random stream of a round (same seed, same decisions)."""
+        return numpy_stream(self.run.seed, f"policy-{purpose}", round_index)
+
+    def at_operating_point(self, devices: np.ndarray, observation: Observation, **overrides: Any) -> RoundDecision:
+        """``devices`` at the run's operating point and the radio's transmit power."""
+        op = self.operating_point
+        values = dict(
+            tx_power_w=observation.max_tx_power_w,
+            train_bits=op.train_bits,
+            uplink_bits=op.uplink_bits,
+            local_iters=op.local_iters,
+        )
+        values.update(overrides)
+        return RoundDecision.build(devices, **values)
+
+
+def sample_uniform(rng: np.random.Generator, available: np.ndarray, k: int) -> np.ndarray:
+    """K devices drawn uniformly without replacement from ``available``; sorted."""
+    pool = np.sort(np.asarray(available, dtype=np.int64))
+    return np.sort(rng.choice(pool, size=min(k, pool.size), replace=False))

@@ -1,0 +1,23 @@
+"""The policy registry: a name users write as ``policy=NAME`` -> the class that implements it.
+
+Adding a policy is one file in this package plus one line here. Entries are "module:Class"
+strings, imported on first use, so validating a config never imports a policy's dependencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+POLICIES: dict[str, str] = {
+    "fixed": "fedsim.control._fixed:FixedPolicy",
+    "random": "fedsim.control._random:RandomPolicy",
+    "round_robin": "fedsim.control._round_robin:RoundRobinPolicy",
+    "best_channel": "fedsim.control._best_channel:BestChannelPolicy",
+    "optimized": "fedsim.control._optimized:OptimizedPolicy",
+}
+POLICY_NAMES = tuple(POLICIES)
+
+
+def policy_class(name: str) -> type:
+    module, _, cls = POLICIES[name].partition(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,23 @@
+"""The round-end callback that drives the run's progress bar (accuracy and energy so far)."""
+
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from .strategy import RoundReport
+
+
+class ProgressBar:
+    def __init__(self, rounds: int, *, enabled: bool) -> None:
+        self.bar = tqdm(total=rounds, desc="fedsim rounds", unit="round", disable=not enabled, leave=True)
+        self.energy_j = 0.0
+
+    def on_round_end(self, report: RoundReport) -> None:
+        if report.outcome is None:
+            return
+        self.energy_j += report.outcome.energy_j
+        self.bar.update(1)
+        self.bar.set_postfix(acc=f"{report.metrics['accuracy']:.3f}", energy_j=f"{self.energy_j:.3g}")
+
+    def close(self) -> None:
+        self.bar.close()

@@ -1,0 +1,310 @@
+"""The World's configuration: one frozen dataclass per section a user writes.
+
+These *are* the run configuration's ``world``, ``radio``, ``devices`` and ``mobility`` sections
+(``access`` is :class:`~fedsim.world.AccessConfig`): ``fedsim.config`` builds them from the
+composed Hydra config and hands the same objects to the World, with no copy in between.
+
+Validation names a field by its own name; the builder that knows where the section sits prefixes
+the path (``radio.tx_power_w``), so a message always shows the key the user wrote. dB and dBm
+appear only here, at the boundary, and are converted once (``RadioConfig.noise_psd_w_hz``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from fedsim._checks import check_choice, check_float, check_int
+from fedsim.errors import ConfigError
+from fedsim.world._antenna import ANTENNAS
+from fedsim.world._compute_energy import QnnEnergyModel
+from fedsim.world._fading import FADING_KINDS
+from fedsim.world._link import AccessConfig
+from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
+from fedsim.world._units import db_to_linear, dbm_to_w
+
+COMPUTE_MODELS = ("qnn", "cmos")
+MOBILITY_KINDS = ("static", "random_waypoint", "uav_swarm")
+PLACEMENTS = ("square", "disc", "hex")
+
+
+def _pair(key: str, value: object) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ConfigError(key, value, "a pair [low, high]") from None
+    return low, high
+
+
+def _ordered_pair(owner: object, key: str) -> None:
+    """A [low, high] pair with 0 < low <= high, stored as a tuple (YAML gives a list)."""
+    value = getattr(owner, key)
+    low, high = _pair(key, value)
+    if not (0 < low <= high and math.isfinite(high)):
+        raise ConfigError(key, value, "a pair [low, high] of finite numbers with 0 < low <= high")
+    object.__setattr__(owner, key, (low, high))
+
+
+@dataclass(frozen=True)
+class DeploymentConfig:
+    """The ``world`` section: how many devices stand where, and how long the server waits."""
+
+    num_devices: int = 20
+    area_side_m: float = 500.0  # devices in a square, base station at its corner (0, 0)
+    bs_position_m: tuple[float, float] = (0.0, 0.0)
+    deadline_s: float | None = None  # the server waits at most this long per round (None: for all)
+
+    def __post_init__(self) -> None:
+        check_int("num_devices", self.num_devices, 1)
+        check_float("area_side_m", self.area_side_m, low=0, low_open=True)
+        bs = self.bs_position_m
+        try:
+            x, y = (float(c) for c in bs)
+            ok = all(math.isfinite(c) for c in (x, y)) and not any(isinstance(c, bool) for c in bs)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ConfigError("bs_position_m", bs, "a pair of finite coordinates (x, y) in m")
+        object.__setattr__(self, "bs_position_m", (x, y))
+        if self.deadline_s is not None:
+            check_float("deadline_s", self.deadline_s, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class RadioConfig:
+    """The ``radio`` section: transmit power, band, noise, and how each uplink gain is drawn.
+
+    Defaults are Green-QFL's: 0.1 W, 10 MHz, -174 dBm/Hz, d^-4 path loss, Rayleigh fading
+    redrawn every round, isotropic antennas, no packet errors, no modelled downlink.
+    """
+
+    tx_power_w: float = 0.1  # the default transmit power, and the cap of any policy's choice
+    bandwidth_hz: float = 10e6
+    noise_psd_dbm_hz: float = -174.0
+    noise_figure_db: float = 0.0
+    path_loss: str = "exponent"  # one of PATH_LOSS_MODELS
+    path_loss_exponent: float = 4.0  # of the "exponent" model (2.0-2.05 for air_to_air)
+    carrier_hz: float = 2.4e9
+    device_height_m: float = 0.0
+    bs_height_m: float = 0.0
+    environment: str = "urban"  # air_to_ground only
+    shadowing_db: float = 0.0  # log-normal shadowing std, redrawn each round
+    fading: str = "rayleigh"
+    rician_k_db: float = 10.0
+    nakagami_m: float = 1.0
+    coherence_s: float | None = None  # None: block fading per round
+    antenna: str = "isotropic"
+    beamwidth_deg: float = 30.0
+    max_gain_dbi: float = 8.0
+    pointing_sigma_deg: float = 0.0
+    rx_gain_dbi: float = 0.0
+    waterfall_threshold: float | None = None  # Chen et al.'s m_w; None: no packet errors
+    downlink_power_w: float | None = None  # base-station broadcast power; None: not modelled
+
+    def __post_init__(self) -> None:
+        check_float("tx_power_w", self.tx_power_w, low=0, low_open=True)
+        check_float("bandwidth_hz", self.bandwidth_hz, low=0, low_open=True)
+        check_float("noise_psd_dbm_hz", self.noise_psd_dbm_hz, low=-250, high=0)
+        check_float("noise_figure_db", self.noise_figure_db, low=0)
+        check_choice("path_loss", self.path_loss, PATH_LOSS_MODELS)
+        check_float("path_loss_exponent", self.path_loss_exponent, low=0, low_open=True)
+        check_float("carrier_hz", self.carrier_hz, low=0, low_open=True)
+        check_float("device_height_m", self.device_height_m, low=0)
+        check_float("bs_height_m", self.bs_height_m, low=0)
+        check_choice("environment", self.environment, tuple(AIR_TO_GROUND_ENVIRONMENTS))
+        check_float("shadowing_db", self.shadowing_db, low=0)
+        check_choice("fading", self.fading, FADING_KINDS)
+        check_float("rician_k_db", self.rician_k_db)
+        check_float("nakagami_m", self.nakagami_m, low=0.5)
+        if self.coherence_s is not None:
+            check_float("coherence_s", self.coherence_s, low=0, low_open=True)
+        check_choice("antenna", self.antenna, ANTENNAS)
+        check_float("beamwidth_deg", self.beamwidth_deg, low=0, low_open=True)
+        check_float("max_gain_dbi", self.max_gain_dbi)
+        check_float("pointing_sigma_deg", self.pointing_sigma_deg, low=0)
+        check_float("rx_gain_dbi", self.rx_gain_dbi)
+        if self.waterfall_threshold is not None:
+            check_float("waterfall_threshold", self.waterfall_threshold, low=0, low_open=True)
+        if self.downlink_power_w is not None:
+            check_float("downlink_power_w", self.downlink_power_w, low=0, low_open=True)
+
+    @property
+    def noise_psd_w_hz(self) -> float:
+        """N0 in W/Hz (the dBm/Hz of the config, converted once)."""
+        return float(dbm_to_w(self.noise_psd_dbm_hz))
+
+    @property
+    def noise_psd_with_figure_w_hz(self) -> float:
+        """N0·NF: the receiver's noise density."""
+        return self.noise_psd_w_hz * float(db_to_linear(self.noise_figure_db))
+
+    @property
+    def fading_params(self) -> dict:
+        if self.fading == "rician":
+            return {"k_factor": 10.0 ** (self.rician_k_db / 10.0)}
+        if self.fading == "nakagami":
+            return {"m": self.nakagami_m, "omega": 1.0}
+        return {}
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """Constants of the QNN energy model (green_qfl.md) and, optionally, a paper's workload."""
+
+    mac_energy_pj: float = 3.7
+    alpha: float = 1.25
+    dram_factor: float = 150.0
+    sram_bits: float = 16e6
+    pe_reuse: float = 16.0
+    # None = measured from the model; numbers reproduce a paper's constants.
+    params: int | None = None
+    macs: float | None = None
+    activations: int | None = None
+    input_size: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("mac_energy_pj", "alpha", "dram_factor", "sram_bits", "pe_reuse"):
+            check_float(name, getattr(self, name), low=0, low_open=True)
+        for name in ("params", "activations", "input_size"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        if self.macs is not None:
+            check_float("macs", self.macs, low=0, low_open=True)
+
+    @property
+    def given_workload(self) -> bool:
+        """All four sizes given: the paper's workload, no model needs to be measured."""
+        return all(getattr(self, n) is not None for n in ("params", "macs", "activations", "input_size"))
+
+    def model(self, batch_size: int) -> QnnEnergyModel:
+        """The energy model of a local iteration of ``batch_size`` samples."""
+        return QnnEnergyModel(
+            mac_energy_j=self.mac_energy_pj * 1e-12,
+            alpha=self.alpha,
+            dram_factor=self.dram_factor,
+            sram_bits=self.sram_bits,
+            pe_reuse=self.pe_reuse,
+            batch_size=batch_size,
+        )
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """The ``devices`` section: compute energy and time, receive power, batteries.
+
+    ``compute="qnn"``: the QNN energy model (``energy``) at ``macs_per_s``.
+    ``compute="cmos"``: Yang et al.'s kappa·C·D·f^2 per iteration with D = the mini-batch and
+    C drawn per device uniformly in ``cycles_per_sample`` (their setup: 1e4 to 3e4).
+    """
+
+    compute: str = "qnn"
+    macs_per_s: float = 1e10  # compute time = batch·3·MACs / macs_per_s per local iteration
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+    cpu_hz: float = 1e9
+    cycles_per_sample: tuple[float, float] = (2e4, 2e4)
+    kappa: float = 1e-28
+    rx_power_w: float = 0.0
+    battery_j: float | None = None  # None: mains power
+    harvest_w: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_choice("compute", self.compute, COMPUTE_MODELS)
+        check_float("macs_per_s", self.macs_per_s, low=0, low_open=True)
+        if not isinstance(self.energy, EnergyConfig):
+            raise ConfigError("energy", self.energy, "an EnergyConfig")
+        check_float("cpu_hz", self.cpu_hz, low=0, low_open=True)
+        _ordered_pair(self, "cycles_per_sample")
+        check_float("kappa", self.kappa, low=0, low_open=True)
+        check_float("rx_power_w", self.rx_power_w, low=0)
+        if self.battery_j is not None:
+            check_float("battery_j", self.battery_j, low=0, low_open=True)
+        check_float("harvest_w", self.harvest_w, low=0)
+
+
+@dataclass(frozen=True)
+class MobilityConfig:
+    """The ``mobility`` section: where devices are and how they move. ``uav_swarm``: the devices
+    are the followers of a leader UAV that is also the server (no ground base station)."""
+
+    kind: str = "static"
+    placement: str = "square"  # square: [0, side]^2; disc/hex: radius side/2 around the BS
+    speed_mps: tuple[float, float] = (1.0, 2.0)  # random waypoint
+    pause_s: float = 0.0
+    altitude_m: float = 100.0  # swarm
+    formation: str = "ring"
+    spacing_m: float = 30.0
+    leader_speed_mps: float = 10.0
+    wind_mps: float = 0.0
+    gust_sigma_m: float = 0.0
+    gust_tau_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, MOBILITY_KINDS)
+        check_choice("placement", self.placement, PLACEMENTS)
+        _ordered_pair(self, "speed_mps")
+        check_float("pause_s", self.pause_s, low=0)
+        check_float("altitude_m", self.altitude_m, low=0)
+        check_float("spacing_m", self.spacing_m, low=0, low_open=True)
+        check_float("leader_speed_mps", self.leader_speed_mps, low=0)
+        check_float("wind_mps", self.wind_mps)
+        check_float("gust_sigma_m", self.gust_sigma_m, low=0)
+        # An Ornstein-Uhlenbeck gust needs a positive correlation time (0 would divide by zero).
+        check_float("gust_tau_s", self.gust_tau_s, low=0, low_open=True)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """Everything a World needs: the five sections, plus the samples of one local iteration."""
+
+    deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
+    radio: RadioConfig = field(default_factory=RadioConfig)
+    access: AccessConfig = field(default_factory=lambda: AccessConfig(scheme="orthogonal"))
+    devices: DeviceConfig = field(default_factory=DeviceConfig)
+    mobility: MobilityConfig = field(default_factory=MobilityConfig)
+    batch_size: int = 32  # samples per local iteration (the run's train.batch_size)
+
+    def __post_init__(self) -> None:
+        for key, kind in (
+            ("deployment", DeploymentConfig),
+            ("radio", RadioConfig),
+            ("access", AccessConfig),
+            ("devices", DeviceConfig),
+            ("mobility", MobilityConfig),
+        ):
+            if not isinstance(getattr(self, key), kind):
+                raise ConfigError(key, getattr(self, key), f"a {kind.__name__}")
+        check_int("batch_size", self.batch_size, 1)
+
+    @classmethod
+    def of(cls, **values: object) -> "WorldConfig":
+        """A WorldConfig from flat keyword arguments, each routed to the section that owns it,
+        e.g. ``WorldConfig.of(num_devices=30, tx_power_w=0.2, access=AccessConfig("tdma"))``;
+        a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it."""
+        from dataclasses import fields, replace
+
+        kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig}
+        owner = {f.name: section for section, kind in kinds.items() for f in fields(kind)}
+        sections: dict[str, object] = {}
+        flat: dict[str, dict[str, object]] = {section: {} for section in kinds}
+        for key, value in values.items():
+            if key in kinds or key in ("access", "batch_size"):
+                sections[key] = value
+            elif key in owner:
+                flat[owner[key]][key] = value
+            else:
+                raise ConfigError(key, value, "a field of the world, radio, devices or mobility section")
+        for section, kw in flat.items():
+            if kw:
+                base = sections.get(section)
+                sections[section] = replace(base, **kw) if base is not None else kinds[section](**kw)
+        return cls(**sections)
+
+    # The fields the round simulation reads most, without the section in front.
+    @property
+    def num_devices(self) -> int:
+        return self.deployment.num_devices
+
+    @property
+    def energy(self) -> QnnEnergyModel:
+        """The QNN energy model of a local iteration (SI units)."""
+        return self.devices.energy.model(self.batch_size)
