@@ -44,6 +44,9 @@ def register_scenarios() -> None:
         # ${scenario_data:FILE}: a data file shipped with the scenarios (e.g. a paper's sigma_i).
         OmegaConf.register_new_resolver("scenario_data", lambda name: str(scenarios_dir() / "data" / name))
     store = ConfigStore.instance()
+    # Every default comes from the typed schema (RunConfig and the World's sections), once:
+    # conf/config.yaml lists the groups and the keys worth reading first, and restates no default.
+    store.store(name="fedsim_base", node=RunConfig().to_dict())
     # Each registered policy is an option of the group ``policy`` (no YAML file per policy).
     for name in POLICY_NAMES:
         store.store(group="policy", name=name, node={"name": name})

@@ -34,7 +34,7 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     run_config = config_to_run_config(config)
     # Load (and so validate) the data before anything is written: a missing dataset path must
     # not leave a run directory that looks started. The job is cached, so clients reuse it.
-    task_from_run_config(run_config).initial_record()
+    task_from_run_config(run_config).prepare()
     out = Path(output_dir) if output_dir is not None else None
     if out is not None:
         write_config(config, out)

@@ -26,10 +26,10 @@ class OptimizedPolicy(Policy):
         super().__init__(config, run)
         self.point: OperatingPoint | None = None
 
-    def start(self, world) -> None:
+    def start(self, world, *, upload_params: int | None = None) -> None:
         if self.point is not None:  # restored from a checkpoint
             return
-        row = self._choice_row(world)
+        row = self._choice_row(world, upload_params)
         try:  # OperatingPoint validates itself
             point = OperatingPoint(**{field: row[key] for key, field in _KEYS.items()})
         except ConfigError:
@@ -38,12 +38,12 @@ class OptimizedPolicy(Policy):
             raise ConfigError("policy.pick", self.config.pick, f"a point with K <= world.num_devices={self.run.world.num_devices}")
         self.point = point
 
-    def _choice_row(self, world) -> dict[str, Any]:
+    def _choice_row(self, world, upload_params: int | None) -> dict[str, Any]:
         pick, path = self.config.pick, self.config.choice_path
         if path is None:
             from fedsim.controller import qfl_model, study  # the optimizer: pymoo, only when asked
 
-            return study(self.run, qfl_model(self.run, world)).choices[pick]
+            return study(self.run, qfl_model(self.run, world, upload_params)).choices[pick]
         try:
             choice = json.loads(Path(path).read_text())
             row = choice[pick]

@@ -34,8 +34,9 @@ class Policy(ABC):
         """The run's operating point (n, m, I, K): what fixed-point policies apply."""
         return self.run.op
 
-    def start(self, world: "World") -> None:
-        """Called once before the first round, with the run's World (read it, do not step it)."""
+    def start(self, world: "World", *, upload_params: int | None = None) -> None:
+        """Called once before the first round, with the run's World (read it, do not step it)
+        and the values a device uploads per round (the d of an analytic model)."""
 
     @abstractmethod
     def decide(self, observation: Observation) -> RoundDecision:

@@ -50,21 +50,26 @@ def _row(x: np.ndarray, f: np.ndarray) -> dict[str, float]:
     return row
 
 
-def analytic_world(config: RunConfig) -> World:
-    """The run's World for the analytic model. With the paper's workload in ``devices.energy`` no
-    Task is built (no dataset or model is loaded); otherwise the task measures its workload."""
+def analytic_world(config: RunConfig) -> tuple[World, int]:
+    """The run's World for the analytic model and the values uploaded per round (d).
+
+    With the paper's workload in ``devices.energy`` nothing is built. Otherwise the task measures
+    its model: a classifier builds its (untrained) network, never its dataset; an LM task needs its
+    compressed base, whose adapters are what is uploaded."""
     energy = config.devices.energy
     if energy.given_workload:
         workload = Workload(params=energy.params, macs=energy.macs, activations=energy.activations, input_size=energy.input_size)
-        return World(config.world_config, workload, config.seed)
-    from ..federation import build_task, build_world  # measuring the model needs torch
+        return World(config.world_config, workload, config.seed), workload.params
+    from ..federation import build_task  # measuring a model needs torch
 
-    return build_world(build_task(config))
+    task = build_task(config)
+    return World(config.world_config, task.workload_parts, config.seed), task.upload_params
 
 
-def qfl_model(config: RunConfig, world: World | None = None) -> QflModel:
+def qfl_model(config: RunConfig, world: World | None = None, upload_params: int | None = None) -> QflModel:
     """The analytic Green-QFL model of a run configuration, priced by its own World (built from
-    the configuration unless given, e.g. the World of a running federation)."""
+    the configuration unless given, e.g. the World of a running federation, with the values its
+    devices upload per round)."""
     theory = config.theory
     n = config.world.num_devices
     if theory.sigma_path is not None:
@@ -73,7 +78,8 @@ def qfl_model(config: RunConfig, world: World | None = None) -> QflModel:
             raise ConfigError("theory.sigma_path", theory.sigma_path, f"a file with world.num_devices={n} values")
     else:
         sigma = np.full(n, theory.sigma)
-    world = analytic_world(config) if world is None else world
+    if world is None:
+        world, upload_params = analytic_world(config)
     return QflModel.from_world(
         world,
         sigma,
@@ -82,6 +88,7 @@ def qfl_model(config: RunConfig, world: World | None = None) -> QflModel:
         seed=theory.uplink_seed,
         redraw_positions=theory.redraw_positions,
         devices_per_round=config.op.devices_per_round,
+        upload_params=upload_params,
     )
 
 
@@ -93,6 +100,7 @@ def with_epsilon(model: QflModel, epsilon: float) -> QflModel:
         constants=replace(model.constants, epsilon=float(epsilon)),
         workload=model.workload,
         energy=model.energy,
+        upload_params=model.upload_params,
     )
 
 

@@ -2,3 +2,9 @@
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
 PARTITION_KINDS = ("iid", "dirichlet", "shards")
+# (input shape (C, H, W), classes) of each dataset: what a model is built for without loading it.
+DATASET_SHAPES = {
+    "digits": ((1, 8, 8), 10),
+    "mnist": ((1, 28, 28), 10),
+    "fashion_mnist": ((1, 28, 28), 10),
+}

@@ -11,6 +11,8 @@ from torch import nn
 
 from ..config import OperatingPoint
 from ..data import DataSplit, Dataset, load_dataset, partition
+from ..data._names import DATASET_SHAPES
+from ..errors import DataError
 from ..qnn import build_model, profile_model
 from ..torch_rng import torch_stream
 from ..workload import Workload
@@ -37,6 +39,25 @@ class ClassifierTask(Task):
             shards_per_device=p.shards_per_device,
         )
 
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The model's input (C, H, W), as the dataset declares it: known without loading it."""
+        return DATASET_SHAPES[self.config.dataset.name][0]
+
+    @property
+    def num_classes(self) -> int:
+        return DATASET_SHAPES[self.config.dataset.name][1]
+
+    def prepare(self) -> None:
+        """Load the data and check it is what the model is built for (before any file is written)."""
+        train = self.data.train
+        if (train.input_shape, train.num_classes) != (self.input_shape, self.num_classes):
+            raise DataError(
+                f"{self.config.dataset.name} at {self.config.dataset.path}: images of shape {train.input_shape} "
+                f"with {train.num_classes} classes; expected {self.input_shape} with {self.num_classes}"
+            )
+        super().prepare()
+
     def device_data(self, device: int) -> Dataset:
         return self.data.train.subset(self.partitions[device])
 
@@ -44,7 +65,7 @@ class ClassifierTask(Task):
         """The model at its seeded initial weights."""
         m = self.config.model
         return build_model(
-            m.name, self.data.train.input_shape, self.data.train.num_classes, seed=self.config.seed, hidden=tuple(m.hidden)
+            m.name, self.input_shape, self.num_classes, seed=self.config.seed, hidden=tuple(m.hidden)
         )
 
     @cached_property
@@ -105,7 +126,7 @@ class ClassifierTask(Task):
         given = (e.params, e.macs, e.activations, e.input_size)
         if all(v is not None for v in given):  # a paper's constants: no model (or data) needed
             return [(Workload(params=e.params, macs=e.macs, activations=e.activations, input_size=e.input_size), None)]
-        measured = profile_model(self.new_model(), self.data.train.input_shape)
+        measured = profile_model(self.new_model(), self.input_shape)
         workload = Workload(
             params=e.params if e.params is not None else measured.params,
             macs=e.macs if e.macs is not None else measured.macs,

@@ -39,6 +39,15 @@ class Task(ABC):
     def __init__(self, config: RunConfig) -> None:
         self.config = config
 
+    def prepare(self) -> None:
+        """Load and check what the task needs, so a bad input fails before any file is written."""
+        self.initial_record()
+
+    @property
+    def upload_params(self) -> int:
+        """Values a device uploads per round (the model, or only the adapters): the d of the theory."""
+        return int(sum(int(np.prod(shape)) for shape in self.update_shapes))
+
     # -- the federated state ------------------------------------------------------------------
     @abstractmethod
     def initial_record(self) -> ArrayRecord:

@@ -57,7 +57,7 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
     cfg = task.config
     world = build_world(task)
     policy = build_policy(cfg)
-    policy.start(world)
+    policy.start(world, upload_params=task.upload_params)
     ledger = Ledger(output_dir, task.round_columns, task.device_columns)
     bar = ProgressBar(cfg.rounds, enabled=progress)
     with quiet_flower_log():

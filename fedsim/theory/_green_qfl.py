@@ -100,6 +100,7 @@ class QflModel:
         constants: ConvergenceConstants | None = None,
         workload: Workload | None = None,
         energy: QnnEnergyModel | None = None,
+        upload_params: int | None = None,
     ) -> None:
         try:
             sigma_array = np.atleast_1d(np.asarray(sigma, dtype=float))
@@ -117,8 +118,12 @@ class QflModel:
         if not isinstance(energy, QnnEnergyModel):
             raise ConfigError("theory.energy", energy, "a QnnEnergyModel")
 
+        if upload_params is not None:
+            check_int("theory.upload_params", upload_params, 1)
         self.constants = constants
         self.workload = workload
+        # d: the values uploaded per round (the adapters of an LM task, not its frozen base).
+        self.upload_params = int(workload.params if upload_params is None else upload_params)
         self.energy = energy
         self.sigma = _frozen(sigma_array)
         inverse_variance = 1.0 / sigma_array**2
@@ -142,6 +147,7 @@ class QflModel:
         seed: int | None = None,
         redraw_positions: bool = True,
         devices_per_round: int = 1,
+        upload_params: int | None = None,
     ) -> QflModel:
         """e_bit from ``world.expected_uplink_energy_per_bit`` with weights p_i ∝ 1/σ_i².
 
@@ -171,6 +177,7 @@ class QflModel:
             constants=constants,
             workload=world.workload,
             energy=world.config.energy,
+            upload_params=upload_params,
         )
 
     @classmethod
@@ -208,8 +215,8 @@ class QflModel:
     # ------------------------------------------------------------------------------ properties
     @property
     def d(self) -> int:
-        """Number of model parameters (uplink payload length in values)."""
-        return self.workload.params
+        """Values uploaded per round (the uplink payload length), e.g. the model's parameters."""
+        return self.upload_params
 
     @property
     def uplink_energy_per_precision_bit_j(self) -> float:

@@ -86,6 +86,17 @@ class SwarmMotion:
         return np.full(len(self.swarm), power_w)
 
 
+def drop_devices(config: WorldConfig, count: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, 2) ground positions by ``mobility.placement``: the square [0, side]^2 (base station
+    at its corner), or a disc / hex cell of radius side/2 around the base station."""
+    site, placement = config.deployment, config.mobility.placement
+    if placement == "square":
+        return place_uniform_square(count, site.area_side_m, rng)
+    if placement == "disc":
+        return place_disc(count, site.area_side_m / 2, rng, center_m=site.bs_position_m)
+    return place_hex_cell(count, site.area_side_m / 2, rng, center_m=site.bs_position_m)
+
+
 def build_motion(config: WorldConfig, seed: int) -> Motion:
     """The motion a configuration's ``mobility`` section describes (streams from ``seed``)."""
     mob, site = config.mobility, config.deployment
@@ -103,13 +114,7 @@ def build_motion(config: WorldConfig, seed: int) -> Motion:
                 gust_tau_s=mob.gust_tau_s,
             )
         )
-    rng = numpy_stream(seed, "placement")
-    if mob.placement == "square":
-        positions = place_uniform_square(n, site.area_side_m, rng)
-    elif mob.placement == "disc":
-        positions = place_disc(n, site.area_side_m / 2, rng, center_m=site.bs_position_m)
-    else:
-        positions = place_hex_cell(n, site.area_side_m / 2, rng, center_m=site.bs_position_m)
+    positions = drop_devices(config, n, numpy_stream(seed, "placement"))
     walk = None
     if mob.kind == "random_waypoint":
         bounds = (0.0, 0.0, site.area_side_m, site.area_side_m)

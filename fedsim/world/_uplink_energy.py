@@ -14,7 +14,8 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world._fading import fading_power
 from fedsim.world._link import shannon_rate_bps
-from fedsim.world._mobility import distances_to_bs, place_disc, place_hex_cell, place_uniform_square
+from fedsim.world._mobility import distances_to_bs
+from fedsim.world._motion import drop_devices
 
 # Monte-Carlo drops are evaluated in blocks so drops x devices never exceeds this many floats.
 _MC_BLOCK_ELEMENTS = 1 << 20
@@ -33,14 +34,8 @@ def _band_share(world, devices_per_round: int) -> float:
 
 def _placements(world, count: int, rng: np.random.Generator) -> np.ndarray:
     """(count·N,) horizontal distances of fresh drops with the world's placement rule."""
-    site, mob = world.config.deployment, world.config.mobility
-    n = count * site.num_devices
-    if mob.placement == "square":
-        positions = place_uniform_square(n, site.area_side_m, rng)
-    elif mob.placement == "disc":
-        positions = place_disc(n, site.area_side_m / 2, rng, center_m=site.bs_position_m)
-    else:
-        positions = place_hex_cell(n, site.area_side_m / 2, rng, center_m=site.bs_position_m)
+    site = world.config.deployment
+    positions = drop_devices(world.config, count * site.num_devices, rng)
     return distances_to_bs(positions, site.bs_position_m)
 
 
