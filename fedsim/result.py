@@ -14,6 +14,7 @@ class RunResult:
     devices: list[dict[str, Any]]
     output_dir: Path | None = None
     final_state: dict[str, Any] = field(default_factory=dict, repr=False)
+    policy_state: dict[str, Any] = field(default_factory=dict)  # the policy's state_dict() at the end
 
     @property
     def final_accuracy(self) -> float:

@@ -68,6 +68,7 @@ _EXPORTS = {
     "sample_text": "tinylm",
     "train_tiny_lm": "tinylm",
     "unigram_perplexity": "tinylm",
+    "LANGUAGE_MODELS": "recipe",
     "PRUNERS": "recipe",
     "QUANTIZERS": "recipe",
     "LOWRANKS": "recipe",

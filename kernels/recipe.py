@@ -13,6 +13,8 @@ PRUNERS = ("magnitude", "wanda", "sparsegpt")
 QUANTIZERS = ("absmax", "slim", "gptq")
 LOWRANKS = ("none", "naive", "slim")
 WEIGHT_BITS = (4, 8)  # packed integer formats of CompressedLinear (None: float32 values)
+# Causal language models whose base fedsim compresses and fine-tunes through adapters.
+LANGUAGE_MODELS = ("tinylm",)
 
 
 class RecipeError(ValueError):

@@ -14,14 +14,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernels.recipe import LOWRANKS, PRUNERS, QUANTIZERS, RecipeError, check_recipe
+from kernels.recipe import LANGUAGE_MODELS as LM_MODELS
+from kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
+from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
-from ..federation._names import LM_MODELS
 from ..optimize._names import DISAGREEMENT_KINDS
-from ..qnn._names import MODELS, ROUNDING_MODES
+from ..qnn._names import ROUNDING_MODES
+from ._tasks import MODEL_NAMES
 from ..theory._constants import ConvergenceConstants
 from ..world import AccessConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
@@ -29,22 +31,6 @@ from .._checks import check_bool, check_choice, check_float, check_int
 ENGINES = ("inprocess",)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
 AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
-
-
-@dataclass
-class OperatingPoint:
-    """What the server controls each round: precisions n and m, local iterations I, devices K."""
-
-    train_bits: int = 8
-    uplink_bits: int = 8
-    local_iters: int = 5
-    devices_per_round: int = 10
-
-    def __post_init__(self) -> None:
-        self.train_bits = check_int("train_bits", self.train_bits, 1, 32)
-        self.uplink_bits = check_int("uplink_bits", self.uplink_bits, 1, 32)
-        self.local_iters = check_int("local_iters", self.local_iters, 1)
-        self.devices_per_round = check_int("devices_per_round", self.devices_per_round, 1)
 
 
 @dataclass
@@ -82,7 +68,7 @@ class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [128, 64])
 
     def __post_init__(self) -> None:
-        check_choice("name", self.name, (*MODELS, *LM_MODELS))
+        check_choice("name", self.name, MODEL_NAMES)
         self.hidden = [check_int("hidden", h, 1) for h in self.hidden]
 
 

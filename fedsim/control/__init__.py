@@ -12,6 +12,7 @@ from fedsim._lazy import lazy_exports
 _EXPORTS = {
     "AUTO_CHANNEL": "._decision",
     "CSI_KINDS": "._config",
+    "OperatingPoint": "._operating_point",
     "POLICIES": "._registry",
     "POLICY_NAMES": "._registry",
     "Policy": "._policy",

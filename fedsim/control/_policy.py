@@ -10,31 +10,29 @@ run), never in module globals.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from fedsim.control._config import PolicyConfig
 from fedsim.control._decision import RoundDecision
+from fedsim.control._operating_point import OperatingPoint
 from fedsim.rng import numpy_stream
-from fedsim.world import Observation
-
-if TYPE_CHECKING:  # type names only: the run configuration is built above this layer's data
-    from fedsim.config import OperatingPoint, RunConfig
-    from fedsim.world import World
+from fedsim.world import Observation, World
 
 
 class Policy(ABC):
-    def __init__(self, config: PolicyConfig, run: "RunConfig") -> None:
+    def __init__(self, config: PolicyConfig, run: Any) -> None:
+        """``run``: the whole ``fedsim.config.RunConfig`` (its seed, op, world sections)."""
         self.config = config
         self.run = run
 
     @property
-    def operating_point(self) -> "OperatingPoint":
+    def operating_point(self) -> OperatingPoint:
         """The run's operating point (n, m, I, K): what fixed-point policies apply."""
         return self.run.op
 
-    def start(self, world: "World", *, upload_params: int | None = None) -> None:
+    def start(self, world: World, *, upload_params: int | None = None) -> None:
         """Called once before the first round, with the run's World (read it, do not step it)
         and the values a device uploads per round (the d of an analytic model)."""
 

@@ -1,6 +1,7 @@
 """The policy registry: a name users write as ``policy=NAME`` -> the class that implements it.
 
-Adding a policy is one file in this package plus one line here. Entries are "module:Class"
+Adding a policy is one file in this package plus one line here (a policy built on a
+higher layer, like ``optimized`` on the study, lives in that layer). Entries are "module:Class"
 strings, imported on first use, so validating a config never imports a policy's dependencies.
 """
 
@@ -13,7 +14,7 @@ POLICIES: dict[str, str] = {
     "random": "fedsim.control._random:RandomPolicy",
     "round_robin": "fedsim.control._round_robin:RoundRobinPolicy",
     "best_channel": "fedsim.control._best_channel:BestChannelPolicy",
-    "optimized": "fedsim.control._optimized:OptimizedPolicy",
+    "optimized": "fedsim.controller._optimized_policy:OptimizedPolicy",  # lives with the study it runs
 }
 POLICY_NAMES = tuple(POLICIES)
 

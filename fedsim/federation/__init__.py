@@ -7,7 +7,6 @@ from fedsim._lazy import lazy_exports
 
 _EXPORTS = {
     "ClassifierTask": "._classifier",
-    "LM_MODELS": "._names",
     "LocalResult": "._task",
     "Task": "._task",
     "build_task": "._job",

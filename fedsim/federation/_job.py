@@ -7,12 +7,12 @@ state that only works in one process.
 
 from __future__ import annotations
 
+import importlib
 import json
 from functools import lru_cache
 
 from ..config import RunConfig
-from ._names import LM_MODELS
-from ._classifier import ClassifierTask
+from ..config._tasks import TASKS
 from ._task import Task
 
 RUN_CONFIG_KEY = "fedsim.config"
@@ -24,13 +24,10 @@ def config_to_run_config(config: RunConfig) -> dict[str, str]:
 
 
 def build_task(config: RunConfig) -> Task:
-    """The task a configuration describes: a compressed LM's adapters or a quantized classifier."""
-    if config.model.name in LM_MODELS:
-        from ._lm_task import AdapterLMTask
-
-        return AdapterLMTask(config)
-    return ClassifierTask(config)
-
+    """The task that trains ``config.model.name`` (the registry in ``fedsim.config._tasks``): a
+    quantized classifier, or the adapters of a compressed LM."""
+    module, _, cls = TASKS[config.model.name].partition(":")
+    return getattr(importlib.import_module(module), cls)(config)
 
 
 @lru_cache(maxsize=4)

@@ -95,7 +95,7 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
         torch.save(final_state, buffer)
         atomic_write_bytes(output_dir / "model.pt", buffer.getvalue())
     ledger.write_summary(summary)  # last: its presence marks a complete run
-    return RunResult(summary, ledger.rounds, ledger.devices, output_dir, final_state)
+    return RunResult(summary, ledger.rounds, ledger.devices, output_dir, final_state, policy.state_dict())
 
 
 @app.main()

@@ -42,6 +42,7 @@ def test_round_robin_takes_turns_and_keeps_its_cursor_as_state():
     state = policy.state_dict()
     fresh = build_policy(config)
     fresh.load_state_dict(state)
+    assert fedsim.run(config.to_dict()).policy_state == {"next_device": 6}  # 2 rounds of 3 devices
     assert fresh.decide(world.observe(4)).devices.tolist() == policy.decide(world.observe(4)).devices.tolist()
 
 

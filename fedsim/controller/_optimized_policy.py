@@ -13,8 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fedsim.config import OperatingPoint
-from fedsim.control._policy import Policy, sample_uniform
+from fedsim.control import OperatingPoint, Policy, sample_uniform
+from fedsim.controller._study import qfl_model, study
 from fedsim.errors import ConfigError
 from fedsim.world import Observation
 
@@ -41,8 +41,6 @@ class OptimizedPolicy(Policy):
     def _choice_row(self, world, upload_params: int | None) -> dict[str, Any]:
         pick, path = self.config.pick, self.config.choice_path
         if path is None:
-            from fedsim.controller import qfl_model, study  # the optimizer: pymoo, only when asked
-
             return study(self.run, qfl_model(self.run, world, upload_params)).choices[pick]
         try:
             choice = json.loads(Path(path).read_text())

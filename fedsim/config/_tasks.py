@@ -1,0 +1,19 @@
+"""The task registry: which learning task trains each ``model.name``.
+
+This is the vocabulary of the ``model`` key, so it lives with the configuration (which validates
+against it) as "module:Class" strings; the federation imports the class when a run builds its
+task. A new task is one file in ``fedsim/federation/``, one line here and one ``conf/model/``
+file.
+"""
+
+from __future__ import annotations
+
+from kernels.recipe import LANGUAGE_MODELS
+
+from ..qnn._names import MODELS as CLASSIFIER_MODELS
+
+TASKS: dict[str, str] = {
+    **{name: "fedsim.federation._classifier:ClassifierTask" for name in CLASSIFIER_MODELS},
+    **{name: "fedsim.federation._lm_task:AdapterLMTask" for name in LANGUAGE_MODELS},
+}
+MODEL_NAMES = tuple(TASKS)
