@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "compose": "._compose",
     "run": "._run",
+    "run_flower_app": "._run_app",
     "RunConfig": ".config",
     "ConfigError": ".errors",
     "DataError": ".errors",
@@ -20,4 +21,4 @@ _EXPORTS = {
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["compose", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "run"]
+__all__ = ["compose", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "run", "run_flower_app"]

@@ -29,6 +29,11 @@ commands:
                      Nash bargaining / SUM / E_min / T_min picks: pareto.csv, choice.json, pareto.png
   reproduce NAME     reproduce a paper scenario: report.md, report.json and figures, e.g.
                      fedsim reproduce kim2023_green_qfl dataset.path=/data/mnist
+  run-app SERVER CLIENT [overrides] [--output=DIR]
+                     run any Flower app in the wireless world: SERVER and CLIENT are
+                     MODULE:OBJECT paths to its ServerApp and ClientApp (or one directory
+                     whose pyproject.toml has [tool.flwr.app.components]), e.g.
+                     fedsim run-app app:server_app app:client_app devices.energy.macs=650
   plot DIR           plot a run directory (accuracy vs rounds and vs energy) or a sweep
                      directory (energy-accuracy trade-off)
 
@@ -191,10 +196,87 @@ def _plot(args: Sequence[str]) -> int:
     return 0
 
 
+def _load_object(path: str, key: str, kind: type) -> object:
+    """``MODULE:OBJECT`` imported from the current directory, checked to be a ``kind``."""
+    import importlib
+
+    from .errors import ConfigError
+
+    module, sep, name = path.partition(":")
+    if not sep or not module or not name:
+        raise ConfigError(key, path, f"MODULE:OBJECT naming a {kind.__name__}")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # the user's app lives next to where the command runs
+    try:
+        obj = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as error:
+        raise ConfigError(key, path, f"an importable MODULE:OBJECT ({type(error).__name__}: {error})") from None
+    if not isinstance(obj, kind):
+        raise ConfigError(key, path, f"a {kind.__module__}.{kind.__name__}, not a {type(obj).__name__}")
+    return obj
+
+
+def _app_components(directory: Path) -> tuple[str, str]:
+    """The ServerApp and ClientApp paths of a Flower app directory's pyproject.toml."""
+    import tomllib
+
+    from .errors import ConfigError
+
+    try:
+        components = tomllib.loads((directory / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["components"]
+        return components["serverapp"], components["clientapp"]
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        raise ConfigError("app", str(directory), "a directory whose pyproject.toml has [tool.flwr.app.components]") from None
+
+
+def _run_app(args: Sequence[str]) -> int:
+    import os
+
+    from .errors import ConfigError, DataError
+
+    output = next((a.split("=", 1)[1] for a in args if a.startswith("--output=")), None)
+    rest = [a for a in args if not a.startswith("--output=")]
+    positional = [a for a in rest if "=" not in a]
+    overrides = [a for a in rest if "=" in a]
+    try:
+        if len(positional) == 1 and Path(positional[0]).is_dir():
+            directory = Path(positional[0]).resolve()
+            server_path, client_path = _app_components(directory)
+            os.chdir(directory)
+        elif len(positional) == 2:
+            server_path, client_path = positional
+        else:
+            print("usage: fedsim run-app MODULE:SERVER_APP MODULE:CLIENT_APP [overrides] [--output=DIR]", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        from flwr.clientapp import ClientApp
+        from flwr.serverapp import ServerApp
+
+        from ._compose import compose
+        from ._run_app import run_flower_app
+
+        server_app = _load_object(server_path, "server_app", ServerApp)
+        client_app = _load_object(client_path, "client_app", ClientApp)
+        check_group_choices(overrides)
+        config = compose(overrides)
+        if output is None:
+            import time
+
+            output = str(Path("outputs") / time.strftime("%Y-%m-%d") / f"run-app-{time.strftime('%H-%M-%S')}")
+        result = run_flower_app(server_app, client_app, config, output)
+    except (ConfigError, DataError) as error:
+        print(f"fedsim: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    s = result.summary
+    print(f"final accuracy {s['final_accuracy']}, energy {s['total_energy_j']:.4g} J, simulated {s['sim_time_s']:.4g} s")
+    print(f"ledger: {output}")
+    return 0
+
+
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "run": lambda args: hydra_command(_task(_run), args, "fedsim run"),
     "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
     "reproduce": _reproduce_command,
+    "run-app": _run_app,
     "plot": _plot,
 }
 

@@ -182,11 +182,14 @@ class Ledger:
     def summary(self, target_accuracy: float, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Headline numbers of the run: final accuracy, energy, and cost to reach the target."""
         last = self.rounds[-1] if self.rounds else {}
-        reached = next((r for r in self.rounds if r["test_accuracy"] >= target_accuracy), None)
+        # Rounds without a test evaluation (e.g. a Flower app's training batches) have NaN.
+        evaluated = [r for r in self.rounds if r["test_accuracy"] is not None and math.isfinite(r["test_accuracy"])]
+        final = evaluated[-1] if evaluated else {}
+        reached = next((r for r in evaluated if r["test_accuracy"] >= target_accuracy), None)
         summary = {
-            "final_accuracy": last.get("test_accuracy"),
-            "final_loss": last.get("test_loss"),
-            "best_accuracy": max((r["test_accuracy"] for r in self.rounds), default=None),
+            "final_accuracy": final.get("test_accuracy"),
+            "final_loss": final.get("test_loss"),
+            "best_accuracy": max((r["test_accuracy"] for r in evaluated), default=None),
             "total_energy_j": last.get("energy_cum_j", 0.0),
             "energy_compute_j": sum(r["energy_compute_j"] for r in self.rounds),
             "energy_uplink_j": sum(r["energy_uplink_j"] for r in self.rounds),
