@@ -120,3 +120,24 @@ def test_the_cli_runs_a_flower_app_directory(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "ledger" / "devices.csv").is_file()
+
+
+def test_an_app_whose_messages_carry_no_arrays_is_a_one_line_error():
+    from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import Grid, ServerApp
+
+    client, server = ClientApp(), ServerApp()
+
+    @client.train()
+    def train(msg: Message, context: Context) -> Message:
+        return Message(RecordDict({"config": ConfigRecord({"ok": 1})}), reply_to=msg)
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        nodes = list(grid.get_node_ids())
+        grid.send_and_receive([Message(RecordDict({"config": ConfigRecord({"x": 1})}), dst_node_id=n, message_type=MessageType.TRAIN) for n in nodes])
+
+    with pytest.raises(fedsim.ConfigError, match="^app=") as info:
+        fedsim.run_flower_app(server, client, {**WORLD, "devices": {"energy": {"macs": 100.0}}})
+    assert "\n" not in str(info.value)
