@@ -22,9 +22,13 @@ from ._optimizer_plots import plot_epsilon_sweep, plot_line_search, plot_pareto
 from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path
 from ._run_plots import plot_run
 from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
+from ._swarm_plots import plot_gap_with_bound, plot_rounds_vs_sweep, plot_swarm_snapshot
 from ._table import summary_table
 
 __all__ = [
+    "plot_gap_with_bound",
+    "plot_rounds_vs_sweep",
+    "plot_swarm_snapshot",
     "plot_epsilon_sweep",
     "plot_line_search",
     "plot_pareto",

@@ -25,7 +25,7 @@ ALLOWED = {
     "fedsim.world": set(),
     # Control sits between the world and the federation; the offline optimizer's policy
     # (policy=optimized) lives with the study, in fedsim.controller, above both.
-    "fedsim.control": {"fedsim.world"},
+    "fedsim.control": {"fedsim.world", "fedsim.theory"},
     "fedsim.config": {
         "fedsim.world",
         "fedsim.control._config",

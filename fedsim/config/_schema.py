@@ -18,6 +18,7 @@ from kernels.recipe import LANGUAGE_MODELS as LM_MODELS
 from kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
+from ..control._registry import policy_class
 from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
@@ -250,6 +251,7 @@ class RunConfig:
                 self.op.devices_per_round,
                 f"an integer in [1, world.num_devices={self.world.num_devices}]",
             )
+        policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
 

@@ -22,6 +22,7 @@ class PolicyConfig:
     devices: tuple[int, ...] | None = None  # fixed: the same devices every round (None: sampled)
     choice_path: str | None = None  # optimized: a choice.json of `fedsim optimize` (None: computed at start)
     pick: str = "nbs"  # optimized: which row of the choice
+    energy_budget_j: float | None = None  # joint_power_scheduling: each UAV's energy for the run
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, POLICY_NAMES)
@@ -37,3 +38,5 @@ class PolicyConfig:
                 raise ConfigError("devices", list(self.devices), "a non-empty list of distinct device indices")
             object.__setattr__(self, "devices", devices)  # YAML gives a list
         check_choice("pick", self.pick, PICKS)
+        if self.energy_budget_j is not None:
+            check_float("energy_budget_j", self.energy_budget_j, low=0, low_open=True)

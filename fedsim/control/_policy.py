@@ -27,6 +27,10 @@ class Policy(ABC):
         self.config = config
         self.run = run
 
+    @classmethod
+    def check_run(cls, run: Any) -> None:
+        """Rules this policy adds to a run configuration (checked when it is built)."""
+
     @property
     def operating_point(self) -> OperatingPoint:
         """The run's operating point (n, m, I, K): what fixed-point policies apply."""

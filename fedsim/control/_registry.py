@@ -14,6 +14,9 @@ POLICIES: dict[str, str] = {
     "random": "fedsim.control._random:RandomPolicy",
     "round_robin": "fedsim.control._round_robin:RoundRobinPolicy",
     "best_channel": "fedsim.control._best_channel:BestChannelPolicy",
+    "joint_power_scheduling": "fedsim.control._joint_power_scheduling:JointPowerSchedulingPolicy",
+    "angle_aware": "fedsim.control._angle_aware:AngleAwarePolicy",
+    "swarm_baseline": "fedsim.control._swarm_baseline:SwarmBaselinePolicy",
     "optimized": "fedsim.controller._optimized_policy:OptimizedPolicy",  # lives with the study it runs
 }
 POLICY_NAMES = tuple(POLICIES)

@@ -85,6 +85,7 @@ class QuantizedFedAvg(FedAvg):
         self._round: RoundReport | None = None
         self._sent: dict[str, Any] = {}
         self._previous_outcome: RoundOutcome | None = None
+        self.num_examples: np.ndarray | None = None
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
@@ -93,12 +94,15 @@ class QuantizedFedAvg(FedAvg):
             Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)
             for node in grid.get_node_ids()
         ]
-        mapping = {}
+        mapping, sizes = {}, np.zeros(self.world.num_devices)
         for reply in grid.send_and_receive(queries):
             if reply.has_error():
                 continue
-            mapping[int(reply.content["device"]["device"])] = reply.metadata.src_node_id
+            device = int(reply.content["device"]["device"])
+            mapping[device] = reply.metadata.src_node_id
+            sizes[device] = float(reply.content["device"]["num-examples"])
         self.node_of_device = dict(sorted(mapping.items()))
+        self.num_examples = sizes  # K_i, which data-aware policies weigh devices by
 
     # -- training --------------------------------------------------------------------------
     def configure_train(
@@ -116,6 +120,7 @@ class QuantizedFedAvg(FedAvg):
             csi_delay_rounds=csi.csi_delay_rounds,
             previous=self._previous_outcome,
             reachable=reachable,
+            num_examples=self.num_examples,
         )
         decision = self.policy.decide(observation).check(observation)
         self._sent = {"round": server_round, "decision": decision, "arrays": arrays}

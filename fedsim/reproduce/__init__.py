@@ -11,11 +11,13 @@ from ..errors import ConfigError
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._report import Check, Report
+from ._uav_swarm import reproduce_uav_swarm
 
 RECIPES: dict[str, Callable[..., Report]] = {
     "green_qfl": reproduce_green_qfl,
     "tradeoff_line_search": reproduce_tradeoff,
     "fedlora_comparison": reproduce_fedlora,
+    "uav_swarm": reproduce_uav_swarm,
 }
 
 

@@ -47,6 +47,7 @@ class Report:
     sections: list[tuple[str, str]] = field(default_factory=list)  # (heading, markdown body)
     figures: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
+    headline: dict[str, Any] | None = None  # {"paper": ..., "measured": ...}: the paper's claim and ours
 
     @property
     def passed(self) -> bool:
@@ -60,12 +61,17 @@ class Report:
             "figures": self.figures,
             "data": self.data,
         }
+        if self.headline is not None:
+            payload["headline"] = self.headline
         json_path = atomic_write_text(output_dir / "report.json", json.dumps(payload, indent=2, default=_plain) + "\n")
         md_path = atomic_write_text(output_dir / "report.md", self.markdown())
         return json_path, md_path
 
     def markdown(self) -> str:
         lines = [f"# {self.title}", "", f"Scenario: `{self.scenario}`", ""]
+        if self.headline is not None:
+            lines += [f"**Headline.** paper: {_fmt(self.headline.get('paper'))}; fedsim: {_fmt(self.headline.get('measured'))}. "
+                      + str(self.headline.get("note", "")), ""]
         lines += ["## Checks: paper vs fedsim", "", "| check | paper | fedsim | tolerance | passed | note |", "|---|---|---|---|---|---|"]
         for c in self.checks:
             tol = f"±{c.tolerance:g}" if c.absolute else f"±{c.tolerance:.0%}"

@@ -33,6 +33,7 @@ class Observation:
     deadline_s: float | None
     previous: RoundOutcome | None = None  # what happened last round (None before the first)
     serving_cell: np.ndarray | None = None  # (N,) cell ids where the world has cells
+    num_examples: np.ndarray | None = None  # (N,) local data sizes K_i, where the server knows them
 
     @property
     def num_devices(self) -> int:

@@ -117,6 +117,7 @@ class World:
         csi_delay_rounds: int = 0,
         previous: RoundOutcome | None = None,
         reachable: np.ndarray | None = None,
+        num_examples: np.ndarray | None = None,
     ) -> Observation:
         """The Observation a policy decides round ``round_index`` from.
 
@@ -159,6 +160,7 @@ class World:
             channels=access.resource_blocks if access.scheme == "ofdma" else 1,
             deadline_s=self.config.deployment.deadline_s,
             previous=previous,
+            num_examples=None if num_examples is None else np.asarray(num_examples, dtype=float),
         )
 
     # -- one round -----------------------------------------------------------------------------
@@ -299,18 +301,23 @@ class World:
             yield env.timeout(end_s - env.now)
 
     def _compute(self, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
+        return self.compute_cost(plan.devices, plan.local_iters, plan.train_bits)
+
+    def compute_cost(self, devices: np.ndarray, local_iters: np.ndarray, train_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(seconds, joules) of local training per device, as a round would price it."""
         cfg = self.config
-        iters = plan.local_iters.astype(float)
+        devices = np.asarray(devices, dtype=np.int64)
+        iters = np.asarray(local_iters).astype(float)
         if cfg.devices.compute == "cmos":  # Yang et al.: D = the mini-batch, C per device
             samples = cfg.batch_size
-            seconds = self.fleet.compute_time_s(samples, 1.0)[plan.devices] * iters
-            joules = self.fleet.compute_energy_j(samples, 1.0)[plan.devices] * iters
+            seconds = self.fleet.compute_time_s(samples, 1.0)[devices] * iters
+            joules = self.fleet.compute_energy_j(samples, 1.0)[devices] * iters
             return np.asarray(seconds, float), np.asarray(joules, float)
         energy = self.energy_model
-        joules = np.zeros(plan.devices.shape)
+        joules = np.zeros(devices.shape)
         macs = 0.0
         for workload, bits in self.workload_parts:
-            precision = plan.train_bits if bits is None else np.full(plan.devices.shape, bits)
+            precision = np.asarray(train_bits) if bits is None else np.full(devices.shape, bits)
             joules = joules + iters * energy.train_iteration_energy(precision, workload)
             macs += workload.macs
         macs_per_iter = energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
