@@ -20,6 +20,7 @@ _EXPORTS = {
     "fit_swarm_bound": "._swarm_bound",
     "undelivered_share": "._swarm_bound",
     "success_probability": "._link_outage",
+    "success_probability_mc": "._link_outage",
     "threshold_snr": "._link_outage",
     "upload_energy_j": "._link_outage",
 }
