@@ -15,10 +15,11 @@ _EXPORTS = {
     "run": "._run",
     "run_flower_app": "._run_app",
     "RunConfig": ".config",
+    "ClientAppError": ".errors",
     "ConfigError": ".errors",
     "DataError": ".errors",
     "RunResult": ".result",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["compose", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "run", "run_flower_app"]
+__all__ = ["compose", "ClientAppError", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "run", "run_flower_app"]

@@ -102,7 +102,7 @@ def _task(job: Callable) -> Callable:
         from omegaconf import OmegaConf
 
         from .config import RunConfig
-        from .errors import ConfigError, DataError
+        from .errors import ClientAppError, ConfigError, DataError
 
         try:
             config = RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
@@ -110,6 +110,9 @@ def _task(job: Callable) -> Callable:
         except (ConfigError, DataError) as error:
             print(f"fedsim: error: {error}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
+        except ClientAppError as error:
+            print(f"fedsim: error: {error}", file=sys.stderr)
+            sys.exit(1)
 
     task.__name__ = job.__name__  # Hydra names the job (and its log file) after the task
     return task

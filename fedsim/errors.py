@@ -25,3 +25,7 @@ class ConfigError(ValueError):
 
 class DataError(RuntimeError):
     """A dataset could not be read, found or verified (missing files, bad IDX header, bad checksum)."""
+
+
+class ClientAppError(RuntimeError):
+    """Every client of a run failed, so nothing was learned (one line, naming the first error)."""

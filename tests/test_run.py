@@ -109,3 +109,19 @@ def test_bad_values_fail_before_any_work_naming_the_key(overrides, key, tmp_path
     assert str(error.value).startswith(key) and "is not allowed" in str(error.value)
     assert "\n" not in str(error.value)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_run_whose_every_client_fails_raises_one_line(monkeypatch, tmp_path):
+    import fedsim
+    from fedsim.federation import _classifier
+
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("device out of memory")
+
+    monkeypatch.setattr(_classifier.ClassifierTask, "local_update", broken)
+    with pytest.raises(fedsim.ClientAppError, match="first error: RuntimeError: device out of memory") as info:
+        fedsim.run({"rounds": 2}, tmp_path)
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "summary.json").exists()  # no summary that looks like a finished run
+    rows = (tmp_path / "devices.csv").read_text().splitlines()[1:]
+    assert rows and all(",client_error," in row for row in rows)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 
-from flwr.app import Context, Message, RecordDict
+from flwr.app import Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
@@ -20,6 +20,8 @@ from flwr.supercore.run import Run
 from flwr.supercore.task_identity import TaskIdentity
 
 from ..rng import numpy_stream
+
+CLIENT_APP_RAISED = 1  # the error code of a reply whose ClientApp raised (Flower's ErrorCode)
 
 
 class InProcessGrid(Grid):
@@ -75,7 +77,10 @@ class InProcessGrid(Grid):
             message_id = f"m{next(self._ids)}"
             message.metadata.__dict__["_message_id"] = message_id
             context = self._contexts[message.metadata.dst_node_id]
-            reply = self._client_app(message, context)
+            try:
+                reply = self._client_app(message, context)
+            except Exception as error:  # noqa: BLE001 - as Flower's runtimes do: the reply carries it
+                reply = Message(error=Error(code=CLIENT_APP_RAISED, reason=f"{type(error).__name__}: {error}"), reply_to=message)
             reply.metadata.__dict__["_message_id"] = f"r{message_id}"
             self._replies[message_id] = reply
             ids.append(message_id)

@@ -17,6 +17,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from .._atomic import atomic_write_bytes
 from ..control import build_policy
+from ..errors import ClientAppError
 from ..ledger import Ledger
 from ..result import RunResult
 from ..world import World
@@ -72,6 +73,10 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
         finally:
             bar.close()
 
+    rows = ledger.devices
+    if rows and all(r["drop_reason"] == "client_error" for r in rows):
+        # Nothing was ever aggregated: a summary would look like a run that learned nothing.
+        raise ClientAppError(f"every ClientApp failed, no update was aggregated; the first error: {strategy.first_client_error}")
     final_state = result.arrays.to_torch_state_dict()
     summary = ledger.summary(
         cfg.target_accuracy,

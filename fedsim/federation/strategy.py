@@ -86,6 +86,7 @@ class QuantizedFedAvg(FedAvg):
         self._sent: dict[str, Any] = {}
         self._previous_outcome: RoundOutcome | None = None
         self.num_examples: np.ndarray | None = None
+        self.first_client_error: str | None = None  # the first ClientApp failure of the run
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
@@ -156,6 +157,8 @@ class QuantizedFedAvg(FedAvg):
         for reply in replies:
             if not reply.has_error():
                 by_device[int(reply.content["metrics"]["device"])] = reply.content
+            elif self.first_client_error is None:
+                self.first_client_error = str(reply.error.reason)
         # A device whose reply failed sends nothing: zero bits, and it cannot be delivered.
         payload_bits = np.array(
             [by_device[d]["metrics"]["payload-bits"] if d in by_device else 0 for d in selected], dtype=np.int64
