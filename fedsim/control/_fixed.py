@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 
 from fedsim.control._policy import Policy, sample_uniform
-from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world import Observation
 
@@ -17,9 +16,7 @@ from fedsim.world import Observation
 class FixedPolicy(Policy):
     def decide(self, observation: Observation):
         if self.config.devices is not None:
-            devices = np.array(sorted(self.config.devices), dtype=np.int64)
-            if devices.max() >= observation.num_devices:
-                raise ConfigError("policy.devices", list(self.config.devices), f"indices in [0, {observation.num_devices})")
+            devices = np.array(sorted(self.config.devices), dtype=np.int64)  # in range: RunConfig checks
             devices = devices[observation.available[devices]]  # an empty battery drops out
         else:
             rng = numpy_stream(self.run.seed, "device-sampling", observation.round)

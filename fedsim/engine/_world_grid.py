@@ -157,6 +157,8 @@ class WorldGrid(InProcessGrid):
         rows, extras = [], []
         for i, reply in enumerate(replies):
             reason = "client_error" if failed[i] else str(outcome.drop_reason[i])
+            trained = kind.startswith(MessageType.TRAIN) and not failed[i]
+            train_loss = _metric(reply, ("train_loss", "train-loss", "loss")) if trained else None
             rows.append(
                 DeviceRow(
                     round=self._round, device=int(outcome.devices[i]), train_bits=32, uplink_bits=32,
@@ -168,7 +170,7 @@ class WorldGrid(InProcessGrid):
                     energy_propulsion_j=float(outcome.energy_propulsion_j[i]), channel_gain=float(outcome.channel_gain[i]),
                     distance_m=float(outcome.distance_m[i]), delivered=bool(delivered[i]), drop_reason=reason,
                     battery_j=float(outcome.battery_j[i]), x_m=float(outcome.position_m[i, 0]), y_m=float(outcome.position_m[i, 1]),
-                    z_m=float(outcome.position_m[i, 2]), train_loss=None if failed[i] else _metric(reply, ("train_loss", "train-loss", "loss")) if kind.startswith(MessageType.TRAIN) else None,
+                    z_m=float(outcome.position_m[i, 2]), train_loss=train_loss,
                 )
             )
             extras.append({"message_type": kind, "downlink_bytes": int(down_bytes), "uplink_bytes": int(up_bytes[i])})

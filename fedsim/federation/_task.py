@@ -18,6 +18,7 @@ import numpy as np
 from flwr.app import ArrayRecord
 
 from ..config import OperatingPoint, RunConfig
+from ..ledger import Column
 from ..workload import Workload
 from ._aggregate import weighted_average
 from ._records import apply_update

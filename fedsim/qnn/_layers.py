@@ -13,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._quantizer import FULL_PRECISION_BITS, ROUNDING_MODES, quantize
+from ._names import FULL_PRECISION_BITS, ROUNDING_MODES
+from ._quantizer import quantize
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from ._names import FULL_PRECISION_BITS, ROUNDING_MODES
+from ._names import FULL_PRECISION_BITS
 
 
 def grid_step(bits: int) -> float:

@@ -30,8 +30,9 @@ from ..config import RunConfig
 from ..control import build_policy
 from ..control._swarm_links import SwarmLinks
 from ..errors import ConfigError
+from ..federation import Task, build_task
 from ..result import RunResult
-from ..theory import SwarmBound, fit_swarm_bound, undelivered_share
+from ..theory import fit_swarm_bound, undelivered_share
 from ..workload import Workload
 from ..world import World
 from ..world._propulsion import propulsion_power_w
@@ -72,12 +73,10 @@ def _first_below(curve: np.ndarray, target: float) -> int | None:
     return int(hit[0]) if hit.size else None
 
 
-def _expected_share(config: RunConfig, design: str) -> tuple[float, np.ndarray, np.ndarray]:
+def _expected_share(config: RunConfig, design: str, task: Task) -> tuple[float, np.ndarray, np.ndarray]:
     """The bound's u for a design (from s_i with the mean pointing gain), the devices it
-    schedules in round 1 and their positions: what the server expects before flying."""
-    from ..federation import build_task
-
-    task = build_task(config)
+    schedules in round 1 and their positions: what the server expects before flying. ``task``
+    is the run's (every sweep point trains the same model on the same data)."""
     world = World(config.world_config, task.workload_parts, config.seed)
     policy = build_policy(config)
     policy.start(world, upload_params=task.upload_params)
@@ -134,18 +133,15 @@ def reproduce_uav_swarm(config: RunConfig, output_dir: Path, *, progress: bool =
         mean_gap = np.mean([_gaps(runs[(kind, value, design, s)], loss_star) for s in seeds], axis=0)
         return mean_gap, _first_below(mean_gap, target_gap)
 
-    def predicted(kind: str, value: float, design: str) -> tuple[float, float, np.ndarray]:
-        cfg = _config(config, {**dict(points_extra[(kind, value)]), "policy": {"name": DESIGNS[design], "energy_budget_j": budget}})
-        share, devices, positions = _expected_share(cfg, design)
-        g0 = float(ref_loss[0] - loss_star)
-        return share, bound.rounds_to_gap(target_gap, g0, share), devices
-
-    points_extra = {(kind, value): extra for kind, value, extra in points}
+    task = build_task(config)
+    g0 = float(ref_loss[0] - loss_star)
     table: dict[tuple, dict[str, Any]] = {}
-    for kind, value, _ in points:
+    for kind, value, extra in points:
         for design in DESIGNS:
             curve, rounds = simulated(kind, value, design)
-            share, bound_rounds, devices = predicted(kind, value, design)
+            cfg = _config(config, {**extra, "policy": {"name": DESIGNS[design], "energy_budget_j": budget}})
+            share, devices, _ = _expected_share(cfg, design, task)
+            bound_rounds = bound.rounds_to_gap(target_gap, g0, share)
             realised = np.mean([_realised_shares(runs[(kind, value, design, s)], total_examples).mean() for s in seeds])
             table[(kind, value, design)] = {
                 "rounds": rounds, "bound_rounds": bound_rounds, "expected_share": share, "realised_share": float(realised),
@@ -169,7 +165,6 @@ def reproduce_uav_swarm(config: RunConfig, output_dir: Path, *, progress: bool =
     # The bound against the simulated gap: the median relative error over the rounds, every point.
     errors = []
     gap_curves = {}
-    g0 = float(ref_loss[0] - loss_star)
     for key, row in table.items():
         predicted_curve = bound.gap_curve(g0, np.full(config.rounds, row["expected_share"]))
         errors.append(float(np.median(np.abs(np.log(predicted_curve / row["curve"])))))
@@ -226,7 +221,7 @@ def reproduce_uav_swarm(config: RunConfig, output_dir: Path, *, progress: bool =
                              title="Rounds to the target vs antenna angle deviation"),
         plot_gap_with_bound(gap_curves, target_gap, output_dir / "loss_with_bound.png", title=f"Optimality gap at σθ = {top:g}°: simulated and the bound"),
     ]
-    share, joint_devices, positions = _expected_share(_config(config, {"policy": {"name": DESIGNS["joint"], "energy_budget_j": budget}}), "joint")
+    _, joint_devices, positions = _expected_share(_config(config, {"policy": {"name": DESIGNS["joint"], "energy_budget_j": budget}}), "joint", task)
     leader = np.array([0.0, 0.0, config.mobility.altitude_m])
     figures.append(plot_swarm_snapshot(positions, leader, {"joint design (round 1)": list(joint_devices),
                                        "baseline (round 1)": list(table[("sigma", config.radio.pointing_sigma_deg if config.radio.pointing_sigma_deg in sigmas else sigmas[0], "baseline")]["devices"])},

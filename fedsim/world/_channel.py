@@ -54,6 +54,14 @@ class Channel:
         prefix = f"{purpose}-" if purpose else ""
         return lambda name: numpy_stream(base, prefix + name, round_index)
 
+    def _shadowed_path_gain(self, horizontal_m, vertical_m, round_index: int, seed: int | None, purpose: str) -> np.ndarray:
+        """Path loss and log-normal shadowing of the round, before any antenna gain."""
+        gain = self.path_gain(horizontal_m, vertical_m, round_index, seed=seed, purpose=purpose)
+        if self.config.shadowing_db > 0:
+            shadow = shadowing_db(self._streams(round_index, seed, purpose)("shadowing"), self.config.shadowing_db, gain.shape)
+            gain = gain * 10.0 ** (-shadow / 10.0)
+        return gain
+
     def large_scale_gain(
         self,
         horizontal_m: np.ndarray,
@@ -70,21 +78,17 @@ class Channel:
         the channel's: a Monte-Carlo estimator's own draws). Pointing errors are drawn when not
         given (a swarm gives its own, moved by the wind)."""
         c = self.config
-        streams = self._streams(round_index, seed, purpose)
-        gain = self.path_gain(horizontal_m, vertical_m, round_index, seed=seed, purpose=purpose)
-        if c.shadowing_db > 0:
-            shadow = shadowing_db(streams("shadowing"), c.shadowing_db, gain.shape)
-            gain = gain * 10.0 ** (-shadow / 10.0)
+        gain = self._shadowed_path_gain(horizontal_m, vertical_m, round_index, seed, purpose)
         if c.antenna == "parabolic":
             if pointing_error_deg is None:
-                pointing_error_deg = draw_pointing_error_deg(streams("pointing"), c.pointing_sigma_deg, gain.shape)
+                rng = self._streams(round_index, seed, purpose)("pointing")
+                pointing_error_deg = draw_pointing_error_deg(rng, c.pointing_sigma_deg, gain.shape)
             tx_db = pointing_gain_db(pointing_error_deg, c.beamwidth_deg, c.max_gain_dbi, _MAX_ATTENUATION_DB)
             gain = gain * 10.0 ** ((tx_db + c.rx_gain_dbi) / 10.0)
         elif c.rx_gain_dbi:
             gain = gain * 10.0 ** (c.rx_gain_dbi / 10.0)
         return gain
 
-    # -- small scale --------------------------------------------------------------------------
     def mean_large_scale_gain(
         self, horizontal_m: np.ndarray, vertical_m: np.ndarray, round_index: int, *, planes: int = 1
     ) -> np.ndarray:
@@ -94,13 +98,10 @@ class Channel:
         c = self.config
         if c.antenna != "parabolic":
             return self.large_scale_gain(horizontal_m, vertical_m, round_index)
-        gain = self.path_gain(horizontal_m, vertical_m, round_index)
-        if c.shadowing_db > 0:
-            shadow = shadowing_db(numpy_stream(self.seed, "shadowing", round_index), c.shadowing_db, gain.shape)
-            gain = gain * 10.0 ** (-shadow / 10.0)
         antenna = mean_pointing_gain(c.pointing_sigma_deg, c.beamwidth_deg, c.max_gain_dbi, _MAX_ATTENUATION_DB, planes)
-        return gain * antenna * 10.0 ** (c.rx_gain_dbi / 10.0)
+        return self._shadowed_path_gain(horizontal_m, vertical_m, round_index, None, "") * antenna * 10.0 ** (c.rx_gain_dbi / 10.0)
 
+    # -- small scale --------------------------------------------------------------------------
     def fading_block(self, round_index: int, start_s: np.ndarray | float) -> np.ndarray:
         """Block index of each upload starting at ``start_s`` (the round itself without T_c)."""
         if self.config.coherence_s is None:

@@ -12,7 +12,7 @@ appear only here, at the boundary, and are converted once (``RadioConfig.noise_p
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
@@ -280,8 +280,6 @@ class WorldConfig:
         """A WorldConfig from flat keyword arguments, each routed to the section that owns it,
         e.g. ``WorldConfig.of(num_devices=30, tx_power_w=0.2, access=AccessConfig("tdma"))``;
         a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it."""
-        from dataclasses import fields, replace
-
         kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig}
         owner = {f.name: section for section, kind in kinds.items() for f in fields(kind)}
         sections: dict[str, object] = {}

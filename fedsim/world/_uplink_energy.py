@@ -87,24 +87,22 @@ def expected_uplink_energy_per_bit(
     power = radio.tx_power_w
     channel = world.channel
     horizontal_now, vertical_now, _ = world.motion.geometry()
-    # The deterministic models of the Green-QFL setup need no per-drop draws; the others draw
-    # LoS, shadowing and pointing for every (drop, device), as a round would.
-    static_large = None if channel.draws_large_scale else channel.large_scale_gain(horizontal_now, vertical_now, 0)
+    moved = redraw_positions and world.config.mobility.kind != "uav_swarm"  # a swarm keeps its formation
+    # A deterministic model at a fixed placement (the default setup) is one gain for every drop;
+    # otherwise LoS, shadowing and pointing are drawn for every (drop, device), as a round would.
+    fixed_large = None if (moved or channel.draws_large_scale) else channel.large_scale_gain(horizontal_now, vertical_now, 0)[None, :]
 
     total = 0.0
     block = max(1, _MC_BLOCK_ELEMENTS // n)
     for index, start in enumerate(range(0, drops, block)):
         fade = fading[start : start + block, None]
         count = fade.shape[0]
-        if redraw_positions and world.config.mobility.kind != "uav_swarm":
-            horizontal = _placements(world, count, placement_rng).reshape(count, n)
-            vertical = np.broadcast_to(vertical_now, horizontal.shape)
+        if fixed_large is not None:
+            large = fixed_large
         else:
-            horizontal = np.broadcast_to(horizontal_now, (count, n))
+            horizontal = _placements(world, count, placement_rng).reshape(count, n) if moved else np.broadcast_to(horizontal_now, (count, n))
             vertical = np.broadcast_to(vertical_now, (count, n))
-        if static_large is not None and not redraw_positions:
-            large = static_large[None, :]
-        else:  # pointing errors are drawn per drop (None), never the realised ones
+            # pointing errors are drawn per drop (None), never the realised ones
             large = channel.large_scale_gain(horizontal, vertical, index, None, seed=stream_seed, purpose="uplink_energy_mc")
         rate = shannon_rate_bps(band_hz, power, fade * large, noise)
         total += float(np.sum((power / rate) @ w))

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import simpy
 
-from fedsim._checks import check_choice, check_float, check_int
+from fedsim._checks import check_choice, check_int
 from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.workload import Workload

@@ -3,7 +3,6 @@ scheduling, the angle-aware schedule, and the baseline."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import fedsim
