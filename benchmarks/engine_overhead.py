@@ -17,15 +17,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+# Run as a script, sys.path[0] is benchmarks/ itself, where benchmarks/kernels.py would shadow the
+# kernels package: put the repository root first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import fedsim
 from fedsim.config import RunConfig
-from fedsim.federation import ClassifierTask, evaluate, sample_devices, train_locally, weighted_average
+from fedsim.control import sample_devices
+from fedsim.federation import ClassifierTask, evaluate, train_locally, weighted_average
 from fedsim.rng import numpy_stream
 from fedsim.torch_rng import torch_stream
 from fedsim.uplink import decode_update, encode_update

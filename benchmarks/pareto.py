@@ -22,12 +22,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 from pymoo.indicators.hv import HV
 from pymoo.indicators.igd import IGD
 from pymoo.problems import get_problem
+
+# Run as a script, sys.path[0] is benchmarks/ itself, where benchmarks/kernels.py would shadow the
+# kernels package: put the repository root first.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fedsim._compose import scenarios_dir
 from fedsim.optimize import GreenQflProblem, ParetoResult, nbi, nsga2_front

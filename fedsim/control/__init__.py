@@ -19,6 +19,7 @@ _EXPORTS = {
     "PolicyConfig": "._config",
     "RoundDecision": "._decision",
     "build_policy": "._build",
+    "sample_devices": "._policy",
     "sample_uniform": "._policy",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

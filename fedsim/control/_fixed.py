@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedsim.control._policy import Policy, sample_uniform
-from fedsim.rng import numpy_stream
+from fedsim.control._policy import Policy, sample_devices
 from fedsim.world import Observation
 
 
@@ -19,6 +18,5 @@ class FixedPolicy(Policy):
             devices = np.array(sorted(self.config.devices), dtype=np.int64)  # in range: RunConfig checks
             devices = devices[observation.available[devices]]  # an empty battery drops out
         else:
-            rng = numpy_stream(self.run.seed, "device-sampling", observation.round)
-            devices = sample_uniform(rng, observation.available_devices, self.operating_point.devices_per_round)
+            devices = sample_devices(self.run.seed, observation.round, observation.available_devices, self.operating_point.devices_per_round)
         return self.at_operating_point(devices, observation)

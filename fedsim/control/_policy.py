@@ -75,3 +75,9 @@ def sample_uniform(rng: np.random.Generator, available: np.ndarray, k: int) -> n
     """K devices drawn uniformly without replacement from ``available``; sorted."""
     pool = np.sort(np.asarray(available, dtype=np.int64))
     return np.sort(rng.choice(pool, size=min(k, pool.size), replace=False))
+
+
+def sample_devices(seed: int, server_round: int, available, k: int) -> np.ndarray:
+    """fedsim's default selection: K of ``available`` uniformly from the (seed, "device-sampling",
+    round) stream, rather than Flower's sampler (the global ``random`` and random node ids)."""
+    return sample_uniform(numpy_stream(seed, "device-sampling", server_round), np.asarray(list(available)), k)

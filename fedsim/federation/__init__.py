@@ -14,7 +14,6 @@ _EXPORTS = {
     "task_from_run_config": "._job",
     "evaluate": "._local_training",
     "train_locally": "._local_training",
-    "sample_devices": "._aggregate",
     "weighted_average": "._aggregate",
     "build_world": ".server_app",
     "run_federation": ".server_app",

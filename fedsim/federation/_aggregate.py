@@ -1,12 +1,10 @@
-"""FedAvg over decoded updates and fedsim's own seeded device sampling."""
+"""FedAvg over decoded updates (device selection is the control plane's: fedsim.control)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-
-from ..rng import numpy_stream
 
 
 def weighted_average(updates: Sequence[Sequence[np.ndarray]], weights: Sequence[float]) -> list[np.ndarray]:
@@ -24,15 +22,3 @@ def weighted_average(updates: Sequence[Sequence[np.ndarray]], weights: Sequence[
             acc += weight * tensor
         out.append(acc.astype(np.float32))
     return out
-
-
-def sample_devices(seed: int, server_round: int, available: Sequence[int], k: int) -> np.ndarray:
-    """K devices drawn uniformly without replacement from ``available``; sorted.
-
-    Drawn from the (seed, "device-sampling", round) stream rather than Flower's sampler, which
-    uses the global ``random`` and random node ids.
-    """
-    pool = np.asarray(sorted(available), dtype=np.int64)
-    k = min(k, len(pool))
-    rng = numpy_stream(seed, "device-sampling", server_round)
-    return np.sort(rng.choice(pool, size=k, replace=False))
