@@ -5,6 +5,10 @@ Each round the strategy gives the policy an ``Observation`` built by the World a
 ``RoundDecision`` it returns. Built-in policies (``policy=NAME``): ``fixed`` (the default, the
 run's operating point), ``random``, ``round_robin``, ``best_channel`` and ``optimized`` (the point
 ``fedsim optimize`` picks). A new policy is one file here plus one line in ``_registry.py``.
+
+Handover rules pick a cellular-connected drone's serving cell along its route (``handover=NAME``):
+``strongest``, ``a3`` (3GPP event A3), ``q_learning`` (tabular, per route) and ``dqn`` (torch,
+in ``fedsim.rl``), over the decision process ``HandoverMDP``.
 """
 
 from fedsim._lazy import lazy_exports
@@ -12,6 +16,17 @@ from fedsim._lazy import lazy_exports
 _EXPORTS = {
     "AUTO_CHANNEL": "._decision",
     "CSI_KINDS": "._config",
+    "A3Event": "._handover_rules",
+    "HANDOVER_RULES": "._handover_rules",
+    "HANDOVER_RULE_NAMES": "._handover_config",
+    "HandoverConfig": "._handover_config",
+    "HandoverMDP": "._handover_mdp",
+    "HandoverRule": "._handover_rules",
+    "QLearningHandover": "._handover_rules",
+    "StrongestCell": "._handover_rules",
+    "build_handover_rule": "._handover_rules",
+    "greedy_serving": "._q_learning",
+    "train_q_table": "._q_learning",
     "OperatingPoint": "._operating_point",
     "POLICIES": "._registry",
     "POLICY_NAMES": "._registry",

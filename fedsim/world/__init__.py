@@ -12,6 +12,7 @@ them live in the private modules (``fedsim.world._pathloss``, ``._link``, ``._mo
 
 from fedsim.workload import Workload
 from fedsim.world._antenna import ANTENNAS
+from fedsim.world._cellular import CELL_LAYOUTS, CellularConfig, CellularNetwork, panel_gain_db
 from fedsim.world._channel import Channel
 from fedsim.world._compute_energy import QnnEnergyModel
 from fedsim.world._config import (
@@ -25,7 +26,9 @@ from fedsim.world._config import (
     RadioConfig,
     WorldConfig,
 )
+from fedsim.world._drone_route import DroneRoute, random_route
 from fedsim.world._fading import FADING_KINDS
+from fedsim.world._handover import FlightTrace, RouteLinks, handover_flags, trace_flight, upload_time_s
 from fedsim.world._link import ACCESS_SCHEMES, AccessConfig
 from fedsim.world._mobility import FORMATION_SHAPES
 from fedsim.world._observation import Observation
@@ -43,6 +46,17 @@ __all__ = [
     "RoundOutcome",
     "Observation",
     "expected_uplink_energy_per_bit",
+    # cellular-connected drones: the network, routes, and what handovers cost
+    "CellularConfig",
+    "CellularNetwork",
+    "DroneRoute",
+    "FlightTrace",
+    "RouteLinks",
+    "handover_flags",
+    "panel_gain_db",
+    "random_route",
+    "trace_flight",
+    "upload_time_s",
     # its configs (the run configuration's sections) and models
     "AccessConfig",
     "DeploymentConfig",
@@ -58,6 +72,7 @@ __all__ = [
     "AIR_TO_GROUND_ENVIRONMENTS",
     "ANTENNAS",
     "AUTO_CHANNEL",
+    "CELL_LAYOUTS",
     "COMPUTE_MODELS",
     "CSI_KINDS",
     "DROP_REASONS",

@@ -1,0 +1,73 @@
+"""A drone's flight: waypoints at one altitude, flown at constant speed, sampled every ``step_m``.
+
+Handover decisions and measurements happen at the sample points (one every step_m / speed
+seconds), which is what a policy over "waypoints" sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fedsim._checks import check_float, check_int
+from fedsim.errors import ConfigError
+from fedsim.world._cellular import MAX_ALTITUDE_M
+
+
+@dataclass(frozen=True, eq=False)
+class DroneRoute:
+    """Waypoints (V, 2) in m, an altitude in m and a speed in m/s."""
+
+    waypoints_m: np.ndarray
+    altitude_m: float = 100.0
+    speed_mps: float = 10.0
+
+    def __post_init__(self) -> None:
+        way = np.asarray(self.waypoints_m, dtype=float)
+        if way.ndim != 2 or way.shape[0] < 2 or way.shape[1] != 2 or not np.all(np.isfinite(way)):
+            raise ConfigError("route.waypoints_m", f"array of shape {way.shape}", "(V >= 2, 2) finite waypoints (x, y)")
+        object.__setattr__(self, "waypoints_m", way)
+        # 36.777's aerial models need the UE above 1 m; above 300 m they are not defined.
+        check_float("route.altitude_m", self.altitude_m, low=1.5, high=MAX_ALTITUDE_M)
+        check_float("route.speed_mps", self.speed_mps, low=0, low_open=True)
+
+    @property
+    def length_m(self) -> float:
+        return float(np.linalg.norm(np.diff(self.waypoints_m, axis=0), axis=1).sum())
+
+    def sample(self, step_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """(P, 3) points every ``step_m`` metres of arc (the last waypoint included) and their
+        (P,) arc lengths in m."""
+        step = check_float("route.step_m", step_m, low=0, low_open=True)
+        seg = np.linalg.norm(np.diff(self.waypoints_m, axis=0), axis=1)
+        cum = np.concatenate(([0.0], np.cumsum(seg)))
+        arc = np.arange(0.0, cum[-1], step)
+        arc = np.append(arc, cum[-1]) if cum[-1] - arc[-1] > 1e-9 else arc
+        x = np.interp(arc, cum, self.waypoints_m[:, 0])
+        y = np.interp(arc, cum, self.waypoints_m[:, 1])
+        return np.column_stack([x, y, np.full(arc.size, self.altitude_m)]), arc
+
+    def step_s(self, step_m: float) -> float:
+        """Seconds between two sample points."""
+        return float(step_m) / self.speed_mps
+
+
+def random_route(
+    bounds_m: tuple[float, float, float, float],
+    rng: np.random.Generator,
+    *,
+    legs: int = 3,
+    altitude_m: float = 100.0,
+    speed_mps: float = 10.0,
+    margin_m: float = 0.0,
+) -> DroneRoute:
+    """A route of ``legs`` straight legs between uniform points of the bounds (shrunk by margin)."""
+    check_int("route.legs", legs, 1)
+    x0, y0, x1, y1 = bounds_m
+    low = np.array([x0 + margin_m, y0 + margin_m])
+    high = np.array([x1 - margin_m, y1 - margin_m])
+    if np.any(high <= low):
+        raise ConfigError("route.margin_m", margin_m, f"less than half the layout's size {bounds_m}")
+    points = low + (high - low) * rng.random((legs + 1, 2))
+    return DroneRoute(points, altitude_m=altitude_m, speed_mps=speed_mps)
