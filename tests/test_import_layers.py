@@ -42,6 +42,9 @@ ALLOWED = {
     "fedsim.theory": {"fedsim.world"},
     "fedsim.optimize": {"fedsim.theory"},
     "fedsim.ledger": set(),
+    # Learned agents (torch) and Gymnasium environments sit on the control plane they learn.
+    "fedsim.rl": {"fedsim.world", "fedsim.control", "fedsim.torch_rng"},
+    "fedsim.envs": {"fedsim.world", "fedsim.control"},
 }
 # Third-party packages a layer must never import, even lazily inside a function.
 FORBIDDEN_THIRD_PARTY = {
@@ -50,6 +53,7 @@ FORBIDDEN_THIRD_PARTY = {
     "fedsim.config": {"torch", "flwr", "pymoo", "sklearn"},
     "fedsim.theory": {"torch", "flwr", "sklearn", "kernels"},
     "fedsim.ledger": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
+    "fedsim.envs": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
 }
 
 
