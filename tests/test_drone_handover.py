@@ -93,20 +93,20 @@ def test_upload_time_integrates_rates_and_loses_interruptions_by_hand():
     rate = np.array([100.0, 200.0, 100.0, 100.0])
     no_ho = np.zeros(4, dtype=bool)
     # 1 s intervals: 100 bits in interval 0, 200 in 1, so 250 bits end 0.75 s into interval 1
-    assert upload_time_s(rate, no_ho, 1.0, 0.0, 250.0, 0.05) == pytest.approx((1.75, 0.0))
+    assert upload_time_s(rate, no_ho, 1.0, 0.0, 250.0, 0.05) == pytest.approx(1.75)
     ho = np.array([False, True, False, False])
-    # the handover at interval 1 silences its first 0.05 s
-    assert upload_time_s(rate, ho, 1.0, 0.0, 250.0, 0.05) == pytest.approx((1.80, 0.05))
-    # starting 0.5 s in: 50 bits in interval 0, then 0.05 s lost, then 200 bits take 1 s... 150 left
-    duration, lost = upload_time_s(rate, ho, 1.0, 0.5, 200.0, 0.05)
-    assert duration == pytest.approx(0.5 + 0.05 + 150.0 / 200.0)
-    assert lost == pytest.approx(0.05)
+    # resume: the handover at interval 1 silences its first 0.05 s
+    assert upload_time_s(rate, ho, 1.0, 0.0, 250.0, 0.05, "resume") == pytest.approx(1.80)
+    # restart: the 100 bits of interval 0 are lost too; 250 bits then need 190 + 60 bits
+    assert upload_time_s(rate, ho, 1.0, 0.0, 250.0, 0.05, "restart") == pytest.approx(1.0 + 1.0 + 0.6)
+    # starting 0.5 s in: 50 bits in interval 0, then 0.05 s lost, then 150 bits at 200 b/s
+    assert upload_time_s(rate, ho, 1.0, 0.5, 200.0, 0.05, "resume") == pytest.approx(0.5 + 0.05 + 0.75)
     # the route loops: 600 bits need a second lap (lap = 100 + 190 + 100 + 100 = 490 bits); of
     # the last 110, interval 0 carries 100, then interval 1 loses 0.05 s again and sends 10 in 0.05 s
-    duration, lost = upload_time_s(rate, ho, 1.0, 0.0, 600.0, 0.05)
-    assert duration == pytest.approx(4.0 + 1.0 + 0.05 + 0.05)
-    assert lost == pytest.approx(0.1)
-    assert upload_time_s(np.zeros(4), no_ho, 1.0, 0.0, 1.0, 0.05)[0] == math.inf
+    assert upload_time_s(rate, ho, 1.0, 0.0, 600.0, 0.05, "resume") == pytest.approx(4.0 + 1.0 + 0.05 + 0.05)
+    # restart: no handover-free stretch carries 600 bits (the longest, from interval 1 round to 0, carries 490)
+    assert upload_time_s(rate, ho, 1.0, 0.0, 600.0, 0.05, "restart") == math.inf
+    assert upload_time_s(np.zeros(4), no_ho, 1.0, 0.0, 1.0, 0.05) == math.inf
 
 
 def test_trace_flight_prices_a_sequence(network, links):

@@ -29,6 +29,7 @@ ALLOWED = {
     "fedsim.config": {
         "fedsim.world",
         "fedsim.control._config",
+        "fedsim.control._handover_config",
         "fedsim.control._operating_point",
         "fedsim.control._registry",
         "fedsim.data._names",

@@ -18,6 +18,7 @@ from kernels.recipe import LANGUAGE_MODELS as LM_MODELS
 from kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
+from ..control._handover_config import HandoverConfig
 from ..control._registry import policy_class
 from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
@@ -26,7 +27,7 @@ from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import ROUNDING_MODES
 from ._tasks import MODEL_NAMES
 from ..theory._constants import ConvergenceConstants
-from ..world import AccessConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
+from ..world import AccessConfig, CellularConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
 ENGINES = ("inprocess",)
@@ -224,6 +225,8 @@ class RunConfig:
     access: AccessConfig = field(default_factory=lambda: AccessConfig(scheme="orthogonal"))
     devices: DeviceConfig = field(default_factory=DeviceConfig)
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
+    cellular: CellularConfig = field(default_factory=CellularConfig)  # mobility=drone_routes
+    handover: HandoverConfig = field(default_factory=HandoverConfig)  # mobility=drone_routes
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     lm: LMSection = field(default_factory=LMSection)
@@ -251,9 +254,17 @@ class RunConfig:
                 self.op.devices_per_round,
                 f"an integer in [1, world.num_devices={self.world.num_devices}]",
             )
+        if self.mobility.kind == "drone_routes":
+            self._check_drones()
         policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
+
+    def _check_drones(self) -> None:
+        cells = self.cellular.num_cells
+        if self.handover.candidates > cells:
+            raise ConfigError("handover.candidates", self.handover.candidates, f"an integer in [1, {cells}] (the cells of cellular.rings={self.cellular.rings})")
+        self.world_config  # the World's own cross-section rules (e.g. the drones' access scheme)
 
     @property
     def world_config(self) -> WorldConfig:
@@ -265,6 +276,7 @@ class RunConfig:
             devices=self.devices,
             mobility=self.mobility,
             batch_size=self.train.batch_size,
+            cellular=self.cellular,
         )
 
     @classmethod

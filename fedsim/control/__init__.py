@@ -24,6 +24,7 @@ _EXPORTS = {
     "HandoverRule": "._handover_rules",
     "QLearningHandover": "._handover_rules",
     "StrongestCell": "._handover_rules",
+    "assign_handover": "._handover_rules",
     "build_handover_rule": "._handover_rules",
     "greedy_serving": "._q_learning",
     "train_q_table": "._q_learning",

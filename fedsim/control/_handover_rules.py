@@ -91,3 +91,14 @@ HANDOVER_RULES: dict[str, str] = {
 def build_handover_rule(config: HandoverConfig, bounds_m: tuple[float, float, float, float], seed: int = 0) -> HandoverRule:
     module, _, cls = HANDOVER_RULES[config.rule].partition(":")
     return getattr(importlib.import_module(module), cls)(config, bounds_m, seed)
+
+
+def assign_handover(world, config: HandoverConfig) -> HandoverRule:
+    """Build the configured rule, train it if it learns across routes (on other random routes of
+    the layout, never the drones' own), and give the World's drones their serving cells."""
+    drones = world.drones
+    rule = build_handover_rule(config, drones.network.bounds_m, world.seed)
+    if config.rule == "dqn":
+        rule.fit(drones.training_routes(config.training_routes, world.seed))
+    drones.assign(rule.serve)
+    return rule

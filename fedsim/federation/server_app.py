@@ -16,7 +16,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from .._atomic import atomic_write_bytes
-from ..control import build_policy
+from ..control import assign_handover, build_policy
 from ..errors import ClientAppError
 from ..ledger import Ledger
 from ..result import RunResult
@@ -48,7 +48,10 @@ def quiet_flower_log():
 def build_world(task: Task) -> World:
     """The World of a task's run configuration, pricing the task's own workload."""
     cfg = task.config
-    return World(cfg.world_config, task.workload_parts, cfg.seed)
+    world = World(cfg.world_config, task.workload_parts, cfg.seed)
+    if world.drones is not None:  # cellular drones: the configured handover rule serves them
+        assign_handover(world, cfg.handover)
+    return world
 
 
 def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True) -> RunResult:

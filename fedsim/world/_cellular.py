@@ -41,6 +41,7 @@ from fedsim.world._antenna import element_gain_38901_db
 from fedsim.world._pathloss import shadowing_sigma_db, uma_av_36777_db, uma_av_los_probability
 
 CELL_LAYOUTS = ("hex",)
+UPLOAD_ON_HANDOVER = ("restart", "resume")
 SECTOR_AZIMUTHS_DEG = (30.0, 150.0, 270.0)
 _SUBCARRIERS_PER_RB = 12
 _THERMAL_NOISE_DBM_HZ = -174.0
@@ -70,6 +71,9 @@ class CellularConfig:
     handover_interruption_s: float = 0.05  # no data while the UE moves to the target cell
     rlf_sinr_db: float = -8.0  # Q_out: below this the link is out of sync
     t310_s: float = 1.0  # out of sync for longer than this: radio-link failure
+    # What a handover does to an upload in flight: "restart" (the aggregator sits at the cell's
+    # edge, so what reached the old cell is lost) or "resume" (the network forwards it).
+    upload_on_handover: str = "restart"
 
     def __post_init__(self) -> None:
         check_choice("layout", self.layout, CELL_LAYOUTS)
@@ -89,10 +93,16 @@ class CellularConfig:
         check_float("handover_interruption_s", self.handover_interruption_s, low=0)
         check_float("rlf_sinr_db", self.rlf_sinr_db)
         check_float("t310_s", self.t310_s, low=0)
+        check_choice("upload_on_handover", self.upload_on_handover, UPLOAD_ON_HANDOVER)
 
     @property
     def noise_per_re_dbm(self) -> float:
         return _THERMAL_NOISE_DBM_HZ + 10.0 * math.log10(self.subcarrier_hz) + self.noise_figure_db
+
+    @property
+    def num_cells(self) -> int:
+        """Three sectors on each of the 1 + 3r(r + 1) sites of r hexagonal rings."""
+        return len(SECTOR_AZIMUTHS_DEG) * (1 + 3 * self.rings * (self.rings + 1))
 
     @property
     def bandwidth_hz(self) -> float:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
 from fedsim.world._antenna import ANTENNAS
+from fedsim.world._cellular import MAX_ALTITUDE_M, CellularConfig
 from fedsim.world._compute_energy import QnnEnergyModel
 from fedsim.world._fading import FADING_KINDS
 from fedsim.world._link import AccessConfig
@@ -24,7 +25,7 @@ from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
 from fedsim.world._units import db_to_linear, dbm_to_w
 
 COMPUTE_MODELS = ("qnn", "cmos")
-MOBILITY_KINDS = ("static", "random_waypoint", "uav_swarm")
+MOBILITY_KINDS = ("static", "random_waypoint", "uav_swarm", "drone_routes")
 PLACEMENTS = ("square", "disc", "hex")
 
 
@@ -224,7 +225,10 @@ class DeviceConfig:
 @dataclass(frozen=True)
 class MobilityConfig:
     """The ``mobility`` section: where devices are and how they move. ``uav_swarm``: the devices
-    are the followers of a leader UAV that is also the server (no ground base station)."""
+    are the followers of a leader UAV that is also the server (no ground base station).
+    ``drone_routes``: cellular-connected drones, each flying its own closed route of
+    ``route_legs`` legs at ``altitude_m`` through the ``cellular`` network (speed drawn in
+    ``speed_mps``), measured every ``route_step_m``."""
 
     kind: str = "static"
     placement: str = "square"  # square: [0, side]^2; disc/hex: radius side/2 around the BS
@@ -237,6 +241,8 @@ class MobilityConfig:
     wind_mps: float = 0.0
     gust_sigma_m: float = 0.0
     gust_tau_s: float = 1.0
+    route_legs: int = 3
+    route_step_m: float = 10.0
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, MOBILITY_KINDS)
@@ -250,11 +256,16 @@ class MobilityConfig:
         check_float("gust_sigma_m", self.gust_sigma_m, low=0)
         # An Ornstein-Uhlenbeck gust needs a positive correlation time (0 would divide by zero).
         check_float("gust_tau_s", self.gust_tau_s, low=0, low_open=True)
+        check_int("route_legs", self.route_legs, 1)
+        check_float("route_step_m", self.route_step_m, low=0, low_open=True)
+        if self.kind == "drone_routes":  # TR 36.777's aerial models: 1.5 m to 300 m
+            check_float("altitude_m", self.altitude_m, low=1.5, high=MAX_ALTITUDE_M)
 
 
 @dataclass(frozen=True)
 class WorldConfig:
-    """Everything a World needs: the five sections, plus the samples of one local iteration."""
+    """Everything a World needs: its sections, plus the samples of one local iteration.
+    ``cellular`` is read only by ``mobility.kind=drone_routes``."""
 
     deployment: DeploymentConfig = field(default_factory=DeploymentConfig)
     radio: RadioConfig = field(default_factory=RadioConfig)
@@ -262,6 +273,7 @@ class WorldConfig:
     devices: DeviceConfig = field(default_factory=DeviceConfig)
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     batch_size: int = 32  # samples per local iteration (the run's train.batch_size)
+    cellular: CellularConfig = field(default_factory=CellularConfig)
 
     def __post_init__(self) -> None:
         for key, kind in (
@@ -270,18 +282,26 @@ class WorldConfig:
             ("access", AccessConfig),
             ("devices", DeviceConfig),
             ("mobility", MobilityConfig),
+            ("cellular", CellularConfig),
         ):
             if not isinstance(getattr(self, key), kind):
                 raise ConfigError(key, getattr(self, key), f"a {kind.__name__}")
         check_int("batch_size", self.batch_size, 1)
+        if self.mobility.kind == "drone_routes" and self.access.scheme != "orthogonal":
+            raise ConfigError("access.scheme", self.access.scheme, "orthogonal with mobility.kind=drone_routes (each drone uses its serving cell's carrier)")
 
     @classmethod
     def of(cls, **values: object) -> "WorldConfig":
         """A WorldConfig from flat keyword arguments, each routed to the section that owns it,
         e.g. ``WorldConfig.of(num_devices=30, tx_power_w=0.2, access=AccessConfig("tdma"))``;
-        a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it."""
-        kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig}
-        owner = {f.name: section for section, kind in kinds.items() for f in fields(kind)}
+        a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it.
+        A name two sections share goes to the first (``carrier_hz`` to radio, not cellular)."""
+        kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig,
+                 "cellular": CellularConfig}
+        owner: dict[str, str] = {}
+        for section, kind in kinds.items():  # a name two sections share (carrier_hz) stays the earlier's
+            for f in fields(kind):
+                owner.setdefault(f.name, section)
         sections: dict[str, object] = {}
         flat: dict[str, dict[str, object]] = {section: {} for section in kinds}
         for key, value in values.items():

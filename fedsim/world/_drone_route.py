@@ -17,11 +17,13 @@ from fedsim.world._cellular import MAX_ALTITUDE_M
 
 @dataclass(frozen=True, eq=False)
 class DroneRoute:
-    """Waypoints (V, 2) in m, an altitude in m and a speed in m/s."""
+    """Waypoints (V, 2) in m, an altitude in m and a speed in m/s. ``loop``: the route closes
+    back to its first waypoint and is flown round and round."""
 
     waypoints_m: np.ndarray
     altitude_m: float = 100.0
     speed_mps: float = 10.0
+    loop: bool = False
 
     def __post_init__(self) -> None:
         way = np.asarray(self.waypoints_m, dtype=float)
@@ -33,24 +35,37 @@ class DroneRoute:
         check_float("route.speed_mps", self.speed_mps, low=0, low_open=True)
 
     @property
+    def _polyline_m(self) -> np.ndarray:
+        return np.vstack([self.waypoints_m, self.waypoints_m[:1]]) if self.loop else self.waypoints_m
+
+    @property
     def length_m(self) -> float:
-        return float(np.linalg.norm(np.diff(self.waypoints_m, axis=0), axis=1).sum())
+        return float(np.linalg.norm(np.diff(self._polyline_m, axis=0), axis=1).sum())
 
     def sample(self, step_m: float) -> tuple[np.ndarray, np.ndarray]:
-        """(P, 3) points every ``step_m`` metres of arc (the last waypoint included) and their
-        (P,) arc lengths in m."""
+        """(P, 3) points along the route and their (P,) arc lengths in m. Open: every ``step_m``
+        from the start, the last waypoint included. Loop: P = ceil(length/step_m) equal steps
+        round the loop (the start is not repeated), so every interval lasts the same time."""
         step = check_float("route.step_m", step_m, low=0, low_open=True)
-        seg = np.linalg.norm(np.diff(self.waypoints_m, axis=0), axis=1)
-        cum = np.concatenate(([0.0], np.cumsum(seg)))
-        arc = np.arange(0.0, cum[-1], step)
-        arc = np.append(arc, cum[-1]) if cum[-1] - arc[-1] > 1e-9 else arc
-        x = np.interp(arc, cum, self.waypoints_m[:, 0])
-        y = np.interp(arc, cum, self.waypoints_m[:, 1])
+        poly = self._polyline_m
+        cum = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))))
+        if self.loop:
+            count = max(1, int(np.ceil(cum[-1] / step)))
+            arc = np.arange(count) * (cum[-1] / count)
+        else:
+            arc = np.arange(0.0, cum[-1], step)
+            arc = np.append(arc, cum[-1]) if cum[-1] - arc[-1] > 1e-9 else arc
+        x = np.interp(arc, cum, poly[:, 0])
+        y = np.interp(arc, cum, poly[:, 1])
         return np.column_stack([x, y, np.full(arc.size, self.altitude_m)]), arc
 
-    def step_s(self, step_m: float) -> float:
-        """Seconds between two sample points."""
-        return float(step_m) / self.speed_mps
+    def position_m(self, time_s: float) -> np.ndarray:
+        """(3,) where the drone is after ``time_s`` of flight (a loop wraps; an open route stops)."""
+        poly = self._polyline_m
+        cum = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))))
+        s = self.speed_mps * float(time_s)
+        s = np.mod(s, cum[-1]) if self.loop and cum[-1] > 0 else min(s, cum[-1])
+        return np.array([np.interp(s, cum, poly[:, 0]), np.interp(s, cum, poly[:, 1]), self.altitude_m])
 
 
 def random_route(
@@ -61,6 +76,7 @@ def random_route(
     altitude_m: float = 100.0,
     speed_mps: float = 10.0,
     margin_m: float = 0.0,
+    loop: bool = False,
 ) -> DroneRoute:
     """A route of ``legs`` straight legs between uniform points of the bounds (shrunk by margin)."""
     check_int("route.legs", legs, 1)
@@ -70,4 +86,4 @@ def random_route(
     if np.any(high <= low):
         raise ConfigError("route.margin_m", margin_m, f"less than half the layout's size {bounds_m}")
     points = low + (high - low) * rng.random((legs + 1, 2))
-    return DroneRoute(points, altitude_m=altitude_m, speed_mps=speed_mps)
+    return DroneRoute(points, altitude_m=altitude_m, speed_mps=speed_mps, loop=loop)

@@ -40,7 +40,9 @@ class RouteLinks:
 
     @property
     def step_s(self) -> float:
-        return self.route.step_s(self.step_m)
+        """Seconds between sample points (a loop's steps are evened out round the loop)."""
+        spacing_m = self.arc_m[1] - self.arc_m[0] if self.num_points > 1 else self.step_m
+        return float(spacing_m) / self.route.speed_mps
 
 
 def handover_flags(serving: ArrayLike) -> np.ndarray:
@@ -98,38 +100,45 @@ def trace_flight(network: CellularNetwork, links: RouteLinks, serving: ArrayLike
 
 
 def upload_time_s(
-    rate_bps: ArrayLike, handover: ArrayLike, step_s: float, start_s: float, bits: float, interruption_s: float
-) -> tuple[float, float]:
-    """(duration, time lost to handovers) of an upload of ``bits`` starting ``start_s`` into a
-    looped route whose sample interval i (length ``step_s``) carries ``rate_bps[i]``, except for
-    the first ``interruption_s`` of an interval that starts with a handover.
-
-    Exact for piecewise-constant rates: the bits are integrated interval by interval (vectorised
-    over as many route laps as the upload needs). An upload that can never finish (zero rate
-    everywhere) takes infinitely long.
+    rate_bps: ArrayLike,
+    handover: ArrayLike,
+    step_s: float,
+    start_s: float,
+    bits: float,
+    interruption_s: float,
+    on_handover: str = "resume",
+) -> float:
+    """Seconds an upload of ``bits`` takes from ``start_s`` into a looped route whose sample
+    interval i (``step_s`` long) carries ``rate_bps[i]``. A handover at the start of an interval
+    silences its first ``interruption_s``; with ``on_handover="restart"`` it also discards what
+    was sent to the old cell (an aggregator at the cell's edge: the upload starts over), with
+    ``"resume"`` the new cell continues it (data forwarding). Exact for piecewise-constant rates.
+    An upload that can never finish takes infinitely long (with ``restart``: no handover-free
+    stretch of the loop carries it; the search stops after every start of the loop was tried).
     """
     rate = np.asarray(rate_bps, dtype=float)
     ho = np.asarray(handover, dtype=bool)
     p = rate.size
     if bits <= 0:
-        return 0.0, 0.0
+        return 0.0
     dead = np.where(ho, min(interruption_s, step_s), 0.0)  # (P,) seconds without data per interval
-    lap_bits = float(np.sum(rate * (step_s - dead)))
+    capacity = rate * (step_s - dead)
+    lap_bits = float(capacity.sum())
     if lap_bits <= 0:
-        return float("inf"), 0.0
-    first = int(start_s // step_s) % p
-    offset = start_s - (start_s // step_s) * step_s  # seconds into the first interval
-    laps = int(np.ceil(bits / lap_bits)) + 2
-    idx = (first + np.arange(laps * p)) % p
-    dead_here = dead[idx].copy()
-    usable = step_s - dead_here
-    usable[0] = max(0.0, step_s - max(offset, dead_here[0]))  # the first interval is entered late
-    dead_here[0] = max(0.0, dead_here[0] - offset)
-    carried = rate[idx] * usable
-    cum = np.cumsum(carried)
-    last = int(np.searchsorted(cum, bits))  # the interval where the last bit goes out
-    before = cum[last - 1] if last else 0.0
-    elapsed_before = (step_s - offset) + (last - 1) * step_s if last else 0.0
-    within = dead_here[last] + (bits - before) / rate[idx[last]]
-    lost = float(np.sum(dead_here[: last + 1]))
-    return float(elapsed_before + within), lost
+        return float("inf")
+    first = int(start_s // step_s)
+    offset = start_s - first * step_s  # seconds into the first interval
+    elapsed, sent = 0.0, 0.0
+    limit = (int(np.ceil(bits / lap_bits)) + 2) * p + 1
+    for n in range(limit):
+        i = (first + n) % p
+        entered = offset if n == 0 else 0.0
+        if n > 0 and ho[i] and on_handover == "restart":
+            sent = 0.0
+        silent = max(0.0, dead[i] - entered)
+        usable = step_s - max(entered, dead[i])
+        if rate[i] * usable >= bits - sent:
+            return elapsed + silent + (bits - sent) / rate[i]
+        sent += rate[i] * usable
+        elapsed += step_s - entered
+    return float("inf")

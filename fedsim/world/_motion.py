@@ -12,7 +12,9 @@ from typing import Protocol
 import numpy as np
 
 from fedsim.rng import numpy_stream
+from fedsim.world._cellular import CellularNetwork
 from fedsim.world._config import WorldConfig
+from fedsim.world._drone_fleet import DroneFleet
 from fedsim.world._mobility import (
     RandomWaypoint,
     SwarmFormation,
@@ -101,6 +103,8 @@ def build_motion(config: WorldConfig, seed: int) -> Motion:
     """The motion a configuration's ``mobility`` section describes (streams from ``seed``)."""
     mob, site = config.mobility, config.deployment
     n = site.num_devices
+    if mob.kind == "drone_routes":
+        return DroneFleet(CellularNetwork(config.cellular, seed), n, mob, seed)
     if mob.kind == "uav_swarm":
         return SwarmMotion(
             SwarmFormation(

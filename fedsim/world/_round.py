@@ -12,7 +12,7 @@ from fedsim.errors import ConfigError
 from fedsim.world._compute_energy import check_train_bits
 
 AUTO_CHANNEL = -1  # a plan's channel entry that lets the access scheme assign one
-DROP_REASONS = ("", "deadline", "packet_error", "battery")
+DROP_REASONS = ("", "deadline", "packet_error", "battery", "handover")
 
 
 def _frozen_array(values: object, dtype: type) -> np.ndarray:
@@ -110,7 +110,7 @@ class RoundOutcome:
     energy_download_j: np.ndarray
     energy_propulsion_j: np.ndarray  # UAVs only; reported apart from learning energy
     delivered: np.ndarray  # bool: arrived before the deadline, intact, battery not empty
-    drop_reason: np.ndarray  # "" (delivered), "deadline", "packet_error", "battery"
+    drop_reason: np.ndarray  # "" (delivered), "deadline", "packet_error", "battery", "handover"
     channel_gain: np.ndarray  # large-scale gain x fading, linear
     distance_m: np.ndarray
     upload_start_s: np.ndarray

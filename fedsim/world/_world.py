@@ -27,6 +27,7 @@ from fedsim.workload import Workload
 from fedsim.world._channel import Channel
 from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
+from fedsim.world._drone_fleet import DroneFleet
 from fedsim.world._link import broadcast_time_s, fdma_rates, ofdma_assign, packet_error_rate, serve_in_order, shannon_rate_bps
 from fedsim.world._motion import build_motion
 from fedsim.world._observation import Observation
@@ -64,6 +65,8 @@ class World:
         self.env = simpy.Environment()
         self.channel = Channel(config.radio, self.seed)
         self.motion = build_motion(config, self.seed)
+        # Cellular-connected drones price their uplink along their routes (mobility=drone_routes).
+        self.drones: DroneFleet | None = self.motion if isinstance(self.motion, DroneFleet) else None
         self.energy_model = config.energy
         n = config.num_devices
         dev = config.devices
@@ -198,7 +201,14 @@ class World:
         # Uplink rates under the access scheme, with the fading block in force when ready.
         blocks = self.channel.fading_block(plan.round, ready_s)
         bits = plan.uplink_bits
-        if scheme == "ofdma":
+        unhindered_s = None
+        if self.drones is not None:
+            # Cellular drones: the serving cell's carrier, its rate along the route, handovers.
+            airtime_s, unhindered_s = self.drones.upload(devices, ready_s, bits)
+            channel = self.drones.serving_cells(t0)[devices]
+            gain = 10.0 ** (np.array([self.drones.sinr_db_at(i, t) for i, t in zip(devices, ready_s)]) / 10.0)
+            band_hz = np.full(devices.shape, cfg.cellular.bandwidth_hz)
+        elif scheme == "ofdma":
             rate, band_hz, gain, channel = self._ofdma_rates(devices, large, blocks, bits, noise_psd, power, channel)
         else:
             gain = large * self.channel.fading_at(blocks, devices, n_all)
@@ -211,8 +221,9 @@ class World:
                 rate = shannon_rate_bps(radio.bandwidth_hz, power, gain, noise_psd)
                 # orthogonal: each device on its own channel; tdma: everyone on the one channel
                 channel = devices.astype(np.int64) if scheme == "orthogonal" else np.zeros(devices.size, np.int64)
-        with np.errstate(divide="ignore"):
-            airtime_s = np.where(bits > 0, bits / rate, 0.0)
+        if self.drones is None:
+            with np.errstate(divide="ignore"):
+                airtime_s = np.where(bits > 0, bits / rate, 0.0)
 
         # Batteries: a device that cannot pay for download and compute never transmits; one that
         # runs dry on air stops there.
@@ -232,7 +243,7 @@ class World:
         sent_s = np.clip(np.minimum(end_s, deadline) - start_s, 0.0, None)
         energy_uplink_j = power * sent_s
 
-        if radio.waterfall_threshold is not None and devices.size:
+        if radio.waterfall_threshold is not None and devices.size and self.drones is None:
             q = packet_error_rate(power, gain, band_hz, radio.waterfall_threshold, noise_psd_w_hz=noise_psd)
             corrupted = numpy_stream(self.seed, "packet-error", plan.round).random(n_all)[devices] < q
         else:
@@ -247,6 +258,8 @@ class World:
         reason = np.full(devices.shape, "", dtype=object)
         reason[corrupted] = "packet_error"
         reason[late] = "deadline"
+        if unhindered_s is not None:  # late only because of handovers: they cost the upload
+            reason[late & (start_s + unhindered_s <= deadline)] = "handover"
         reason[battery_out] = "battery"
         delivered = reason == ""
 
