@@ -37,6 +37,16 @@ def new_figure(*args, **kwargs):
         plt.close(fig)
 
 
+def finish_axes(ax, *, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    """The house style of a line plot: labels, a light grid and a small legend."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title is not None:
+        ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def save_figure(fig, path: Path, dpi: int = 130) -> Path:
     """Save ``fig`` as PNG atomically (temp file + ``os.replace``), then close it."""
     try:

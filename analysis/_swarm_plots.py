@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._plot_common import colours, new_figure, save_figure
+from ._plot_common import colours, finish_axes, new_figure, save_figure
 
 
 def plot_rounds_vs_sweep(
@@ -27,11 +27,7 @@ def plot_rounds_vs_sweep(
             ax.plot(x, [np.nan if v is None else v for v in values], "-o", color=colour, label=f"{name} (simulated)")
             if name in bound:
                 ax.plot(x, [np.nan if v is None else v for v in bound[name]], "--", color=colour, alpha=0.7, label=f"{name} (bound)")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("rounds to the target")
-        ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        finish_axes(ax, xlabel=xlabel, ylabel="rounds to the target", title=title)
         return save_figure(fig, Path(path))
 
 

@@ -25,6 +25,11 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("dataset=cifar10", "dataset='cifar10' is not allowed: one of digits, fashion_mnist, mnist"),
         ("dataset=mnist", "dataset.path=None is not allowed"),
         ("dataset=mnist dataset.path=/nonexistent/mnist", "dataset.path='/nonexistent/mnist' is not allowed"),
+        ("mobility=drone_routes cellular.layout=square", "cellular.layout='square' is not allowed: one of hex"),
+        ("mobility=drone_routes mobility.altitude_m=-10", "mobility.altitude_m=-10.0 is not allowed"),
+        ("mobility=drone_routes handover.candidates=30", "handover.candidates=30 is not allowed: an integer in [1, 21]"),
+        ("mobility=drone_routes access=tdma", "access.scheme='tdma' is not allowed: orthogonal with mobility.kind=drone_routes"),
+        ("handover.rule=sarsa", "handover.rule='sarsa' is not allowed: one of strongest, a3, q_learning, dqn"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(override, message, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import gymnasium
@@ -170,7 +171,7 @@ def test_dqn_training_is_seeded(network, links):
     pytest.importorskip("torch")
     from fedsim.rl import DqnHandover
 
-    cfg = HandoverConfig(rule="dqn", w_ho=1 / 9, episodes=4, dqn_buffer=1000)
+    cfg = HandoverConfig(rule="dqn", w_ho=1 / 9, dqn_episodes=4, dqn_buffer=1000)
     a = DqnHandover(cfg, network.bounds_m, seed=0).fit([links])
     b = DqnHandover(cfg, network.bounds_m, seed=0).fit([links])
     for key, value in a.network.state_dict().items():
@@ -206,7 +207,7 @@ def _route_links() -> RouteLinks:
 
 
 def test_drone_handover_env_passes_the_gymnasium_checker():
-    import fedsim.envs  # noqa: F401  (registers the environment)
+    importlib.import_module("fedsim.envs")  # registers the environment
     from gymnasium.utils.env_checker import check_env
 
     env = gymnasium.make("fedsim/DroneHandover-v0")
@@ -224,7 +225,7 @@ def test_drone_handover_env_passes_the_gymnasium_checker():
 
 def test_stable_baselines3_dqn_trains_on_the_environment_unchanged():
     sb3 = pytest.importorskip("stable_baselines3")
-    import fedsim.envs  # noqa: F401
+    importlib.import_module("fedsim.envs")
 
     env = gymnasium.make("fedsim/DroneHandover-v0")
     model = sb3.DQN("MlpPolicy", env, learning_starts=50, buffer_size=1000, seed=0, verbose=0)
@@ -232,3 +233,56 @@ def test_stable_baselines3_dqn_trains_on_the_environment_unchanged():
     obs, _ = env.reset(seed=1)
     action, _ = model.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+# -- drones that run FL ------------------------------------------------------------------------------
+
+
+def _drone_world(seed=0, cellular=None, **handover):
+    from fedsim.config import RunConfig
+    from fedsim.control import assign_handover
+    from fedsim.world import Workload, World
+
+    cfg = RunConfig.from_mapping({
+        "mobility": {"kind": "drone_routes", "speed_mps": [15.0, 20.0]},
+        "world": {"num_devices": 6, "deadline_s": 0.5},
+        "op": {"devices_per_round": 6},
+        "handover": handover,
+        "cellular": cellular or {},
+    })
+    world = World(cfg.world_config, Workload(params=100_000, macs=1e6, activations=1000, input_size=64), seed)
+    assign_handover(world, cfg.handover)
+    return world
+
+
+def _rounds(world, count=40, bits=2.5e6):
+    from fedsim.world import RoundPlan
+
+    n = world.num_devices
+    return [world.simulate_round(RoundPlan(r, np.arange(n), np.full(n, 1), np.full(n, 8), np.full(n, bits))) for r in range(count)]
+
+
+def test_drone_rounds_are_seeded_and_handovers_cost_uploads():
+    first, second = _rounds(_drone_world()), _rounds(_drone_world())
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.finish_s, b.finish_s)
+        np.testing.assert_array_equal(a.drop_reason, b.drop_reason)
+    reasons = np.concatenate([o.drop_reason for o in first])
+    assert "handover" in reasons  # some uploads met the deadline only without their handover
+    # the serving cell moves with the drones, and positions follow their routes
+    assert len({tuple(o.channel) for o in first}) > 1
+    assert not np.allclose(first[0].position_m, first[-1].position_m)
+
+
+def test_drone_uploads_resumed_by_the_network_lose_less_than_restarted_ones():
+    restart = _drone_world()
+    resume = _drone_world(cellular={"upload_on_handover": "resume"})  # the same network and routes
+    lost = {name: sum(int(np.sum(o.drop_reason == "handover")) for o in _rounds(w)) for name, w in (("restart", restart), ("resume", resume))}
+    assert lost["resume"] < lost["restart"]
+
+
+def test_a_learned_handover_rule_serves_the_fl_drones():
+    strongest = _drone_world()
+    learned = _drone_world(rule="q_learning", w_ho=1 / 9)
+    changes = lambda w: sum(int(np.sum(h)) for h in w.drones.handover)  # noqa: E731
+    assert changes(learned) < changes(strongest)

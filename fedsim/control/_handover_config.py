@@ -26,7 +26,8 @@ class HandoverConfig:
     a3_offset_db: float = 3.0
     a3_hysteresis_db: float = 1.0
     a3_ttt_s: float = 0.32
-    episodes: int = 300  # training flights (Q-learning per route; DQN over the training routes)
+    episodes: int = 300  # Q-learning: training flights per route
+    dqn_episodes: int = 100  # DQN: training flights over all its training routes
     alpha: float = 0.5
     gamma: float = 0.3
     epsilon: float = 0.25
@@ -49,6 +50,7 @@ class HandoverConfig:
         check_float("a3_hysteresis_db", self.a3_hysteresis_db, low=0)
         check_float("a3_ttt_s", self.a3_ttt_s, low=0)
         check_int("episodes", self.episodes, 1)
+        check_int("dqn_episodes", self.dqn_episodes, 1)
         check_float("alpha", self.alpha, low=0, low_open=True, high=1)
         check_float("gamma", self.gamma, low=0, high=1, high_open=True)
         check_float("epsilon", self.epsilon, low=0, high=1)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ._drone_handover import reproduce_drone_handover
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._report import Check, Report
@@ -18,6 +19,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "tradeoff_line_search": reproduce_tradeoff,
     "fedlora_comparison": reproduce_fedlora,
     "uav_swarm": reproduce_uav_swarm,
+    "drone_handover": reproduce_drone_handover,
 }
 
 

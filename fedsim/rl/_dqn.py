@@ -78,7 +78,7 @@ class DqnHandover(HandoverRule):
         done = np.zeros(size, np.float32)
         stored = steps = 0
         epsilon = cfg.epsilon
-        for _ in range(cfg.episodes):
+        for _ in range(cfg.dqn_episodes):
             mdp = mdps[int(rng.integers(len(mdps)))]
             cell = mdp.start_cell
             state = mdp.features(0, cell)
