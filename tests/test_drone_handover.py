@@ -174,8 +174,8 @@ def test_dqn_training_is_seeded(network, links):
     cfg = HandoverConfig(rule="dqn", w_ho=1 / 9, dqn_episodes=4, dqn_buffer=1000)
     a = DqnHandover(cfg, network.bounds_m, seed=0).fit([links])
     b = DqnHandover(cfg, network.bounds_m, seed=0).fit([links])
-    for key, value in a.network.state_dict().items():
-        assert np.array_equal(value.numpy(), b.network.state_dict()[key].numpy()), key
+    for key, value in a.learner.net.state_dict().items():
+        assert np.array_equal(value.numpy(), b.learner.net.state_dict()[key].numpy()), key
     np.testing.assert_array_equal(a.serve(links), b.serve(links))
 
 

@@ -7,7 +7,9 @@ from fedsim._lazy import lazy_exports
 
 _EXPORTS = {
     "DqnHandover": "._dqn",
-    "q_network": "._dqn",
+    "DqnLearner": "._dqn_core",
+    "DqnSettings": "._dqn_core",
+    "q_network": "._dqn_core",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
