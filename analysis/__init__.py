@@ -18,6 +18,7 @@ from ._ledger_io import (
     sweep_label,
     varying_keys,
 )
+from ._urllc_plots import plot_condition_samples, plot_operating_points, plot_urllc_timeline
 from ._handover_plots import plot_cdfs, plot_handovers_vs_weight, plot_serving_map
 from ._optimizer_plots import plot_epsilon_sweep, plot_line_search, plot_pareto
 from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path
@@ -27,6 +28,9 @@ from ._swarm_plots import plot_gap_with_bound, plot_rounds_vs_sweep, plot_swarm_
 from ._table import summary_table
 
 __all__ = [
+    "plot_condition_samples",
+    "plot_operating_points",
+    "plot_urllc_timeline",
     "plot_cdfs",
     "plot_handovers_vs_weight",
     "plot_serving_map",

@@ -17,3 +17,19 @@ def tiny_overrides(**extra) -> dict:
         else:
             config[key] = value
     return config
+
+
+def reproduced_report(overrides: list[str], output_dir, figures: tuple[str, ...] = ()) -> dict:
+    """Run ``fedsim reproduce`` in process on compose overrides; assert every check passed and
+    the figures exist; return report.json."""
+    import json
+    from pathlib import Path
+
+    import fedsim
+    from fedsim.reproduce import reproduce
+
+    report = reproduce(fedsim.compose(overrides), Path(output_dir))
+    assert report.passed, [c for c in report.checks if not c.passed]
+    for figure in figures:
+        assert (Path(output_dir) / figure).is_file(), figure
+    return json.loads((Path(output_dir) / "report.json").read_text())

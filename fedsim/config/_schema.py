@@ -27,7 +27,7 @@ from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import ROUNDING_MODES
 from ._tasks import MODEL_NAMES
 from ..theory._constants import ConvergenceConstants
-from ..world import AccessConfig, CellularConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
+from ..world import AccessConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
 
 ENGINES = ("inprocess",)
@@ -227,6 +227,7 @@ class RunConfig:
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     cellular: CellularConfig = field(default_factory=CellularConfig)  # mobility=drone_routes
     handover: HandoverConfig = field(default_factory=HandoverConfig)  # mobility=drone_routes
+    urllc: UrllcConfig = field(default_factory=UrllcConfig)  # the URLLC cell (fedsim reproduce kasgari2021_urllc)
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     lm: LMSection = field(default_factory=LMSection)

@@ -13,6 +13,7 @@ from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._report import Check, Report
 from ._uav_swarm import reproduce_uav_swarm
+from ._urllc import reproduce_urllc
 
 RECIPES: dict[str, Callable[..., Report]] = {
     "green_qfl": reproduce_green_qfl,
@@ -20,6 +21,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "fedlora_comparison": reproduce_fedlora,
     "uav_swarm": reproduce_uav_swarm,
     "drone_handover": reproduce_drone_handover,
+    "urllc": reproduce_urllc,
 }
 
 

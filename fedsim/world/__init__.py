@@ -34,6 +34,7 @@ from fedsim.world._mobility import FORMATION_SHAPES
 from fedsim.world._observation import Observation
 from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
 from fedsim.world._round import AUTO_CHANNEL, DROP_REASONS, RoundOutcome, RoundPlan
+from fedsim.world._urllc import ARRIVAL_PROCESSES, UrllcCell, UrllcConfig
 from fedsim.world._units import db_to_linear, dbm_to_w, w_to_dbm
 from fedsim.world._uplink_energy import expected_uplink_energy_per_bit
 from fedsim.world._world import CSI_KINDS, World
@@ -57,6 +58,9 @@ __all__ = [
     "random_route",
     "trace_flight",
     "upload_time_s",
+    # a downlink URLLC cell: queues, finite-blocklength links, exact rate -> block/power mapping
+    "UrllcCell",
+    "UrllcConfig",
     # its configs (the run configuration's sections) and models
     "AccessConfig",
     "DeploymentConfig",
@@ -71,6 +75,7 @@ __all__ = [
     "ACCESS_SCHEMES",
     "AIR_TO_GROUND_ENVIRONMENTS",
     "ANTENNAS",
+    "ARRIVAL_PROCESSES",
     "AUTO_CHANNEL",
     "CELL_LAYOUTS",
     "COMPUTE_MODELS",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -38,12 +39,17 @@ class RbAllocation:
         return float(self.power_w.sum())
 
 
+@lru_cache(maxsize=4096)
+def _snr_per_block(bits: float, blocks: int, channel_uses: float, epsilon: float) -> float:
+    """γ(b/(m·n)): memoised, since a slot's bits come in whole packets and m in whole blocks."""
+    return float(fbl_snr_for_rate(bits / (blocks * channel_uses), channel_uses, epsilon))
+
+
 def user_power_w(bits: float, blocks: int, gain: float, noise_w: float, channel_uses: float, epsilon: float) -> float:
     """P_u(m): the power that carries ``bits`` over ``blocks`` blocks at channel gain ``gain``."""
     if bits <= 0:
         return 0.0
-    snr = float(fbl_snr_for_rate(bits / (blocks * channel_uses), channel_uses, epsilon))
-    return blocks * snr * noise_w / gain
+    return blocks * _snr_per_block(float(bits), int(blocks), float(channel_uses), float(epsilon)) * noise_w / gain
 
 
 def allocate_blocks(
