@@ -286,3 +286,11 @@ def test_a_learned_handover_rule_serves_the_fl_drones():
     learned = _drone_world(rule="q_learning", w_ho=1 / 9)
     changes = lambda w: sum(int(np.sum(h)) for h in w.drones.handover)  # noqa: E731
     assert changes(learned) < changes(strongest)
+
+
+def test_the_server_observes_each_drones_serving_cell_and_its_rate():
+    world = _drone_world()
+    obs = world.observe(0)
+    np.testing.assert_array_equal(obs.serving_cell, world.drones.serving_cells())
+    sinr = 10 ** (np.array([world.drones.sinr_db_at(i, 0.0) for i in range(world.num_devices)]) / 10)
+    np.testing.assert_allclose(obs.expected_rate_bps(), world.config.cellular.bandwidth_hz * np.log2(1 + sinr))

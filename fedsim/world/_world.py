@@ -132,7 +132,17 @@ class World:
         check_choice("policy.csi", csi, CSI_KINDS)
         n = self.num_devices
         horizontal, vertical, pointing = self.motion.geometry()
-        if csi == "perfect":
+        radio, access = self.config.radio, self.config.access
+        bandwidth_hz = radio.bandwidth_hz
+        serving = None
+        if self.drones is not None:
+            # Cellular drones: the gain that gives the serving cell's SINR at full power, so
+            # Observation.expected_rate_bps is the rate the drone's upload would start at.
+            serving = self.drones.serving_cells()
+            bandwidth_hz = self.config.cellular.bandwidth_hz
+            sinr = 10.0 ** (np.array([self.drones.sinr_db_at(i, self.now_s) for i in range(n)]) / 10.0)
+            gain = sinr * radio.noise_psd_with_figure_w_hz * bandwidth_hz / radio.tx_power_w
+        elif csi == "perfect":
             gain = self.channel.large_scale_gain(horizontal, vertical, round_index, pointing)
             gain = gain * self.channel.fading(round_index, n)
         else:
@@ -147,7 +157,6 @@ class World:
         available = self.battery.available.copy()
         if reachable is not None:
             available &= np.asarray(reachable, dtype=bool)
-        radio, access = self.config.radio, self.config.access
         return Observation(
             round=int(round_index),
             sim_time_s=self.now_s,
@@ -156,13 +165,14 @@ class World:
             distance_m=np.hypot(horizontal, vertical),
             channel_gain=np.array(known, dtype=float),
             battery_j=self.battery.level_j.copy(),
-            bandwidth_hz=radio.bandwidth_hz,
+            bandwidth_hz=bandwidth_hz,
             noise_psd_w_hz=radio.noise_psd_with_figure_w_hz,
             max_tx_power_w=radio.tx_power_w,
             access_scheme=access.scheme,
             channels=access.resource_blocks if access.scheme == "ofdma" else 1,
             deadline_s=self.config.deployment.deadline_s,
             previous=previous,
+            serving_cell=serving,
             num_examples=None if num_examples is None else np.asarray(num_examples, dtype=float),
         )
 
