@@ -9,6 +9,7 @@ backend and written atomically.
 """
 
 from ._ledger_io import (
+    LedgerError,
     RunData,
     find_runs,
     flatten_config,
@@ -40,6 +41,7 @@ __all__ = [
     "plot_epsilon_sweep",
     "plot_line_search",
     "plot_pareto",
+    "LedgerError",
     "RunData",
     "load_run",
     "find_runs",

@@ -111,30 +111,47 @@ def _parse_column(values: list[str]) -> np.ndarray:
     return out
 
 
+class LedgerError(ValueError):
+    """A ledger file that is not what fedsim writes (empty, truncated, binary, not JSON): one
+    line naming the file and what is wrong, so ``fedsim plot`` can refuse it before drawing."""
+
+
 def read_rounds_csv(path: PathLike) -> dict[str, np.ndarray]:
-    """Parse a ``rounds.csv`` file into ``{column: array}``."""
+    """Parse a ``rounds.csv`` file into ``{column: array}``; refuse a malformed one.
+
+    fedsim writes the whole file atomically, so an empty file, a header with no rows, a row with
+    a different number of fields (cut off mid-row) or bytes that are not UTF-8 text mean the file
+    was damaged or is not a ledger: :class:`LedgerError`, never a plot of half a run.
+    """
     path = Path(path)
-    with path.open("r", newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return {}
-        header = [h.strip() for h in header]
-        cols: list[list[str]] = [[] for _ in header]
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            for j in range(len(header)):
-                cols[j].append(row[j] if j < len(row) else "")
-    return {name: _parse_column(vals) for name, vals in zip(header, cols) if name}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise LedgerError(f"{path} is not a fedsim ledger: not UTF-8 text") from None
+    if "\x00" in text:
+        raise LedgerError(f"{path} is not a fedsim ledger: binary content")
+    rows = [row for row in csv.reader(text.splitlines()) if row and any(c.strip() for c in row)]
+    if not rows:
+        raise LedgerError(f"{path} is empty: a fedsim ledger has a header and one row per round")
+    header = [h.strip() for h in rows[0]]
+    if "round" not in header:
+        raise LedgerError(f"{path} is not a fedsim ledger: no 'round' column in its header")
+    if len(rows) == 1:
+        raise LedgerError(f"{path} has a header but no rounds")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise LedgerError(f"{path} line {number} has {len(row)} fields, the header {len(header)}: the file is truncated or damaged")
+    cols = list(zip(*rows[1:]))
+    return {name: _parse_column(list(vals)) for name, vals in zip(header, cols) if name}
 
 
 def _read_summary(path: Path) -> dict:
-    with path.open("r", encoding="utf-8") as fh:
-        data = json.load(fh)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LedgerError(f"{path} is not valid JSON ({str(error).splitlines()[0]}): the file is truncated or damaged") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+        raise LedgerError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 

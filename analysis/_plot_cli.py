@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from ._ledger_io import PathLike, find_runs, is_run_dir, load_run, run_metrics
+from ._ledger_io import LedgerError, PathLike, find_runs, is_run_dir, load_run, run_metrics
 from ._run_plots import plot_run
 from ._sweep_plots import NO_RUN_MESSAGE, plot_sweep, sweep_rows
 from ._table import summary_table
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = plot_path(args.path, args.out)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.quiet:

@@ -187,11 +187,11 @@ def _plot(args: Sequence[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: fedsim plot DIR", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from analysis import plot_path
+    from analysis import LedgerError, plot_path
 
     try:
         written = plot_path(Path(args[0]))
-    except FileNotFoundError as error:
+    except (FileNotFoundError, LedgerError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for path in written:

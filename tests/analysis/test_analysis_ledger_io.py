@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from analysis import (
+    LedgerError,
     RunData,
     find_runs,
     flatten_config,
@@ -42,11 +43,11 @@ def test_load_run_parses_columns(tmp_path, make_run):
     assert isinstance(run.config, dict)
 
 
-def test_load_run_non_numeric_column_and_ragged_rows(tmp_path):
+def test_load_run_non_numeric_and_empty_cells(tmp_path):
     d = tmp_path / "r"
     d.mkdir()
     (d / "rounds.csv").write_text(
-        "round,test_accuracy,selected, note \n0,0.1,,start\n1,0.5,3\n2,,4,x\n\n"
+        "round,test_accuracy,selected, note \n0,0.1,,start\n1,0.5,3,\n2,,4,x\n\n"
     )
     (d / "summary.json").write_text(json.dumps({"final_accuracy": 0.5}))
     run = load_run(d)
@@ -57,6 +58,16 @@ def test_load_run_non_numeric_column_and_ragged_rows(tmp_path):
     assert run.rounds["note"].dtype.kind == "U"
     assert list(run.rounds["note"]) == ["start", "", "x"]
     assert run.config == {}
+
+
+def test_load_run_refuses_ragged_rows(tmp_path):
+    # fedsim writes every row whole: a short row is a file cut off or damaged, not data
+    d = tmp_path / "r"
+    d.mkdir()
+    (d / "rounds.csv").write_text("round,test_accuracy,selected\n0,0.1,2\n1,0.5\n")
+    (d / "summary.json").write_text(json.dumps({"final_accuracy": 0.5}))
+    with pytest.raises(LedgerError, match="line 3 has 2 fields, the header 3"):
+        load_run(d)
 
 
 def test_load_run_hydra_config_fallback(tmp_path, make_run):

@@ -4,7 +4,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from analysis import find_runs, load_run, plot_path, plot_run, plot_sweep
+from analysis import LedgerError, find_runs, load_run, plot_path, plot_run, plot_sweep
 from analysis._plot_common import use_log_energy
 
 
@@ -42,13 +42,15 @@ def test_plot_run_out_dir_and_overwrite(tmp_path, make_run, png_ok, no_temp_file
     no_temp_files(out)
 
 
-def test_plot_run_tolerates_header_only_csv(tmp_path, png_ok):
+def test_plot_run_refuses_header_only_csv(tmp_path):
+    # a run with no rounds is an interrupted or damaged one: no figure of nothing
     d = tmp_path / "r"
     d.mkdir()
     (d / "rounds.csv").write_text("round,energy_cum_j,test_accuracy\n")
     (d / "summary.json").write_text('{"target_accuracy": null}')
-    for p in plot_run(d):
-        png_ok(p)
+    with pytest.raises(LedgerError, match="has a header but no rounds"):
+        plot_run(d)
+    assert not list(d.glob("*.png"))
 
 
 def test_use_log_energy_threshold():
