@@ -16,8 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._compose import conf_dir, register_scenarios, scenario_names
-from .control._registry import POLICY_NAMES
+from ._compose import check_group_choices, conf_dir, register_scenarios, scenario_names
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -41,34 +40,6 @@ overrides are Hydra's key=value; `scenario=NAME` loads scenarios/NAME.yaml.
 """
 
 EXIT_BAD_INPUT = 2
-
-
-
-def _group_options() -> dict[str, list[str]]:
-    groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in conf_dir().iterdir() if d.is_dir() and not d.name.startswith("_")}
-    groups["scenario"] = scenario_names()
-    groups["policy"] = list(POLICY_NAMES)
-    return groups
-
-
-def check_group_choices(overrides: Sequence[str]) -> None:
-    """Reject ``group=option`` overrides whose option does not exist, in one line.
-
-    Hydra would say so too, but over several lines with its search path; checking here keeps
-    the promise of one line with the key, the value and what is allowed.
-    """
-    from .errors import ConfigError
-
-    groups = _group_options()
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        key = key.lstrip("+~")
-        if not sep or key not in groups:
-            continue
-        for choice in value.split(","):
-            choice = choice.strip()
-            if choice and choice != "null" and choice not in groups[key]:
-                raise ConfigError(key, choice, f"one of {', '.join(groups[key]) or '(none available)'}")
 
 
 def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:

@@ -13,6 +13,7 @@ Per round (``Strategy.start`` owns the loop):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,11 +25,15 @@ from flwr.serverapp.strategy import FedAvg
 
 from ..config import OperatingPoint
 from ..control import Policy, RoundDecision
+from ..errors import ClientAppError, ConfigError
 from ..ledger import DeviceRow
 from ..uplink import decode_update
 from ..world import RoundOutcome, RoundPlan, World
 from ._records import record_to_encoded
 from ._task import Task
+
+_NODE_POLL_S = 0.2  # how often the device query looks for SuperNodes that registered since
+SUPERNODE_TIMEOUT_S = 120.0  # how long a run waits for one SuperNode per device
 
 
 @dataclass
@@ -72,7 +77,15 @@ def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) ->
 
 
 class QuantizedFedAvg(FedAvg):
-    def __init__(self, task: Task, world: World, policy: Policy, callbacks: Sequence[RoundCallback] = ()) -> None:
+    def __init__(
+        self,
+        task: Task,
+        world: World,
+        policy: Policy,
+        callbacks: Sequence[RoundCallback] = (),
+        *,
+        supernode_timeout_s: float = SUPERNODE_TIMEOUT_S,
+    ) -> None:
         n = task.config.world.num_devices
         # Test accuracy for the ledger is measured by the server on the test set, so federated
         # evaluation is off (fraction_evaluate=0 makes FedAvg send no evaluate messages).
@@ -87,21 +100,52 @@ class QuantizedFedAvg(FedAvg):
         self._previous_outcome: RoundOutcome | None = None
         self.num_examples: np.ndarray | None = None
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
+        self.supernode_timeout_s = supernode_timeout_s
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
-        """Ask every node which partition it holds (node ids are random under Flower)."""
-        queries = [
-            Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)
-            for node in grid.get_node_ids()
-        ]
-        mapping, sizes = {}, np.zeros(self.world.num_devices)
-        for reply in grid.send_and_receive(queries):
-            if reply.has_error():
-                continue
-            device = int(reply.content["device"]["device"])
-            mapping[device] = reply.metadata.src_node_id
-            sizes[device] = float(reply.content["device"]["num-examples"])
+        """Ask every node which partition it holds (node ids are random under Flower).
+
+        Under Flower's runtimes SuperNodes register after the ServerApp starts (the simulation
+        engine a moment later, real devices whenever they connect), so this waits, up to
+        ``supernode_timeout_s``, until one node per device has answered. A federation of another
+        size is a one-line error; a node whose query fails is unreachable, and a run where none
+        answers fails naming the first error.
+        """
+        n = self.world.num_devices
+        mapping, sizes, asked = {}, np.zeros(n), set()
+        deadline = time.monotonic() + self.supernode_timeout_s
+        while True:
+            nodes = list(grid.get_node_ids())
+            if len(nodes) > n:
+                raise ConfigError("num-supernodes", len(nodes), f"world.num_devices={n}: one SuperNode per device")
+            queries = [
+                Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)
+                for node in nodes
+                if node not in asked
+            ]
+            asked.update(nodes)
+            for reply in grid.send_and_receive(queries):
+                if reply.has_error():
+                    self.first_client_error = self.first_client_error or str(reply.error.reason)
+                    continue
+                record = reply.content["device"]
+                device, federation = int(record["device"]), int(record["num-partitions"])
+                if federation != n:
+                    raise ConfigError("num-supernodes", federation, f"world.num_devices={n}: one SuperNode per device")
+                if not 0 <= device < n or device in mapping:
+                    raise ConfigError("partition-id", device, f"a distinct partition in [0, {n - 1}] per SuperNode")
+                mapping[device] = reply.metadata.src_node_id
+                sizes[device] = float(record["num-examples"])
+            if len(asked) == n or time.monotonic() >= deadline:
+                break
+            time.sleep(_NODE_POLL_S)
+        if not mapping:
+            raise ClientAppError(f"no ClientApp answered the device query; the first error: {self.first_client_error}")
+        if len(asked) < n:
+            raise ConfigError(
+                "num-supernodes", len(asked), f"world.num_devices={n} SuperNodes connected within {self.supernode_timeout_s:g} s"
+            )
         self.node_of_device = dict(sorted(mapping.items()))
         self.num_examples = sizes  # K_i, which data-aware policies weigh devices by
 
