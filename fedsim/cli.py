@@ -33,6 +33,10 @@ commands:
                      MODULE:OBJECT paths to its ServerApp and ClientApp (or one directory
                      whose pyproject.toml has [tool.flwr.app.components]), e.g.
                      fedsim run-app app:server_app app:client_app devices.energy.macs=650
+  flwr-run [flwr run arguments]
+                     flwr run on Flower's runtimes (Ray simulation or SuperLink), then wait:
+                     exit 1 with the failure's line if the run did not complete, e.g.
+                     fedsim flwr-run . -c 'overrides="rounds=3" output-dir="/abs/out"'
   plot DIR           plot a run directory (accuracy vs rounds and vs energy) or a sweep
                      directory (energy-accuracy trade-off)
 
@@ -154,6 +158,12 @@ def _reproduce_command(args: Sequence[str]) -> int:
     return hydra_command(_task(_reproduce), [f"scenario={args[0]}", *args[1:]], "fedsim reproduce")
 
 
+def _flwr_run_command(args: Sequence[str]) -> int:
+    from ._flwr_run import flwr_run
+
+    return flwr_run(args)
+
+
 def _plot(args: Sequence[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: fedsim plot DIR", file=sys.stderr)
@@ -251,6 +261,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
     "reproduce": _reproduce_command,
     "run-app": _run_app,
+    "flwr-run": _flwr_run_command,
     "plot": _plot,
 }
 

@@ -13,6 +13,7 @@ Per round (``Strategy.start`` owns the loop):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +77,19 @@ def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) ->
     )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b[^:]*: .+")
+_WRAPPERS = ("ray.exceptions.", "ClientAppException", "flwr.")  # how Flower's runtimes wrap the error
+
+
+def client_error_line(reason: str) -> str:
+    """One line for a failed reply's reason: the ClientApp's own exception line when the runtime
+    wrapped it in a traceback (Ray's ``RayTaskError`` does), else its last line."""
+    lines = [line.strip() for line in _ANSI.sub("", reason).splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line) and not line.startswith(_WRAPPERS)]
+    return (raised or lines or ["(no reason given)"])[0 if raised else -1]
+
+
 class QuantizedFedAvg(FedAvg):
     def __init__(
         self,
@@ -102,6 +116,10 @@ class QuantizedFedAvg(FedAvg):
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
         self.supernode_timeout_s = supernode_timeout_s
 
+    def _note_client_error(self, reply: Message) -> None:
+        if self.first_client_error is None:
+            self.first_client_error = client_error_line(str(reply.error.reason))
+
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
         """Ask every node which partition it holds (node ids are random under Flower).
@@ -127,7 +145,7 @@ class QuantizedFedAvg(FedAvg):
             asked.update(nodes)
             for reply in grid.send_and_receive(queries):
                 if reply.has_error():
-                    self.first_client_error = self.first_client_error or str(reply.error.reason)
+                    self._note_client_error(reply)
                     continue
                 record = reply.content["device"]
                 device, federation = int(record["device"]), int(record["num-partitions"])
@@ -201,8 +219,8 @@ class QuantizedFedAvg(FedAvg):
         for reply in replies:
             if not reply.has_error():
                 by_device[int(reply.content["metrics"]["device"])] = reply.content
-            elif self.first_client_error is None:
-                self.first_client_error = str(reply.error.reason)
+            else:
+                self._note_client_error(reply)
         # A device whose reply failed sends nothing: zero bits, and it cannot be delivered.
         payload_bits = np.array(
             [by_device[d]["metrics"]["payload-bits"] if d in by_device else 0 for d in selected], dtype=np.int64
