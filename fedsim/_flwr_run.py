@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 COMPLETED = "finished:completed"
 _EXCEPTION_PREFIX = "exception: "  # Flower's status details: "<App> failed with exception: <message>"
+
+
+def _flwr() -> str:
+    """flwr's CLI of this environment (next to its interpreter), else the one on PATH."""
+    beside = Path(sys.executable).with_name("flwr")
+    return str(beside) if beside.is_file() else shutil.which("flwr") or "flwr"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,7 +57,8 @@ def flwr_run(args: Sequence[str]) -> int:
         return 2
     connection = [known.superlink] if known.superlink else []
     submit_args = [a for a in args if a != "--stream"]  # the logs are streamed by `flwr log`
-    submitted = subprocess.run(["flwr", "run", *submit_args, "--format", "json"], capture_output=True, text=True)
+    flwr = _flwr()
+    submitted = subprocess.run([flwr, "run", *submit_args, "--format", "json"], capture_output=True, text=True)
     started = _json_of(submitted.stdout)
     if submitted.returncode != 0 or not started.get("success"):
         reason = started.get("error") or (submitted.stderr or submitted.stdout).strip().splitlines()[-1:] or ["flwr run failed"]
@@ -57,8 +66,8 @@ def flwr_run(args: Sequence[str]) -> int:
         return 1
     run_id = started["run-id"]
     print(f"fedsim: run {run_id} started", flush=True)
-    subprocess.run(["flwr", "log", run_id, *connection, "--stream"], check=False)
-    listed = subprocess.run(["flwr", "ls", *connection, "--run-id", run_id, "--format", "json"], capture_output=True, text=True)
+    subprocess.run([flwr, "log", run_id, *connection, "--stream"], check=False)
+    listed = subprocess.run([flwr, "ls", *connection, "--run-id", run_id, "--format", "json"], capture_output=True, text=True)
     runs = _json_of(listed.stdout).get("runs", [])
     status = runs[0].get("status", "") if runs else ""
     if status != COMPLETED:

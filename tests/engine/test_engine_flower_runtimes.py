@@ -246,3 +246,19 @@ def test_a_client_error_wrapped_in_a_ray_traceback_is_its_own_exception_line():
     )
     assert client_error_line(ray_reason) == "RuntimeError: device out of memory"
     assert client_error_line("ValueError: bad\n") == "ValueError: bad"
+
+
+def test_flwr_run_reports_the_message_of_a_failed_runs_status_details():
+    from fedsim._flwr_run import failure_line
+
+    details = "Simulation failed with exception: output-dir='' is not allowed: an absolute directory"
+    assert failure_line(details) == "output-dir='' is not allowed: an absolute directory"
+    assert failure_line("ServerApp failed with exception: a\nb") == "a"
+    assert failure_line("") == "the run did not complete"
+
+
+def test_flwr_run_refuses_a_format_of_its_own(capsys):
+    from fedsim._flwr_run import flwr_run
+
+    assert flwr_run([".", "--format", "json"]) == 2
+    assert "--format is not allowed" in capsys.readouterr().err
