@@ -63,6 +63,9 @@ class FlowerProcesses:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "FLWR_HOME": str(home), "FLWR_DISABLE_UPDATE_CHECK": "1"}
+        # The simulation's ray.init() would join the last `ray start` cluster of this machine
+        # (/tmp/ray/ray_current_cluster), and hang if it is gone: a cluster of its own instead.
+        self.env.setdefault("RAY_ADDRESS", "local")
         self.started: list[subprocess.Popen] = []
 
     def start(self, command: list[str], log_name: str) -> subprocess.Popen:
