@@ -1,4 +1,9 @@
-"""Hydra callback for sweeps (``fedsim run -m``): job progress, and one summary table at the end."""
+"""Hydra callback for sweeps (``fedsim run -m``): job progress, and one summary table at the end.
+
+Under a parallel launcher (``hydra/launcher=joblib``, submitit, Ray) each job runs in a worker
+process with its own copy of this callback, so the progress also counts the finished runs found
+in the sweep directory, which every launcher shares.
+"""
 
 from __future__ import annotations
 
@@ -35,7 +40,9 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if not self.in_sweep:
             return
-        self.done += 1
+        from analysis import find_runs
+
+        self.done = max(self.done + 1, len(find_runs(config.hydra.sweep.dir)))
         total = f"/{self.total}" if self.total else ""
         print(f"sweep: {self.done}{total} jobs done", flush=True)
 

@@ -16,8 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._compose import conf_dir, register_scenarios, scenario_names
-from .control._registry import POLICY_NAMES
+from ._compose import check_group_choices, conf_dir, register_scenarios, scenario_names
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -34,6 +33,10 @@ commands:
                      MODULE:OBJECT paths to its ServerApp and ClientApp (or one directory
                      whose pyproject.toml has [tool.flwr.app.components]), e.g.
                      fedsim run-app app:server_app app:client_app devices.energy.macs=650
+  flwr-run [flwr run arguments]
+                     flwr run on Flower's runtimes (Ray simulation or SuperLink), then wait:
+                     exit 1 with the failure's line if the run did not complete, e.g.
+                     fedsim flwr-run . -c 'overrides="rounds=3" output-dir="/abs/out"'
   plot DIR           plot a run directory (accuracy vs rounds and vs energy) or a sweep
                      directory (energy-accuracy trade-off)
 
@@ -41,34 +44,6 @@ overrides are Hydra's key=value; `scenario=NAME` loads scenarios/NAME.yaml.
 """
 
 EXIT_BAD_INPUT = 2
-
-
-
-def _group_options() -> dict[str, list[str]]:
-    groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in conf_dir().iterdir() if d.is_dir() and not d.name.startswith("_")}
-    groups["scenario"] = scenario_names()
-    groups["policy"] = list(POLICY_NAMES)
-    return groups
-
-
-def check_group_choices(overrides: Sequence[str]) -> None:
-    """Reject ``group=option`` overrides whose option does not exist, in one line.
-
-    Hydra would say so too, but over several lines with its search path; checking here keeps
-    the promise of one line with the key, the value and what is allowed.
-    """
-    from .errors import ConfigError
-
-    groups = _group_options()
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        key = key.lstrip("+~")
-        if not sep or key not in groups:
-            continue
-        for choice in value.split(","):
-            choice = choice.strip()
-            if choice and choice != "null" and choice not in groups[key]:
-                raise ConfigError(key, choice, f"one of {', '.join(groups[key]) or '(none available)'}")
 
 
 def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
@@ -183,6 +158,12 @@ def _reproduce_command(args: Sequence[str]) -> int:
     return hydra_command(_task(_reproduce), [f"scenario={args[0]}", *args[1:]], "fedsim reproduce")
 
 
+def _flwr_run_command(args: Sequence[str]) -> int:
+    from ._flwr_run import flwr_run
+
+    return flwr_run(args)
+
+
 def _plot(args: Sequence[str]) -> int:
     if len(args) != 1 or args[0].startswith("-"):
         print("usage: fedsim plot DIR", file=sys.stderr)
@@ -280,6 +261,7 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
     "reproduce": _reproduce_command,
     "run-app": _run_app,
+    "flwr-run": _flwr_run_command,
     "plot": _plot,
 }
 

@@ -12,8 +12,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["engine_overhead", "kernels", "pareto", "world_throughput"])
+@pytest.mark.parametrize("name", ["engine_overhead", "engines", "kernels", "pareto", "world_throughput"])
 def test_a_benchmark_runs_as_a_script(name):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-1500:]
     assert "usage" in out.stdout
+
+
+@pytest.mark.slow
+def test_the_engines_benchmark_compares_in_process_and_ray_ledgers():
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "engines.py"), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("load average at start")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["ledger_identical"] is True
+    assert result["speedup_vs_ray"] == result["ray_s"] / result["in_process_s"]

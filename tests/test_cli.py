@@ -85,3 +85,26 @@ def test_unknown_scenario_and_command():
     assert proc.returncode == 2 and "scenario='nope' is not allowed: one of" in proc.stderr
     proc = fedsim("fly")
     assert proc.returncode == 2 and "command='fly' is not allowed" in proc.stderr
+
+
+def test_the_joblib_launcher_is_installed_for_hydra():
+    from hydra.core.plugins import Plugins
+    from hydra.plugins.launcher import Launcher
+
+    assert "JoblibLauncher" in {plugin.__name__ for plugin in Plugins.instance().discover(Launcher)}
+
+
+@pytest.mark.slow
+def test_a_joblib_sweep_writes_the_ledgers_of_serial_runs(tmp_path):
+    import fedsim as api
+
+    sweep = tmp_path / "sweep"
+    proc = fedsim("run", "-m", *TINY, "op.train_bits=4,32", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout + proc.stderr
+    assert "sweep: 2/2 jobs done" in proc.stdout and "sweep: 2 finished runs" in proc.stdout and "total_energy_j" in proc.stdout
+    job_of_bits = {json.loads((sweep / str(job) / "summary.json").read_text())["op"]["train_bits"]: job for job in (0, 1)}
+    for bits, job in job_of_bits.items():
+        serial = api.run(api.compose([*TINY, f"op.train_bits={bits}"]), tmp_path / f"serial-{bits}")
+        for name in ("rounds.csv", "devices.csv"):
+            assert (sweep / str(job) / name).read_bytes() == (serial.output_dir / name).read_bytes()

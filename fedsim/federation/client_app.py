@@ -17,6 +17,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from ..config import OperatingPoint
+from ..errors import ConfigError
 from ..rng import numpy_stream
 from ..uplink import encode_update
 from ._job import task_from_run_config
@@ -26,10 +27,19 @@ from ._task import Task
 app = ClientApp()
 
 PARTITION_ID = "partition-id"
+NUM_PARTITIONS = "num-partitions"
+
+
+def _node_config_int(context: Context, key: str) -> int:
+    """A SuperNode's ``--node-config`` value (the simulation engine sets both keys itself)."""
+    value = context.node_config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, value, f'an integer in the SuperNode\'s node config, e.g. --node-config "{PARTITION_ID}=0 {NUM_PARTITIONS}=N"')
+    return value
 
 
 def _device_of(context: Context) -> int:
-    return int(context.node_config[PARTITION_ID])
+    return _node_config_int(context, PARTITION_ID)
 
 
 def operating_point(config: ConfigRecord) -> OperatingPoint:
@@ -45,8 +55,11 @@ def operating_point(config: ConfigRecord) -> OperatingPoint:
 @app.query()
 def describe(msg: Message, context: Context) -> Message:
     task = task_from_run_config(context.run_config)
-    device = _device_of(context)
-    content = RecordDict({"device": ConfigRecord({"device": device, "num-examples": task.num_examples(device)})})
+    device, n = _device_of(context), task.config.world.num_devices
+    if not 0 <= device < n:
+        raise ConfigError(PARTITION_ID, device, f"a partition in [0, {n - 1}] (world.num_devices={n})")
+    record = {"device": device, "num-partitions": _node_config_int(context, NUM_PARTITIONS), "num-examples": task.num_examples(device)}
+    content = RecordDict({"device": ConfigRecord(record)})
     return Message(content, reply_to=msg)
 
 

@@ -21,13 +21,12 @@ from ..errors import ClientAppError
 from ..ledger import Ledger
 from ..result import RunResult
 from ..world import World
-from ._job import task_from_run_config
+from ._flower_config import SUPERNODE_TIMEOUT_KEY, output_dir_of
+from ._job import config_from_run_config, task_from_run_config
 from ._ledger_writer import LedgerWriter
 from ._progress import ProgressBar
 from ._task import Task
-from .strategy import QuantizedFedAvg
-
-OUTPUT_DIR_KEY = "fedsim.output-dir"
+from .strategy import SUPERNODE_TIMEOUT_S, QuantizedFedAvg
 
 app = ServerApp()
 
@@ -65,7 +64,13 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
     ledger = Ledger(output_dir, task.round_columns, task.device_columns)
     bar = ProgressBar(cfg.rounds, enabled=progress)
     with quiet_flower_log():
-        strategy = QuantizedFedAvg(task, world, policy, callbacks=[LedgerWriter(ledger, task), bar])
+        strategy = QuantizedFedAvg(
+            task,
+            world,
+            policy,
+            callbacks=[LedgerWriter(ledger, task), bar],
+            supernode_timeout_s=float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S)),
+        )
         try:
             result = strategy.start(
                 grid,
@@ -108,6 +113,13 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
 
 @app.main()
 def main(grid: Grid, context: Context) -> None:
-    """Entry point under Flower's own runtime (``flwr run``)."""
-    output = context.run_config.get(OUTPUT_DIR_KEY)
-    run_federation(grid, context, output_dir=Path(str(output)) if output else None, progress=False)
+    """Entry point under Flower's own runtimes (``flwr run``): as ``fedsim run`` does, the
+    configuration (composed from the run config) is validated and the data loaded before
+    ``config.yaml`` and the ledger are written into ``output-dir``."""
+    from .._run import write_config
+
+    config = config_from_run_config(context.run_config)
+    output_dir = output_dir_of(context.run_config)
+    task_from_run_config(context.run_config).prepare()
+    write_config(config, output_dir)
+    run_federation(grid, context, output_dir=output_dir, progress=False)

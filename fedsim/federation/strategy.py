@@ -13,6 +13,8 @@ Per round (``Strategy.start`` owns the loop):
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,11 +26,15 @@ from flwr.serverapp.strategy import FedAvg
 
 from ..config import OperatingPoint
 from ..control import Policy, RoundDecision
+from ..errors import ClientAppError, ConfigError
 from ..ledger import DeviceRow
 from ..uplink import decode_update
 from ..world import RoundOutcome, RoundPlan, World
 from ._records import record_to_encoded
 from ._task import Task
+
+_NODE_POLL_S = 0.2  # how often the device query looks for SuperNodes that registered since
+SUPERNODE_TIMEOUT_S = 120.0  # how long a run waits for one SuperNode per device
 
 
 @dataclass
@@ -71,8 +77,29 @@ def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) ->
     )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b[^:]*: .+")
+_WRAPPERS = ("ray.exceptions.", "ClientAppException", "flwr.")  # how Flower's runtimes wrap the error
+
+
+def client_error_line(reason: str) -> str:
+    """One line for a failed reply's reason: the ClientApp's own exception line when the runtime
+    wrapped it in a traceback (Ray's ``RayTaskError`` does), else its last line."""
+    lines = [line.strip() for line in _ANSI.sub("", reason).splitlines() if line.strip()]
+    raised = [line for line in lines if _EXCEPTION_LINE.match(line) and not line.startswith(_WRAPPERS)]
+    return (raised or lines or ["(no reason given)"])[0 if raised else -1]
+
+
 class QuantizedFedAvg(FedAvg):
-    def __init__(self, task: Task, world: World, policy: Policy, callbacks: Sequence[RoundCallback] = ()) -> None:
+    def __init__(
+        self,
+        task: Task,
+        world: World,
+        policy: Policy,
+        callbacks: Sequence[RoundCallback] = (),
+        *,
+        supernode_timeout_s: float = SUPERNODE_TIMEOUT_S,
+    ) -> None:
         n = task.config.world.num_devices
         # Test accuracy for the ledger is measured by the server on the test set, so federated
         # evaluation is off (fraction_evaluate=0 makes FedAvg send no evaluate messages).
@@ -87,21 +114,56 @@ class QuantizedFedAvg(FedAvg):
         self._previous_outcome: RoundOutcome | None = None
         self.num_examples: np.ndarray | None = None
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
+        self.supernode_timeout_s = supernode_timeout_s
+
+    def _note_client_error(self, reply: Message) -> None:
+        if self.first_client_error is None:
+            self.first_client_error = client_error_line(str(reply.error.reason))
 
     # -- device discovery ------------------------------------------------------------------
     def discover_devices(self, grid: Grid) -> None:
-        """Ask every node which partition it holds (node ids are random under Flower)."""
-        queries = [
-            Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)
-            for node in grid.get_node_ids()
-        ]
-        mapping, sizes = {}, np.zeros(self.world.num_devices)
-        for reply in grid.send_and_receive(queries):
-            if reply.has_error():
-                continue
-            device = int(reply.content["device"]["device"])
-            mapping[device] = reply.metadata.src_node_id
-            sizes[device] = float(reply.content["device"]["num-examples"])
+        """Ask every node which partition it holds (node ids are random under Flower).
+
+        Under Flower's runtimes SuperNodes register after the ServerApp starts (the simulation
+        engine a moment later, real devices whenever they connect), so this waits, up to
+        ``supernode_timeout_s``, until one node per device has answered. A federation of another
+        size is a one-line error; a node whose query fails is unreachable, and a run where none
+        answers fails naming the first error.
+        """
+        n = self.world.num_devices
+        mapping, sizes, asked = {}, np.zeros(n), set()
+        deadline = time.monotonic() + self.supernode_timeout_s
+        while True:
+            nodes = list(grid.get_node_ids())
+            if len(nodes) > n:
+                raise ConfigError("num-supernodes", len(nodes), f"world.num_devices={n}: one SuperNode per device")
+            queries = [
+                Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=node, message_type=MessageType.QUERY)
+                for node in nodes
+                if node not in asked
+            ]
+            asked.update(nodes)
+            for reply in grid.send_and_receive(queries):
+                if reply.has_error():
+                    self._note_client_error(reply)
+                    continue
+                record = reply.content["device"]
+                device, federation = int(record["device"]), int(record["num-partitions"])
+                if federation != n:
+                    raise ConfigError("num-supernodes", federation, f"world.num_devices={n}: one SuperNode per device")
+                if not 0 <= device < n or device in mapping:
+                    raise ConfigError("partition-id", device, f"a distinct partition in [0, {n - 1}] per SuperNode")
+                mapping[device] = reply.metadata.src_node_id
+                sizes[device] = float(record["num-examples"])
+            if len(asked) == n or time.monotonic() >= deadline:
+                break
+            time.sleep(_NODE_POLL_S)
+        if not mapping:
+            raise ClientAppError(f"no ClientApp answered the device query; the first error: {self.first_client_error}")
+        if len(asked) < n:
+            raise ConfigError(
+                "num-supernodes", len(asked), f"world.num_devices={n} SuperNodes connected within {self.supernode_timeout_s:g} s"
+            )
         self.node_of_device = dict(sorted(mapping.items()))
         self.num_examples = sizes  # K_i, which data-aware policies weigh devices by
 
@@ -157,8 +219,8 @@ class QuantizedFedAvg(FedAvg):
         for reply in replies:
             if not reply.has_error():
                 by_device[int(reply.content["metrics"]["device"])] = reply.content
-            elif self.first_client_error is None:
-                self.first_client_error = str(reply.error.reason)
+            else:
+                self._note_client_error(reply)
         # A device whose reply failed sends nothing: zero bits, and it cannot be delivered.
         payload_bits = np.array(
             [by_device[d]["metrics"]["payload-bits"] if d in by_device else 0 for d in selected], dtype=np.int64
