@@ -7,7 +7,10 @@ not inside ``conf/``; Hydra's ConfigStore lets them compose like any group, defa
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import importlib.util
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,8 +45,44 @@ def _group_options() -> dict[str, list[str]]:
     return groups
 
 
+def _section_type(hint: object) -> type | None:
+    """The dataclass a field's type names (``X`` or ``X | None``), or None for a free mapping."""
+    if dataclasses.is_dataclass(hint):
+        return hint  # type: ignore[return-value]
+    for arg in typing.get_args(hint):
+        if dataclasses.is_dataclass(arg):
+            return arg
+    return None
+
+
+def check_override_key(key: str, value: str) -> None:
+    """Reject an override of a key no section has, in one line, with the closest known key.
+
+    Hydra says "Key 'x' is not in struct" over several lines; this names the key the user
+    wrote and what they probably meant (``radio.tx_powr_w`` -> ``radio.tx_power_w``).
+    """
+    if key == "hydra" or key.startswith("hydra."):
+        return
+    section: type = RunConfig
+    path: list[str] = []
+    for part in key.split("."):
+        hints = typing.get_type_hints(section)
+        names = [f.name for f in dataclasses.fields(section)]
+        if part not in names:
+            close = difflib.get_close_matches(part, names, n=1, cutoff=0.6)
+            where = ".".join(path) or "the top level"
+            hint = f"; did you mean {'.'.join([*path, close[0]])}?" if close else ""
+            raise ConfigError(key, value, f"not a known key{hint} (keys of {where}: {', '.join(names)})")
+        path.append(part)
+        inner = _section_type(hints[part])
+        if inner is None:  # a value, or a free-form mapping (scenario notes): nothing below to check
+            return
+        section = inner
+
+
 def check_group_choices(overrides: Sequence[str]) -> None:
-    """Reject ``group=option`` overrides whose option does not exist, in one line.
+    """Reject, in one line, ``group=option`` overrides whose option does not exist and keys that
+    no section has.
 
     Hydra would say so too, but over several lines with its search path; checking here keeps
     the promise of one line with the key, the value and what is allowed.
@@ -52,7 +91,10 @@ def check_group_choices(overrides: Sequence[str]) -> None:
     for override in overrides:
         key, sep, value = override.partition("=")
         key = key.lstrip("+~")
-        if not sep or key not in groups:
+        if not sep:
+            continue
+        if key not in groups:
+            check_override_key(key, value)
             continue
         for choice in value.split(","):
             choice = choice.strip()

@@ -29,6 +29,9 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("mobility=drone_routes mobility.altitude_m=-10", "mobility.altitude_m=-10.0 is not allowed"),
         ("mobility=drone_routes handover.candidates=30", "handover.candidates=30 is not allowed: an integer in [1, 21]"),
         ("mobility=drone_routes access=tdma", "access.scheme='tdma' is not allowed: orthogonal with mobility.kind=drone_routes"),
+        ("op.foo=1", "op.foo='1' is not allowed: not a known key (keys of op: train_bits,"),
+        ("bogus=1", "bogus='1' is not allowed: not a known key (keys of the top level: seed,"),
+        ("radio.tx_powr_w=1", "radio.tx_powr_w='1' is not allowed: not a known key; did you mean radio.tx_power_w?"),
         ("handover.rule=sarsa", "handover.rule='sarsa' is not allowed: one of strongest, a3, q_learning, dqn"),
     ],
 )

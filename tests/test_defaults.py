@@ -4,11 +4,12 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import fedsim
-from fedsim._compose import conf_dir
+from fedsim._compose import conf_dir, register_scenarios
 from fedsim.config import RunConfig
 
 
 def test_hydra_defaults_equal_the_schema_defaults():
+    register_scenarios()  # the policy group and the base schema live in Hydra's ConfigStore
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         cfg = compose(config_name="config")
     composed = OmegaConf.to_container(cfg, resolve=True)
