@@ -76,7 +76,7 @@ def test_the_run_config_is_the_overrides_then_the_flat_keys_that_are_set():
     [
         ({"output-dir": "/out"}, "overrides"),
         ({"overrides": "rounds=0", "output-dir": "/out"}, "rounds"),
-        ({"overrides": "no_such_key=1", "output-dir": "/out"}, "overrides"),
+        ({"overrides": "no_such_key=1", "output-dir": "/out"}, "no_such_key"),
         ({"overrides": "scenario=nope", "output-dir": "/out"}, "scenario"),
     ],
 )
