@@ -1,11 +1,13 @@
 """Federated fine-tuning of a compressed language model's low-rank adapters.
 
-The server trains (or loads) a dense byte-level TinyLM on its share of the text, compresses it
-once with ``kernels.compress_model`` (default: 2:4 sparsity, 4-bit SLiM-Quant, SLiM low-rank
-adapters), and the devices fine-tune only the adapters on their own text shards. The federated
-state is the adapters: that is all that goes up (and down) each round. Calibration is either
-the server's text or the sum of the clients' per-layer statistics (``federated``), which is
-exact: statistics are sums.
+The server trains a dense byte-level TinyLM on its share of the text, or loads ``lm.checkpoint``
+(a TinyLM, or a Hugging Face causal LM directory: Llama, Qwen2, Mistral, GPT-2, OPT, whose text is
+tokenized by its own tokenizer), compresses it once with ``kernels.compress_model`` (default: 2:4
+sparsity, 4-bit SLiM-Quant, SLiM low-rank adapters), and the devices fine-tune only the adapters
+on their own text shards. The federated state is the adapters: that is all that goes up (and
+down) each round. Calibration is either the server's text or the sum of the clients' per-layer
+statistics (``federated``), which is exact: statistics are sums. The final adapters are written
+into the run directory in PEFT format, beside the packed base.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import nn
 import kernels
 
 from ..config import OperatingPoint
+from ..errors import ConfigError
 from ..torch_rng import torch_stream
 from ..ledger import Column
 from ..workload import Workload
@@ -43,12 +46,45 @@ class AdapterLMTask(Task):
     # -- text ---------------------------------------------------------------------------------
     @cached_property
     def text(self) -> torch.Tensor:
+        """The scenario's text as token ids: UTF-8 bytes for TinyLM, else the checkpoint's tokenizer."""
         lm = self.config.lm
         if lm.text_path is not None:
             raw = open(lm.text_path, encoding="utf-8", errors="replace").read()
         else:
             raw = kernels.generate_corpus(self.config.seed, lm.corpus_chars)
+        if self.is_hf:
+            ids = self.dense_model.encode(raw)
+            if ids.numel() < 20 * lm.context:
+                raise ConfigError("lm.corpus_chars", lm.corpus_chars, f"enough text for {20 * lm.context} tokens "
+                                  f"of the checkpoint's tokenizer (got {ids.numel()})")
+            return ids
         return torch.tensor(list(raw.encode("utf-8", errors="replace")), dtype=torch.long)
+
+    # -- the base's architecture --------------------------------------------------------------
+    @cached_property
+    def is_hf(self) -> bool:
+        """Whether the base is a Hugging Face checkpoint (else a TinyLM, trained or loaded)."""
+        path = self.config.lm.checkpoint
+        return path is not None and self._checked(kernels.checkpoint_model_type, path) != "tinylm"
+
+    def _checked(self, load, path: str):
+        """``load(path)``; a bad checkpoint is a one-line error naming ``lm.checkpoint``."""
+        try:
+            return load(path)
+        except kernels.CheckpointError as error:
+            raise ConfigError("lm.checkpoint", path, error.problem) from None
+        except (FileNotFoundError, ValueError, RuntimeError, KeyError) as error:
+            raise ConfigError("lm.checkpoint", path, f"a loadable TinyLM directory ({type(error).__name__}: "
+                              f"{str(error).splitlines()[0] if str(error) else ''})") from None
+
+    @cached_property
+    def arch(self) -> dict[str, int]:
+        """Sizes the energy and memory estimates need: vocab, d_model, n_layers, n_heads, d_ff."""
+        m = self.dense_model
+        if self.is_hf:
+            return dict(vocab=m.vocab_size, d_model=m.d_model, n_layers=m.n_layers, n_heads=m.n_heads, d_ff=m.d_ff)
+        c = m.config
+        return dict(vocab=c.vocab_size, d_model=c.d_model, n_layers=c.n_layers, n_heads=c.n_heads, d_ff=c.d_ff)
 
     @cached_property
     def _splits(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
@@ -72,12 +108,20 @@ class AdapterLMTask(Task):
 
     # -- models -------------------------------------------------------------------------------
     @cached_property
-    def dense_model(self) -> kernels.TinyLM:
+    def dense_model(self) -> nn.Module:
         """The dense base: a local checkpoint, or trained on the server's text and cached on disk
         (keyed by everything that determines it) so sweeps do not train it again."""
         lm = self.config.lm
         if lm.checkpoint is not None:
-            return kernels.load_pretrained(lm.checkpoint).eval()
+            if self.is_hf:
+                model = self._checked(kernels.load_causal_lm, lm.checkpoint)
+                if lm.context > model.max_positions:
+                    raise ConfigError("lm.context", lm.context, f"at most the checkpoint's {model.max_positions} positions")
+                return model.eval()
+            model = self._checked(kernels.load_pretrained, lm.checkpoint)
+            if lm.context > model.config.context:
+                raise ConfigError("lm.context", lm.context, f"at most the checkpoint's context={model.config.context}")
+            return model.eval()
         arch = kernels.TinyLMConfig(
             vocab_size=256, d_model=lm.d_model, n_layers=lm.n_layers, n_heads=lm.n_heads, d_ff=lm.d_ff, context=lm.context
         )
@@ -123,20 +167,21 @@ class AdapterLMTask(Task):
         if lm.compress:
             sparsity = lm.sparsity if lm.sparsity is None or ":" in str(lm.sparsity) else float(lm.sparsity)
             batches, groups = self.calibration_data(calibration)
-            report = kernels.compress_model(
-                model,
-                batches,
-                calibration_groups=groups,
-                sparsity=sparsity,
-                pruner=lm.pruner,
-                bits=lm.bits,
-                quantizer=lm.quantizer,
-                group_size=lm.group_size,
-                lowrank=lm.lowrank,
-                rank_ratio=lm.rank_ratio,
-                reconstruct=lm.reconstruct,
-                progress=False,
-            )
+            with _threads(1):  # tiny layers: a second thread only waits (10x slower under load)
+                report = kernels.compress_model(
+                    model,
+                    batches,
+                    calibration_groups=groups,
+                    sparsity=sparsity,
+                    pruner=lm.pruner,
+                    bits=lm.bits,
+                    quantizer=lm.quantizer,
+                    group_size=lm.group_size,
+                    lowrank=lm.lowrank,
+                    rank_ratio=lm.rank_ratio,
+                    reconstruct=lm.reconstruct,
+                    progress=False,
+                )
         else:
             _, blocks = kernels.find_blocks(model)
             for block in blocks:
@@ -294,13 +339,14 @@ class AdapterLMTask(Task):
         base_params = sum(int(layer.keep_mask().sum()) for layer in self._layers)
         base_outputs = sum(layer.out_features for layer in self._layers)
         adapter_params = sum(layer.rank * (layer.in_features + layer.out_features) for layer in self._layers)
-        head_macs = lm.d_model * 256 + lm.n_layers * 2 * t * lm.d_model  # head + QK^T and AV per token
+        a = self.arch
+        head_macs = a["d_model"] * a["vocab"] + a["n_layers"] * 2 * t * a["d_model"]  # head + QK^T and AV per token
         other_params = sum(p.numel() for p in self.compressed_model.parameters() if not p.requires_grad)
         base_bits = lm.bits if (lm.compress and lm.bits is not None) else 32
         return [
             (Workload(params=base_params, macs=float(t * base_params), activations=t * base_outputs, input_size=t), base_bits),
             (Workload(params=adapter_params, macs=float(t * adapter_params), activations=t * sum(layer.rank for layer in self._layers), input_size=t), None),
-            (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * 256, input_size=t), 32),
+            (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * a["vocab"], input_size=t), 32),
         ]
 
     @property
@@ -315,9 +361,9 @@ class AdapterLMTask(Task):
         stored = sum(layer.nbytes() for layer in self._layers)
         stored += 4 * sum(p.numel() for n, p in self.compressed_model.named_parameters() if "lora_" not in n)
         adapters = sum(p.numel() for p in self.compressed_model.parameters() if p.requires_grad)
-        b, t = self.config.train.batch_size, lm.context
-        per_layer = t * (10 * lm.d_model + 2 * lm.d_ff) + lm.n_heads * t * t
-        activations = 4 * b * (lm.n_layers * per_layer + t * 256)
+        b, t, a = self.config.train.batch_size, lm.context, self.arch
+        per_layer = t * (10 * a["d_model"] + 2 * a["d_ff"]) + a["n_heads"] * t * t
+        activations = 4 * b * (a["n_layers"] * per_layer + t * a["vocab"])
         return int(stored + 3 * 4 * adapters + activations)
 
     round_columns = (
@@ -346,6 +392,19 @@ class AdapterLMTask(Task):
                 "memory_bytes": self.memory_bytes,
             }
         }
+
+    def write_artifacts(self, record: ArrayRecord, output_dir: Any) -> list[str]:
+        """A Hugging Face base gets its final adapters in PEFT format (``peft_adapter/``, loadable
+        by ``PeftModel.from_pretrained`` onto the dense checkpoint) and the packed base with them
+        (``compressed_base/``, for ``kernels.load_compressed`` onto ``kernels.load_causal_lm``)."""
+        if not self.is_hf:
+            return []
+        out = Path(output_dir)
+        model = self.scratch_model
+        self._load(model, record)
+        kernels.save_peft_adapter(model, out / "peft_adapter", base_model_name_or_path=str(Path(self.config.lm.checkpoint).resolve()))
+        kernels.save_compressed(model, out / "compressed_base")
+        return ["peft_adapter", "compressed_base"]
 
     @cached_property
     def _dense_perplexity(self) -> float:
