@@ -33,6 +33,8 @@ from .._checks import check_bool, check_choice, check_float, check_int
 ENGINES = ("inprocess",)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
 AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
+# Local optimizers (train.optimizer); None: the task's own (SGD for classifiers, AdamW for LM adapters).
+OPTIMIZERS = ("sgd", "adamw", "mkor")
 
 
 @dataclass
@@ -80,12 +82,19 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     rounding: str = "stochastic"
+    # sgd | adamw | mkor (MKOR preconditions every Linear and adapter pair, then the task's
+    # default inner step: SGD+momentum for classifiers, AdamW for LM adapters); None: the default
+    optimizer: str | None = None
+    mkor_inv_freq: int = 1  # MKOR factor refresh period in local steps (a round is only ~10 steps)
 
     def __post_init__(self) -> None:
         self.batch_size = check_int("batch_size", self.batch_size, 1)
         self.lr = check_float("lr", self.lr, low=0, low_open=True)
         self.momentum = check_float("momentum", self.momentum, low=0, high=1, high_open=True)
         check_choice("rounding", self.rounding, ROUNDING_MODES)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.mkor_inv_freq = check_int("mkor_inv_freq", self.mkor_inv_freq, 1)
 
 
 @dataclass(frozen=True)

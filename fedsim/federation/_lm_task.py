@@ -36,6 +36,7 @@ from ..torch_rng import torch_stream
 from ..ledger import Column
 from ..workload import Workload
 from ._aggregate import weighted_average
+from ._optimizer import build_optimizer, optimizer_part, release
 from ._task import LocalResult, Task
 
 # Text shares: the server's (pretraining and calibration), the devices', and a held-out test part.
@@ -242,16 +243,21 @@ class AdapterLMTask(Task):
         start = [np.array(record[k].numpy()) for k in self.update_keys]
         params = dict(model.named_parameters())
         trainable = [params[k] for k in self.update_keys]
-        optimizer = torch.optim.AdamW(trainable, lr=lm.lr, weight_decay=0.0)
+        train = self.config.train
+        optimizer = build_optimizer(train.optimizer or "adamw", model, trainable, lr=lm.lr, momentum=train.momentum,
+                                    inv_freq=train.mkor_inv_freq, inner="adamw")
         g = torch_stream(self.config.seed, "lm-local-training", device, server_round)
         model.train()
-        with _threads(1):
-            total = self._train_steps(model, optimizer, self.shard(device), op.local_iters, g)
+        try:
+            with _threads(1):
+                total = self._train_steps(model, optimizer, self.shard(device), op.local_iters, g)
+        finally:
+            release(optimizer)
         update = [params[k].detach().numpy() - s for k, s in zip(self.update_keys, start)]
         return LocalResult(update, self.num_examples(device), total / op.local_iters, {"memory-bytes": self.memory_bytes})
 
     def _train_steps(self, model: nn.Module, optimizer, shard: torch.Tensor, steps: int, g: torch.Generator) -> float:
-        """``steps`` AdamW steps on random windows of the shard; the summed loss."""
+        """``steps`` optimizer steps on random windows of the shard; the summed loss."""
         context = self.config.lm.context
         total = 0.0
         for _ in range(steps):
@@ -333,7 +339,7 @@ class AdapterLMTask(Task):
     def workload_parts(self) -> list[tuple[Workload, int | None]]:
         """Per sequence of ``context`` tokens: the compressed linears at the base's precision and
         density, the adapters at the training precision, the dense remainder (embeddings,
-        attention scores, head) at 32 bits."""
+        attention scores, head) at 32 bits, and MKOR's per-step factor work when it is the optimizer."""
         lm = self.config.lm
         t = lm.context
         base_params = sum(int(layer.keep_mask().sum()) for layer in self._layers)
@@ -343,11 +349,13 @@ class AdapterLMTask(Task):
         head_macs = a["d_model"] * a["vocab"] + a["n_layers"] * 2 * t * a["d_model"]  # head + QK^T and AV per token
         other_params = sum(p.numel() for p in self.compressed_model.parameters() if not p.requires_grad)
         base_bits = lm.bits if (lm.compress and lm.bits is not None) else 32
+        train = self.config.train
+        optimizer = optimizer_part(train.optimizer or "adamw", self.compressed_model, train.batch_size, train.mkor_inv_freq)
         return [
             (Workload(params=base_params, macs=float(t * base_params), activations=t * base_outputs, input_size=t), base_bits),
             (Workload(params=adapter_params, macs=float(t * adapter_params), activations=t * sum(layer.rank for layer in self._layers), input_size=t), None),
             (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * a["vocab"], input_size=t), 32),
-        ]
+        ] + ([optimizer] if optimizer else [])  # MKOR's factor updates, per step
 
     @property
     def downlink_bits(self) -> float:
