@@ -3,25 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from run_helpers import TINY_LM
 
 import fedsim
 from fedsim.federation import build_task
 from fedsim.federation._job import _task_from_json
-
-TINY_LM = {
-    "model": {"name": "tinylm", "hidden": []},
-    "rounds": 3,
-    "world": {"num_devices": 4},
-    "op": {"train_bits": 32, "uplink_bits": 32, "local_iters": 4, "devices_per_round": 2},
-    "train": {"batch_size": 4},
-    "lm": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32, "pretrain_steps": 40,
-           "corpus_chars": 30_000, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4},
-}
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fedsim-cache"))
 
 
 def _config(**lm):
