@@ -25,7 +25,7 @@ from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
 from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import ROUNDING_MODES
-from ._tasks import MODEL_NAMES
+from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._constants import ConvergenceConstants
 from ..world import AccessConfig, CellularConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
@@ -33,6 +33,7 @@ from .._checks import check_bool, check_choice, check_float, check_int
 ENGINES = ("inprocess",)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
 AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
+MASKS = ("leap", "patch")  # learnable masks of model=tinylm_masks: per-weight Gumbel-sigmoid | 2:4 patterns
 # Local optimizers (train.optimizer); None: the task's own (SGD for classifiers, AdamW for LM adapters).
 OPTIMIZERS = ("sgd", "adamw", "mkor")
 
@@ -183,6 +184,12 @@ class LMSection:
     # federated fine-tuning of the adapters
     lr: float = 2e-3  # adapters' local AdamW step; the batch is train.batch_size sequences
     aggregation: str = "fedavg"  # fedavg (average the factors) | svd (average L·R, re-factorize)
+    # federated mask learning (model=tinylm_masks): devices learn mask logits of the frozen dense base
+    mask: str = "leap"  # leap (unstructured, Gumbel-sigmoid per weight) | patch (2:4, Gumbel-softmax per group)
+    mask_density: float = 0.5  # kept fraction of every row (leap); patch keeps 2 of 4
+    mask_lr: float = 0.05  # local Adam step on the logits
+    mask_lambda: float = 1.0  # weight of the density regularizer (leap)
+    mask_temperature: float = 0.5  # Gumbel temperature of the training samples
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "d_ff", "corpus_chars", "group_size", "calibration_batches"):
@@ -195,6 +202,11 @@ class LMSection:
         check_bool("reconstruct", self.reconstruct)
         check_choice("calibration", self.calibration, CALIBRATIONS)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("mask", self.mask, MASKS)
+        check_float("mask_density", self.mask_density, low=0, high=1, low_open=True, high_open=True)
+        check_float("mask_lr", self.mask_lr, low=0, low_open=True)
+        check_float("mask_lambda", self.mask_lambda, low=0)
+        check_float("mask_temperature", self.mask_temperature, low=0, low_open=True)
         # The compression recipe is validated by kernels itself: what it accepts, nothing else.
         try:
             check_recipe(
@@ -255,7 +267,7 @@ class RunConfig:
                 self.access.resource_blocks,
                 f"at least op.devices_per_round={self.op.devices_per_round} (one device per resource block)",
             )
-        if self.model.name in LM_MODELS and self.op.train_bits != 32:
+        if self.model.name in LM_MODELS + MASK_MODELS and self.op.train_bits != 32:
             raise ConfigError("op.train_bits", self.op.train_bits, "32 with model=tinylm (the adapters train in float32)")
         if self.op.devices_per_round > self.world.num_devices:
             raise ConfigError(

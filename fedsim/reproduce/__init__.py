@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ._drone_handover import reproduce_drone_handover
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
+from ._mask_learning import reproduce_mask_learning
 from ._report import Check, Report
 from ._uav_swarm import reproduce_uav_swarm
 
@@ -20,6 +21,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "fedlora_comparison": reproduce_fedlora,
     "uav_swarm": reproduce_uav_swarm,
     "drone_handover": reproduce_drone_handover,
+    "mask_learning": reproduce_mask_learning,
 }
 
 
