@@ -12,6 +12,7 @@ from ._drone_handover import reproduce_drone_handover
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._mask_learning import reproduce_mask_learning
+from ._optimizers import reproduce_optimizers
 from ._report import Check, Report
 from ._uav_swarm import reproduce_uav_swarm
 
@@ -22,6 +23,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "uav_swarm": reproduce_uav_swarm,
     "drone_handover": reproduce_drone_handover,
     "mask_learning": reproduce_mask_learning,
+    "optimizers": reproduce_optimizers,
 }
 
 
