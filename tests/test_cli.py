@@ -30,6 +30,9 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("mobility=drone_routes handover.candidates=30", "handover.candidates=30 is not allowed: an integer in [1, 21]"),
         ("mobility=drone_routes access=tdma", "access.scheme='tdma' is not allowed: orthogonal with mobility.kind=drone_routes"),
         ("handover.rule=sarsa", "handover.rule='sarsa' is not allowed: one of strongest, a3, q_learning, dqn"),
+        ("model=tinylm op.train_bits=32 lm.checkpoint=/nonexistent/llama", "lm.checkpoint='/nonexistent/llama' is not "
+         "allowed: does not exist; expected a local directory written by save_pretrained"),
+        ("train.optimizer=lamb", "train.optimizer='lamb' is not allowed: one of sgd, adamw, mkor"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(override, message, tmp_path):
