@@ -155,8 +155,10 @@ class LMSection:
     """The compressed-LLM client path (``model=tinylm``): base model, compression, fine-tuning.
 
     The base is a byte-level TinyLM trained by the server on its share of the text (or loaded
-    from ``checkpoint``, a local directory written by ``save_pretrained``), compressed once with
-    ``kernels.compress_model``; devices fine-tune only the low-rank adapters on their own shards.
+    from ``checkpoint``, a local directory written by ``save_pretrained``: a TinyLM, or a Hugging
+    Face causal LM whose own config and tokenizer then replace ``d_model`` … ``d_ff``), compressed
+    once with ``kernels.compress_model``; devices fine-tune only the low-rank adapters on their
+    own shards. With ``model=tinylm_masks`` they learn the ``mask_*`` masks of the dense base instead.
     """
 
     d_model: int = 64
