@@ -135,6 +135,13 @@ def _corrupt(kind: str, good: Path, tmp: Path) -> Path:
         out = _write(tmp / kind, {k: v for k, v in files.items() if k != "model.safetensors"})
         torch.save({"model.embed_tokens.weight": _Evil()}, out / "pytorch_model.bin")
         return out
+    if kind == "missing_shard":  # a partial download of a sharded checkpoint
+        index = {"metadata": {}, "weight_map": {"model.embed_tokens.weight": "model-00001-of-00002.safetensors",
+                                                "lm_head.weight": "model-00002-of-00002.safetensors"}}
+        out = _write(tmp / kind, {k: v for k, v in files.items() if k != "model.safetensors"})
+        (out / "model.safetensors.index.json").write_text(json.dumps(index))
+        (out / "model-00001-of-00002.safetensors").write_bytes(files["model.safetensors"])
+        return out
     if kind == "no_tokenizer":
         return _write(tmp / kind, {k: v for k, v in files.items() if not k.startswith(("tokenizer", "added", "special"))})
     raise AssertionError(kind)
@@ -151,6 +158,7 @@ CORRUPT = {
     "wrong_names": "missing model.layers.0.self_attn.q_proj.weight; unexpected model.layers.0.self_attn.query.weight",
     "wrong_shape": "tensor model.norm.weight has shape (65,)",
     "pickle": "cannot be loaded with weights_only=True",
+    "missing_shard": "model.safetensors.index.json names missing shard model-00002-of-00002.safetensors",
     "no_tokenizer": "has no tokenizer files",
 }
 
@@ -163,3 +171,15 @@ def test_a_bad_checkpoint_is_a_one_line_error(checkpoints, tmp_path, kind):
     message = str(caught.value)
     assert "\n" not in message and str(path) in message
     assert CORRUPT[kind] in message
+
+
+def test_a_pytorch_model_bin_of_plain_tensors_loads_with_weights_only(checkpoints, tmp_path):
+    from safetensors.torch import load_file
+
+    good = checkpoints["llama"]
+    files = {p.name: p.read_bytes() for p in good.iterdir() if p.name != "model.safetensors"}
+    out = _write(tmp_path / "bin", files)
+    torch.save(load_file(str(good / "model.safetensors")), out / "pytorch_model.bin")
+    ids = torch.arange(3, 40)[None]
+    with torch.no_grad():
+        torch.testing.assert_close(kernels.load_causal_lm(out)(ids), kernels.load_causal_lm(good)(ids))
