@@ -2,7 +2,8 @@
 
 Calibration statistics, pruning scores and masks, quantization (RTN, SLiM-Quant, GPTQ),
 Hessian-aware pruning (SparseGPT, OPTIMA), low-rank compensation (SLiM-LoRA) and packed storage
-formats.  Conventions: W is (d_out, d_in), y = x·Wᵀ, calibration inputs X are (tokens, d_in).
+formats; learnable masks (LEAP, PATCH), MKOR; Hugging Face checkpoints in and PEFT adapters out.
+Conventions: W is (d_out, d_in), y = x·Wᵀ, calibration inputs X are (tokens, d_in).
 
 Names load on first use (PEP 562): ``import kernels.recipe`` validates a recipe without torch.
 """
@@ -58,6 +59,12 @@ _EXPORTS = {
     "find_blocks": "pipeline",
     "load_compressed": "pipeline",
     "save_compressed": "pipeline",
+    "CausalLM": "hf",
+    "CheckpointError": "hf",
+    "HF_MODEL_TYPES": "hf",
+    "checkpoint_model_type": "hf",
+    "load_causal_lm": "hf",
+    "save_peft_adapter": "peft_export",
     "CORPUS_FILE": "tinylm",
     "TinyLM": "tinylm",
     "TinyLMConfig": "tinylm",

@@ -18,6 +18,13 @@ two produce the same trajectories. The weight gradient, with the bias as an extr
 is preconditioned as ``R⁻¹ [G | g_b] A⁻¹`` (R: d_out × d_out, A: (d_in+1) × (d_in+1)),
 rescaled so its norm equals the raw gradient's, and handed to an inner SGD or AdamW, which
 also updates every parameter that is not in a preconditioned Linear.
+
+Low-rank adapters (a module with trainable ``lora_L`` (d_in × r) and ``lora_R`` (r × d_out)
+computing y += (x·L)·R, e.g. ``CompressedLinear``) are two Linear maps in a row, W₁ = Lᵀ on x
+and W₂ = Rᵀ on h = x·L, and each gets its own factors: from the module's input x and output
+gradient G, the rank-1 vectors are mean(x), mean(G·Rᵀ) for L and mean(x·L), mean(G) for R.
+``step_macs()`` is the per-step arithmetic this adds (the preconditioning products and the
+amortised Sherman–Morrison refreshes), what an energy model charges for it.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ def sherman_morrison_update(inv: torch.Tensor, v: torch.Tensor, blend: float = 0
 
 
 class _LayerStats:
-    """Rank-1 statistics of one Linear layer collected by hooks during a refresh step."""
+    """Rank-1 statistics of one preconditioned matrix collected by hooks during a refresh step."""
 
     __slots__ = ("a_sum", "a_rows", "g_sum")
 
@@ -54,6 +61,39 @@ class _LayerStats:
 
     def clear(self) -> None:
         self.a_sum, self.a_rows, self.g_sum = None, 0, None
+
+    def add_input(self, a: torch.Tensor, with_bias: bool, clip: float) -> None:
+        a = a.detach().reshape(-1, a.shape[-1]).float()
+        rows = a.shape[0]
+        if with_bias:
+            a = torch.cat([a, a.new_ones(rows, 1)], dim=1)
+        a = a.clamp(-clip, clip).sum(0)
+        self.a_sum = a if self.a_sum is None else self.a_sum + a
+        self.a_rows += rows
+
+    def add_grad(self, grad: torch.Tensor, clip: float) -> None:
+        g = grad.detach().reshape(-1, grad.shape[-1]).float()
+        # Scale by the row count: a mean-reduced loss gives per-row gradients of order 1/n.
+        g = (g * g.shape[0]).clamp(-clip, clip).mean(0)
+        self.g_sum = g if self.g_sum is None else self.g_sum + g
+
+
+class _Target:
+    """One preconditioned matrix W (d_out × d_in, y = x·Wᵀ) stored as ``param`` (W, or Wᵀ when
+    ``transposed``: an adapter factor), with an optional bias as an extra input column."""
+
+    __slots__ = ("param", "bias", "transposed", "d_in", "d_out", "stats")
+
+    def __init__(self, param: nn.Parameter, bias: nn.Parameter | None, transposed: bool) -> None:
+        self.param, self.bias, self.transposed = param, bias, transposed
+        self.d_out, self.d_in = (param.shape[1], param.shape[0]) if transposed else tuple(param.shape)
+        self.stats = _LayerStats()
+
+
+def _is_adapter(module: nn.Module) -> bool:
+    L, R = getattr(module, "lora_L", None), getattr(module, "lora_R", None)
+    return (isinstance(L, nn.Parameter) and isinstance(R, nn.Parameter) and L.requires_grad and R.requires_grad
+            and L.dim() == 2 and R.dim() == 2 and L.shape[1] == R.shape[0])
 
 
 class _ForwardHook:
@@ -87,7 +127,8 @@ class MKOR(torch.optim.Optimizer):
         blend: weight of the old inverse factor in the blend with the identity.
         reset_threshold: reset a layer's factors to I when an entry grows beyond this.
         clip_value: clamp activations and scaled output gradients to ±this before averaging.
-        modules: the Linear modules to precondition; default every ``nn.Linear`` in ``model``.
+        modules: the Linear modules to precondition; default every ``nn.Linear`` with a
+            trainable weight in ``model`` and every module with trainable ``lora_L``/``lora_R``.
     """
 
     def __init__(
@@ -136,50 +177,65 @@ class MKOR(torch.optim.Optimizer):
         # One set of groups: an LR scheduler on MKOR drives the inner optimizer.
         self.param_groups = self._inner.param_groups
 
-        layers = list(model.modules()) if modules is None else list(modules)
-        self._layers: list[nn.Linear] = [m for m in layers if isinstance(m, nn.Linear)]
-        if modules is not None and len(self._layers) != len(layers):
-            bad = next(type(m).__name__ for m in layers if not isinstance(m, nn.Linear))
-            raise ValueError(f"modules contains {bad}; only nn.Linear modules can be preconditioned")
-        if len({id(m.weight) for m in self._layers}) != len(self._layers):
+        if modules is None:
+            layers = [m for m in model.modules() if _is_adapter(m)
+                      or (isinstance(m, nn.Linear) and m.weight.requires_grad)]
+        else:
+            layers = list(modules)
+            bad = next((type(m).__name__ for m in layers if not (isinstance(m, nn.Linear) or _is_adapter(m))), None)
+            if bad is not None:
+                raise ValueError(f"modules contains {bad}; only nn.Linear modules and modules with "
+                                 "trainable lora_L/lora_R adapters can be preconditioned")
+        # A module's targets: its Linear weight (+ bias), or its two adapter factors.
+        self._targets: dict[nn.Module, list[_Target]] = {}
+        for m in layers:
+            if _is_adapter(m):
+                self._targets[m] = [_Target(m.lora_L, None, True), _Target(m.lora_R, None, True)]
+            else:
+                self._targets[m] = [_Target(m.weight, m.bias, False)]
+        params = [t.param for ts in self._targets.values() for t in ts]
+        if len({id(p) for p in params}) != len(params):
             raise ValueError("modules lists one Linear weight twice; pass each layer once")
         self.inv_freq = inv_freq
         self.blend = blend
         self.reset_threshold = reset_threshold
         self.clip_value = clip_value
         self._steps = 0
-        self._stats = {m: _LayerStats() for m in self._layers}
-        self._handles = [m.register_forward_hook(_ForwardHook(self)) for m in self._layers]
+        self._handles = [m.register_forward_hook(_ForwardHook(self)) for m in self._targets]
 
     # ----------------------------------------------------------------- statistics (hooks)
     def _refreshing(self) -> bool:
         return self._steps % self.inv_freq == 0
 
-    def _forward_hook(self, module: nn.Linear, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        stats = self._stats.get(module)
-        if stats is None or not (torch.is_grad_enabled() and self._refreshing() and output.requires_grad):
+    def _forward_hook(self, module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        targets = self._targets.get(module)
+        if targets is None or not (torch.is_grad_enabled() and self._refreshing() and output.requires_grad):
             return
-        a = inputs[0].detach().reshape(-1, module.in_features).float()
-        if module.bias is not None:
-            a = torch.cat([a, a.new_ones(a.shape[0], 1)], dim=1)
-        a = a.clamp(-self.clip_value, self.clip_value).sum(0)
-        stats.a_sum = a if stats.a_sum is None else stats.a_sum + a
-        stats.a_rows += inputs[0].numel() // module.in_features
-        output.register_hook(lambda grad, s=stats: self._grad_hook(s, grad))
+        clip = self.clip_value
+        x = inputs[0]
+        if len(targets) == 1:  # nn.Linear
+            stats = targets[0].stats
+            stats.add_input(x, module.bias is not None, clip)
+            output.register_hook(lambda grad: stats.add_grad(grad, clip))
+            return
+        (down, up), L, R = targets, module.lora_L, module.lora_R
+        down.stats.add_input(x, False, clip)
+        with torch.no_grad():
+            up.stats.add_input(x.to(L.dtype) @ L, False, clip)  # h = x·L, the input of W₂ = Rᵀ
 
-    def _grad_hook(self, stats: _LayerStats, grad: torch.Tensor) -> None:
-        g = grad.detach().reshape(-1, grad.shape[-1]).float()
-        # Scale by the row count: a mean-reduced loss gives per-row gradients of order 1/n.
-        g = (g * g.shape[0]).clamp(-self.clip_value, self.clip_value).mean(0)
-        stats.g_sum = g if stats.g_sum is None else stats.g_sum + g
+        def grads(grad: torch.Tensor) -> None:
+            up.stats.add_grad(grad, clip)
+            down.stats.add_grad(grad.to(R.dtype) @ R.detach().T, clip)  # ∂loss/∂h = G·Rᵀ
+
+        output.register_hook(grads)
 
     # ----------------------------------------------------------------- factors
-    def _refresh(self, layer: nn.Linear) -> None:
-        stats = self._stats[layer]
+    def _refresh(self, target: _Target) -> None:
+        stats = target.stats
         if stats.a_sum is None or stats.g_sum is None:
             stats.clear()  # no backward reached this layer: nothing to fold in
             return
-        state = self.state[layer.weight]
+        state = self.state[target.param]
         vectors = {"left": stats.g_sum, "right": stats.a_sum / stats.a_rows}
         stats.clear()
         # Right (activation) factor first, then left, as the reference does.
@@ -194,28 +250,45 @@ class MKOR(torch.optim.Optimizer):
             if inv.abs().max() > self.reset_threshold:
                 state["left_reset"] = state["right_reset"] = True
 
-    def _precondition(self, layer: nn.Linear) -> None:
-        w = layer.weight
+    def _precondition(self, target: _Target) -> None:
+        w, bias = target.param, target.bias
         state = self.state.get(w)
         if w.grad is None or not state or "left_inv" not in state or "right_inv" not in state:
             return
-        has_bias = layer.bias is not None and layer.bias.grad is not None
-        grad = w.grad.float()
+        has_bias = bias is not None and bias.grad is not None
+        raw = w.grad.T if target.transposed else w.grad  # as W (d_out × d_in)
+        grad = raw.float()
         if has_bias:
-            grad = torch.cat([grad, layer.bias.grad.float().reshape(-1, 1)], dim=1)
-        elif state["right_inv"].shape[0] != layer.in_features:
+            grad = torch.cat([grad, bias.grad.float().reshape(-1, 1)], dim=1)
+        elif state["right_inv"].shape[0] != target.d_in:
             return  # factor carries a bias column but the bias got no gradient this step
         update = state["left_inv"] @ grad @ state["right_inv"]
         uw, ub = (update[:, :-1], update[:, -1]) if has_bias else (update, None)
         # The reference rescales by the *sum* of weight and bias norms; kept for equal trajectories.
-        grad_norm = w.grad.norm() + (layer.bias.grad.norm() if has_bias else 0.0)
+        grad_norm = w.grad.norm() + (bias.grad.norm() if has_bias else 0.0)
         update_norm = uw.norm() + (ub.norm() if has_bias else 0.0)
         scale = grad_norm / update_norm
         if not torch.isfinite(scale):
             return  # zero gradient or a degenerate update: leave the raw gradient
-        w.grad.copy_(uw * scale)
+        w.grad.copy_((uw.T if target.transposed else uw) * scale)
         if has_bias:
-            layer.bias.grad.copy_(ub.reshape(layer.bias.grad.shape) * scale)
+            bias.grad.copy_(ub.reshape(bias.grad.shape) * scale)
+
+    def step_macs(self) -> float:
+        """Multiply-accumulates one ``step()`` adds to the inner update: R⁻¹·G·A⁻¹ per matrix
+        (d_out²·d_in' + d_out·d_in'², d_in' = d_in + bias) plus, every ``inv_freq`` steps, one
+        Sherman–Morrison refresh per factor (blend, B·v, vᵀ·B and the rank-1 update: ~4·d²)."""
+        total = 0.0
+        for targets in self._targets.values():
+            for t in targets:
+                d_in, d_out = t.d_in + (t.bias is not None), t.d_out
+                total += d_out * d_out * d_in + d_out * d_in * d_in
+                total += 4.0 * (d_in * d_in + d_out * d_out) / self.inv_freq
+        return total
+
+    def factor_entries(self) -> int:
+        """Entries of all inverse factors (the optimizer's extra state)."""
+        return sum((t.d_in + (t.bias is not None)) ** 2 + t.d_out ** 2 for ts in self._targets.values() for t in ts)
 
     # ----------------------------------------------------------------- optimizer API
     @torch.no_grad()
@@ -224,11 +297,12 @@ class MKOR(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        targets = [t for ts in self._targets.values() for t in ts]
         if self._refreshing():
-            for layer in self._layers:
-                self._refresh(layer)
-        for layer in self._layers:
-            self._precondition(layer)
+            for target in targets:
+                self._refresh(target)
+        for target in targets:
+            self._precondition(target)
         self._inner.step()
         self._steps += 1
         return loss

@@ -17,7 +17,10 @@ Forward paths:
   ``aten._weight_int8pack_mm``.  No CPU kernel exploits 2:4 sparsity, so a 2:4 base is expanded to
   dense int4 codes for the kernel: on CPU 2:4 is a storage format.  The activations are rounded to
   bfloat16, so the fast path matches the reference to ~1e-3 relative.
-- ``"auto"`` (default): fast when a kernel exists for the format and shape, else reference.
+- ``"auto"`` (default): fast when a kernel exists for the format and shape and x has fewer than
+  ``DENSE_BATCH_ROWS`` rows; from that many rows on (prefill, training windows) a float32 GEMM
+  outruns the CPU int4 kernel, so "auto" multiplies by a cached float32 Ŵ (built on first use, not
+  counted by ``nbytes``, dropped on ``.to()``): exactly the reference result, at fp32 speed.
 Gradients: the base is frozen (buffers), the adapters are parameters; the fast path's backward
 (input gradient) multiplies by the dequantized Ŵ in float32.
 """
@@ -41,6 +44,10 @@ _FORMATS = ("dense", "2:4")
 _PATHS = ("auto", "reference", "fast")
 _SCALE_DTYPE = torch.bfloat16
 _INT4_KERNEL_GROUPS = (256, 128, 64, 32)  # group sizes _weight_int4pack_mm_for_cpu accepts
+# Rows of x from which "auto" uses the cached float32 Ŵ: the int4 kernel re-dequantizes its
+# weights for every block of rows, so it falls behind a float32 GEMM between 16 and 32 rows
+# (benchmarks/kernels.py, 2-core AVX2 EPYC: 0.74-0.99x at 64 rows, 1.1-2.6x at 8).
+DENSE_BATCH_ROWS = 32
 
 
 def _has_op(name: str) -> bool:
@@ -378,6 +385,8 @@ class CompressedLinear(nn.Module):
         if self._path == "reference":
             return False
         ok = self._kernel is not None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+        if self._path == "auto" and ok and x.numel() >= DENSE_BATCH_ROWS * self.in_features:
+            return False  # a large batch: the float32 GEMM on the cached Ŵ is faster
         if self._path == "fast" and not ok:
             raise ValueError(f"path='fast' is unavailable for bits={self.bits}, group_size={self.group_size}, "
                              f"input {x.dtype} on {x.device}; expected a kernel format on CPU or path='auto'")
@@ -398,14 +407,15 @@ class CompressedLinear(nn.Module):
                 if bias is not None:
                     y.add_(bias if bias.dtype == y.dtype else bias.to(y.dtype))
         else:
-            y = F.linear(x, self._reference_weight().to(x.dtype),
+            large = self._path == "auto" and self._kernel is not None and x.numel() >= DENSE_BATCH_ROWS * self.in_features
+            y = F.linear(x, self._reference_weight(cache=large).to(x.dtype),
                          None if self.bias is None else self.bias.to(x.dtype))
         if self.rank:
             y = y + (x @ self.lora_L.to(x.dtype)) @ self.lora_R.to(x.dtype)
         return y
 
-    def _reference_weight(self) -> Tensor:
-        if not self.cache_dense:
+    def _reference_weight(self, cache: bool = False) -> Tensor:
+        if not (self.cache_dense or cache):
             self._dense = None
             return self.dequantized_weight()
         key = self._cache_key()

@@ -33,3 +33,15 @@ def reproduced_report(overrides: list[str], output_dir, figures: tuple[str, ...]
     for figure in figures:
         assert (Path(output_dir) / figure).is_file(), figure
     return json.loads((Path(output_dir) / "report.json").read_text())
+
+
+# A compressed TinyLM run small enough for unit tests (model=tinylm: adapters of a 2:4 + 4-bit base).
+TINY_LM = {
+    "model": {"name": "tinylm", "hidden": []},
+    "rounds": 3,
+    "world": {"num_devices": 4},
+    "op": {"train_bits": 32, "uplink_bits": 32, "local_iters": 4, "devices_per_round": 2},
+    "train": {"batch_size": 4},
+    "lm": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32, "pretrain_steps": 40,
+           "corpus_chars": 30_000, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4},
+}

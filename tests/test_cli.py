@@ -33,6 +33,9 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
         ("bogus=1", "bogus='1' is not allowed: not a known key (keys of the top level: seed,"),
         ("radio.tx_powr_w=1", "radio.tx_powr_w='1' is not allowed: not a known key; did you mean radio.tx_power_w?"),
         ("handover.rule=sarsa", "handover.rule='sarsa' is not allowed: one of strongest, a3, q_learning, dqn"),
+        ("model=tinylm op.train_bits=32 lm.checkpoint=/nonexistent/llama", "lm.checkpoint='/nonexistent/llama' is not "
+         "allowed: does not exist; expected a local directory written by save_pretrained"),
+        ("train.optimizer=lamb", "train.optimizer='lamb' is not allowed: one of sgd, adamw, mkor"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(override, message, tmp_path):

@@ -25,7 +25,7 @@ from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
 from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import ROUNDING_MODES
-from ._tasks import MODEL_NAMES
+from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._constants import ConvergenceConstants
 from ..world import AccessConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int
@@ -33,6 +33,9 @@ from .._checks import check_bool, check_choice, check_float, check_int
 ENGINES = ("inprocess",)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
 AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
+MASKS = ("leap", "patch")  # learnable masks of model=tinylm_masks: per-weight Gumbel-sigmoid | 2:4 patterns
+# Local optimizers (train.optimizer); None: the task's own (SGD for classifiers, AdamW for LM adapters).
+OPTIMIZERS = ("sgd", "adamw", "mkor")
 
 
 @dataclass
@@ -80,12 +83,19 @@ class TrainConfig:
     lr: float = 0.1
     momentum: float = 0.9
     rounding: str = "stochastic"
+    # sgd | adamw | mkor (MKOR preconditions every Linear and adapter pair, then the task's
+    # default inner step: SGD+momentum for classifiers, AdamW for LM adapters); None: the default
+    optimizer: str | None = None
+    mkor_inv_freq: int = 1  # MKOR factor refresh period in local steps (a round is only ~10 steps)
 
     def __post_init__(self) -> None:
         self.batch_size = check_int("batch_size", self.batch_size, 1)
         self.lr = check_float("lr", self.lr, low=0, low_open=True)
         self.momentum = check_float("momentum", self.momentum, low=0, high=1, high_open=True)
         check_choice("rounding", self.rounding, ROUNDING_MODES)
+        if self.optimizer is not None:
+            check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        self.mkor_inv_freq = check_int("mkor_inv_freq", self.mkor_inv_freq, 1)
 
 
 @dataclass(frozen=True)
@@ -145,8 +155,10 @@ class LMSection:
     """The compressed-LLM client path (``model=tinylm``): base model, compression, fine-tuning.
 
     The base is a byte-level TinyLM trained by the server on its share of the text (or loaded
-    from ``checkpoint``, a local directory written by ``save_pretrained``), compressed once with
-    ``kernels.compress_model``; devices fine-tune only the low-rank adapters on their own shards.
+    from ``checkpoint``, a local directory written by ``save_pretrained``: a TinyLM, or a Hugging
+    Face causal LM whose own config and tokenizer then replace ``d_model`` … ``d_ff``), compressed
+    once with ``kernels.compress_model``; devices fine-tune only the low-rank adapters on their
+    own shards. With ``model=tinylm_masks`` they learn the ``mask_*`` masks of the dense base instead.
     """
 
     d_model: int = 64
@@ -174,6 +186,12 @@ class LMSection:
     # federated fine-tuning of the adapters
     lr: float = 2e-3  # adapters' local AdamW step; the batch is train.batch_size sequences
     aggregation: str = "fedavg"  # fedavg (average the factors) | svd (average L·R, re-factorize)
+    # federated mask learning (model=tinylm_masks): devices learn mask logits of the frozen dense base
+    mask: str = "leap"  # leap (unstructured, Gumbel-sigmoid per weight) | patch (2:4, Gumbel-softmax per group)
+    mask_density: float = 0.5  # kept fraction of every row (leap); patch keeps 2 of 4
+    mask_lr: float = 0.05  # local Adam step on the logits
+    mask_lambda: float = 1.0  # weight of the density regularizer (leap)
+    mask_temperature: float = 0.5  # Gumbel temperature of the training samples
 
     def __post_init__(self) -> None:
         for name in ("d_model", "n_layers", "n_heads", "d_ff", "corpus_chars", "group_size", "calibration_batches"):
@@ -186,6 +204,11 @@ class LMSection:
         check_bool("reconstruct", self.reconstruct)
         check_choice("calibration", self.calibration, CALIBRATIONS)
         check_choice("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("mask", self.mask, MASKS)
+        check_float("mask_density", self.mask_density, low=0, high=1, low_open=True, high_open=True)
+        check_float("mask_lr", self.mask_lr, low=0, low_open=True)
+        check_float("mask_lambda", self.mask_lambda, low=0)
+        check_float("mask_temperature", self.mask_temperature, low=0, low_open=True)
         # The compression recipe is validated by kernels itself: what it accepts, nothing else.
         try:
             check_recipe(
@@ -247,7 +270,7 @@ class RunConfig:
                 self.access.resource_blocks,
                 f"at least op.devices_per_round={self.op.devices_per_round} (one device per resource block)",
             )
-        if self.model.name in LM_MODELS and self.op.train_bits != 32:
+        if self.model.name in LM_MODELS + MASK_MODELS and self.op.train_bits != 32:
             raise ConfigError("op.train_bits", self.op.train_bits, "32 with model=tinylm (the adapters train in float32)")
         if self.op.devices_per_round > self.world.num_devices:
             raise ConfigError(

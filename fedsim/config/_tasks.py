@@ -12,8 +12,11 @@ from kernels.recipe import LANGUAGE_MODELS
 
 from ..qnn._names import MODELS as CLASSIFIER_MODELS
 
+# Language models whose devices learn sparsity-mask logits (LEAP / PATCH) of the dense base.
+MASK_MODELS = ("tinylm_masks",)
 TASKS: dict[str, str] = {
     **{name: "fedsim.federation._classifier:ClassifierTask" for name in CLASSIFIER_MODELS},
     **{name: "fedsim.federation._lm_task:AdapterLMTask" for name in LANGUAGE_MODELS},
+    **{name: "fedsim.federation._mask_task:MaskLMTask" for name in MASK_MODELS},
 }
 MODEL_NAMES = tuple(TASKS)

@@ -6,7 +6,10 @@ The Flower apps are ``fedsim.federation.client_app:app`` and ``fedsim.federation
 from fedsim._lazy import lazy_exports
 
 _EXPORTS = {
+    "AdapterLMTask": "._lm_task",
     "ClassifierTask": "._classifier",
+    "LanguageModelTask": "._lm_base",
+    "MaskLMTask": "._mask_task",
     "LocalResult": "._task",
     "Task": "._task",
     "build_task": "._job",
@@ -15,6 +18,7 @@ _EXPORTS = {
     "evaluate": "._local_training",
     "train_locally": "._local_training",
     "weighted_average": "._aggregate",
+    "build_optimizer": "._optimizer",
     "build_world": ".server_app",
     "run_federation": ".server_app",
     "QuantizedFedAvg": ".strategy",

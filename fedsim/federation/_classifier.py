@@ -17,6 +17,7 @@ from ..qnn import build_model, profile_model
 from ..torch_rng import torch_stream
 from ..workload import Workload
 from ._local_training import evaluate, train_locally
+from ._optimizer import optimizer_part
 from ._records import load_record, model_to_record, record_to_numpy, update_from_model
 from ._task import LocalResult, Task
 
@@ -101,6 +102,8 @@ class ClassifierTask(Task):
             train_bits=op.train_bits,
             rounding=train.rounding,
             generator=torch_stream(self.config.seed, "local-training", device, server_round),
+            optimizer=train.optimizer or "sgd",
+            mkor_inv_freq=train.mkor_inv_freq,
         )
         return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
 
@@ -133,7 +136,9 @@ class ClassifierTask(Task):
             activations=e.activations if e.activations is not None else measured.activations,
             input_size=e.input_size if e.input_size is not None else measured.input_size,
         )
-        return [(workload, None)]
+        train = self.config.train
+        optimizer = optimizer_part(train.optimizer or "sgd", self.new_model(), train.batch_size, train.mkor_inv_freq)
+        return [(workload, None)] + ([optimizer] if optimizer else [])
 
     @property
     def downlink_bits(self) -> float:

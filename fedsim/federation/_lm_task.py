@@ -1,23 +1,21 @@
 """Federated fine-tuning of a compressed language model's low-rank adapters.
 
-The server trains (or loads) a dense byte-level TinyLM on its share of the text, compresses it
-once with ``kernels.compress_model`` (default: 2:4 sparsity, 4-bit SLiM-Quant, SLiM low-rank
-adapters), and the devices fine-tune only the adapters on their own text shards. The federated
-state is the adapters: that is all that goes up (and down) each round. Calibration is either
-the server's text or the sum of the clients' per-layer statistics (``federated``), which is
-exact: statistics are sums.
+The server trains a dense byte-level TinyLM on its share of the text, or loads ``lm.checkpoint``
+(a TinyLM, or a Hugging Face causal LM directory: Llama, Qwen2, Mistral, GPT-2, OPT, whose text is
+tokenized by its own tokenizer), compresses it once with ``kernels.compress_model`` (default: 2:4
+sparsity, 4-bit SLiM-Quant, SLiM low-rank adapters), and the devices fine-tune only the adapters
+on their own text shards. The federated state is the adapters: that is all that goes up (and
+down) each round. Calibration is either the server's text or the sum of the clients' per-layer
+statistics (``federated``), which is exact: statistics are sums. The final adapters are written
+into the run directory in PEFT format, beside the packed base.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import os
-from contextlib import contextmanager
-from pathlib import Path
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,70 +31,13 @@ from ..torch_rng import torch_stream
 from ..ledger import Column
 from ..workload import Workload
 from ._aggregate import weighted_average
-from ._task import LocalResult, Task
+from ._lm_base import LanguageModelTask, _threads
+from ._optimizer import build_optimizer, optimizer_part, release
+from ._task import LocalResult
 
-# Text shares: the server's (pretraining and calibration), the devices', and a held-out test part.
-SERVER_SHARE, TEST_SHARE = 0.45, 0.1
 
-
-class AdapterLMTask(Task):
-    # -- text ---------------------------------------------------------------------------------
-    @cached_property
-    def text(self) -> torch.Tensor:
-        lm = self.config.lm
-        if lm.text_path is not None:
-            raw = open(lm.text_path, encoding="utf-8", errors="replace").read()
-        else:
-            raw = kernels.generate_corpus(self.config.seed, lm.corpus_chars)
-        return torch.tensor(list(raw.encode("utf-8", errors="replace")), dtype=torch.long)
-
-    @cached_property
-    def _splits(self) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        n = self.text.numel()
-        server_end = int(n * SERVER_SHARE)
-        test_start = int(n * (1.0 - TEST_SHARE))
-        device_text = self.text[server_end:test_start]
-        shards = list(torch.tensor_split(device_text, self.config.world.num_devices))
-        return self.text[:server_end], shards, self.text[test_start:]
-
-    @property
-    def server_text(self) -> torch.Tensor:
-        return self._splits[0]
-
-    @property
-    def test_text(self) -> torch.Tensor:
-        return self._splits[2]
-
-    def shard(self, device: int) -> torch.Tensor:
-        return self._splits[1][device]
-
-    # -- models -------------------------------------------------------------------------------
-    @cached_property
-    def dense_model(self) -> kernels.TinyLM:
-        """The dense base: a local checkpoint, or trained on the server's text and cached on disk
-        (keyed by everything that determines it) so sweeps do not train it again."""
-        lm = self.config.lm
-        if lm.checkpoint is not None:
-            return kernels.load_pretrained(lm.checkpoint).eval()
-        arch = kernels.TinyLMConfig(
-            vocab_size=256, d_model=lm.d_model, n_layers=lm.n_layers, n_heads=lm.n_heads, d_ff=lm.d_ff, context=lm.context
-        )
-        recipe = {**arch.to_dict(), "steps": lm.pretrain_steps, "lr": lm.pretrain_lr, "seed": self.config.seed,
-                  "text": lm.text_path or f"generated-{lm.corpus_chars}", "server_share": SERVER_SHARE}
-        cache = _cache_dir() / "tinylm" / hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-        if (cache / "config.json").is_file():
-            return kernels.load_pretrained(cache).eval()
-        with _threads(1):
-            model = kernels.train_tiny_lm(arch, self.server_text, steps=lm.pretrain_steps, lr=lm.pretrain_lr, seed=self.config.seed)
-        model.save_pretrained(cache)
-        return model.eval()
-
-    def calibration_batches(self, text: torch.Tensor, count: int, purpose: str) -> list[torch.Tensor]:
-        """``count`` seeded windows of ``text`` (one batch of 4 each) for calibration statistics."""
-        context = self.config.lm.context
-        g = torch_stream(self.config.seed, purpose)
-        starts = torch.randint(0, max(text.numel() - context, 1), (count, 4), generator=g)
-        return [torch.stack([text[s : s + context] for s in row]) for row in starts]
+class AdapterLMTask(LanguageModelTask):
+    """Devices fine-tune the low-rank adapters of the compressed base; they are the federated state."""
 
     @cached_property
     def _compressed(self) -> tuple[nn.Module, Any]:
@@ -123,20 +64,21 @@ class AdapterLMTask(Task):
         if lm.compress:
             sparsity = lm.sparsity if lm.sparsity is None or ":" in str(lm.sparsity) else float(lm.sparsity)
             batches, groups = self.calibration_data(calibration)
-            report = kernels.compress_model(
-                model,
-                batches,
-                calibration_groups=groups,
-                sparsity=sparsity,
-                pruner=lm.pruner,
-                bits=lm.bits,
-                quantizer=lm.quantizer,
-                group_size=lm.group_size,
-                lowrank=lm.lowrank,
-                rank_ratio=lm.rank_ratio,
-                reconstruct=lm.reconstruct,
-                progress=False,
-            )
+            with _threads(1):  # tiny layers: a second thread only waits (10x slower under load)
+                report = kernels.compress_model(
+                    model,
+                    batches,
+                    calibration_groups=groups,
+                    sparsity=sparsity,
+                    pruner=lm.pruner,
+                    bits=lm.bits,
+                    quantizer=lm.quantizer,
+                    group_size=lm.group_size,
+                    lowrank=lm.lowrank,
+                    rank_ratio=lm.rank_ratio,
+                    reconstruct=lm.reconstruct,
+                    progress=False,
+                )
         else:
             _, blocks = kernels.find_blocks(model)
             for block in blocks:
@@ -173,22 +115,9 @@ class AdapterLMTask(Task):
         return copy.deepcopy(self.compressed_model)
 
     # -- federated state: the trainable adapter parameters -----------------------------------
-    @cached_property
-    def update_keys(self) -> list[str]:
-        return [name for name, p in self.compressed_model.named_parameters() if p.requires_grad]
-
-    def initial_record(self) -> ArrayRecord:
-        params = dict(self.compressed_model.named_parameters())
-        return ArrayRecord(torch_state_dict={k: params[k].detach().clone() for k in self.update_keys})
-
-    def _load(self, model: nn.Module, record: ArrayRecord) -> None:
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for key in self.update_keys:
-                params[key].copy_(torch.from_numpy(record[key].numpy()))
-
-    def num_examples(self, device: int) -> int:
-        return int(self.shard(device).numel())
+    @property
+    def trained_model(self) -> nn.Module:
+        return self.compressed_model
 
     def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
         lm = self.config.lm
@@ -197,16 +126,21 @@ class AdapterLMTask(Task):
         start = [np.array(record[k].numpy()) for k in self.update_keys]
         params = dict(model.named_parameters())
         trainable = [params[k] for k in self.update_keys]
-        optimizer = torch.optim.AdamW(trainable, lr=lm.lr, weight_decay=0.0)
+        train = self.config.train
+        optimizer = build_optimizer(train.optimizer or "adamw", model, trainable, lr=lm.lr, momentum=train.momentum,
+                                    inv_freq=train.mkor_inv_freq, inner="adamw")
         g = torch_stream(self.config.seed, "lm-local-training", device, server_round)
         model.train()
-        with _threads(1):
-            total = self._train_steps(model, optimizer, self.shard(device), op.local_iters, g)
+        try:
+            with _threads(1):
+                total = self._train_steps(model, optimizer, self.shard(device), op.local_iters, g)
+        finally:
+            release(optimizer)
         update = [params[k].detach().numpy() - s for k, s in zip(self.update_keys, start)]
         return LocalResult(update, self.num_examples(device), total / op.local_iters, {"memory-bytes": self.memory_bytes})
 
     def _train_steps(self, model: nn.Module, optimizer, shard: torch.Tensor, steps: int, g: torch.Generator) -> float:
-        """``steps`` AdamW steps on random windows of the shard; the summed loss."""
+        """``steps`` optimizer steps on random windows of the shard; the summed loss."""
         context = self.config.lm.context
         total = 0.0
         for _ in range(steps):
@@ -234,17 +168,6 @@ class AdapterLMTask(Task):
         model.eval()
         with torch.no_grad():
             return self._text_metrics(model, self.shard(device))
-
-    def _text_metrics(self, model: nn.Module, text: torch.Tensor) -> dict[str, float]:
-        """Next-byte loss (nats), accuracy and perplexity on non-overlapping windows."""
-        context = self.config.lm.context
-        usable = (text.numel() - 1) // context * context
-        inputs = text[:usable].reshape(-1, context)
-        targets = text[1 : usable + 1].reshape(-1, context)
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).item()
-        accuracy = (logits.argmax(-1) == targets).float().mean().item()
-        return {"loss": loss, "accuracy": accuracy, "perplexity": math.exp(loss)}
 
     # -- aggregation -------------------------------------------------------------------------
     def adapter_pairs(self) -> list[tuple[int, int]]:
@@ -288,20 +211,23 @@ class AdapterLMTask(Task):
     def workload_parts(self) -> list[tuple[Workload, int | None]]:
         """Per sequence of ``context`` tokens: the compressed linears at the base's precision and
         density, the adapters at the training precision, the dense remainder (embeddings,
-        attention scores, head) at 32 bits."""
+        attention scores, head) at 32 bits, and MKOR's per-step factor work when it is the optimizer."""
         lm = self.config.lm
         t = lm.context
         base_params = sum(int(layer.keep_mask().sum()) for layer in self._layers)
         base_outputs = sum(layer.out_features for layer in self._layers)
         adapter_params = sum(layer.rank * (layer.in_features + layer.out_features) for layer in self._layers)
-        head_macs = lm.d_model * 256 + lm.n_layers * 2 * t * lm.d_model  # head + QK^T and AV per token
+        a = self.arch
+        head_macs = a["d_model"] * a["vocab"] + a["n_layers"] * 2 * t * a["d_model"]  # head + QK^T and AV per token
         other_params = sum(p.numel() for p in self.compressed_model.parameters() if not p.requires_grad)
         base_bits = lm.bits if (lm.compress and lm.bits is not None) else 32
+        train = self.config.train
+        optimizer = optimizer_part(train.optimizer or "adamw", self.compressed_model, train.batch_size, train.mkor_inv_freq)
         return [
             (Workload(params=base_params, macs=float(t * base_params), activations=t * base_outputs, input_size=t), base_bits),
             (Workload(params=adapter_params, macs=float(t * adapter_params), activations=t * sum(layer.rank for layer in self._layers), input_size=t), None),
-            (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * 256, input_size=t), 32),
-        ]
+            (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * a["vocab"], input_size=t), 32),
+        ] + ([optimizer] if optimizer else [])  # MKOR's factor updates, per step
 
     @property
     def downlink_bits(self) -> float:
@@ -315,9 +241,9 @@ class AdapterLMTask(Task):
         stored = sum(layer.nbytes() for layer in self._layers)
         stored += 4 * sum(p.numel() for n, p in self.compressed_model.named_parameters() if "lora_" not in n)
         adapters = sum(p.numel() for p in self.compressed_model.parameters() if p.requires_grad)
-        b, t = self.config.train.batch_size, lm.context
-        per_layer = t * (10 * lm.d_model + 2 * lm.d_ff) + lm.n_heads * t * t
-        activations = 4 * b * (lm.n_layers * per_layer + t * 256)
+        b, t, a = self.config.train.batch_size, lm.context, self.arch
+        per_layer = t * (10 * a["d_model"] + 2 * a["d_ff"]) + a["n_heads"] * t * t
+        activations = 4 * b * (a["n_layers"] * per_layer + t * a["vocab"])
         return int(stored + 3 * 4 * adapters + activations)
 
     round_columns = (
@@ -347,26 +273,18 @@ class AdapterLMTask(Task):
             }
         }
 
-    @cached_property
-    def _dense_perplexity(self) -> float:
-        with torch.no_grad():
-            return self._text_metrics(self.dense_model.eval(), self.test_text)["perplexity"]
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("FEDSIM_CACHE_DIR", Path.home() / ".cache" / "fedsim"))
-
-
-@contextmanager
-def _threads(count: int):
-    """Small matmuls run faster on one thread than on two (measured: 4.5 s vs 6.4 s per 100 steps)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
+    def write_artifacts(self, record: ArrayRecord, output_dir: Any) -> list[str]:
+        """A Hugging Face base gets its final adapters in PEFT format (``peft_adapter/``, loadable
+        by ``PeftModel.from_pretrained`` onto the dense checkpoint) and the packed base with them
+        (``compressed_base/``, for ``kernels.load_compressed`` onto ``kernels.load_causal_lm``)."""
+        if not self.is_hf:
+            return []
+        out = Path(output_dir)
+        model = self.scratch_model
+        self._load(model, record)
+        kernels.save_peft_adapter(model, out / "peft_adapter", base_model_name_or_path=str(Path(self.config.lm.checkpoint).resolve()))
+        kernels.save_compressed(model, out / "compressed_base")
+        return ["peft_adapter", "compressed_base"]
 
 def _attach_lora(layer: kernels.CompressedLinear, rank: int, generator: torch.Generator) -> None:
     """Zero-initialised LoRA (L random, R = 0): the layer starts out unchanged."""

@@ -8,6 +8,7 @@ from torch import nn
 
 from ..data import Dataset
 from ..qnn import set_precision
+from ._optimizer import build_optimizer, release
 
 
 def train_locally(
@@ -21,8 +22,11 @@ def train_locally(
     train_bits: int,
     rounding: str,
     generator: torch.Generator,
+    optimizer: str = "sgd",
+    mkor_inv_freq: int = 1,
 ) -> float:
-    """Run ``iterations`` mini-batch SGD steps at precision ``train_bits``; return the mean loss.
+    """Run ``iterations`` mini-batch steps (SGD with momentum, AdamW, or MKOR over SGD) at
+    precision ``train_bits``; return the mean loss.
 
     Batches walk through seeded permutations of the local data (reshuffled each pass), and the
     same generator drives stochastic rounding, so a (seed, device, round) fixes the result.
@@ -32,19 +36,22 @@ def train_locally(
     n = len(y)
     set_precision(model, train_bits, rounding, generator)
     model.train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    opt = build_optimizer(optimizer, model, model.parameters(), lr=lr, momentum=momentum, inv_freq=mkor_inv_freq, inner="sgd")
     order = torch.randperm(n, generator=generator)
     cursor, total = 0, 0.0
-    for _ in range(iterations):
-        if cursor >= n:
-            order, cursor = torch.randperm(n, generator=generator), 0
-        batch = order[cursor : cursor + batch_size]
-        cursor += batch_size
-        optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x[batch]), y[batch])
-        loss.backward()
-        optimizer.step()
-        total += loss.detach().item()
+    try:
+        for _ in range(iterations):
+            if cursor >= n:
+                order, cursor = torch.randperm(n, generator=generator), 0
+            batch = order[cursor : cursor + batch_size]
+            cursor += batch_size
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[batch]), y[batch])
+            loss.backward()
+            opt.step()
+            total += loss.detach().item()
+    finally:
+        release(opt)
     return total / iterations
 
 

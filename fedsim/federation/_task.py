@@ -102,6 +102,11 @@ class Task(ABC):
         """Task-specific numbers for summary.json (e.g. the compressed model's bytes)."""
         return {}
 
+    def write_artifacts(self, record: ArrayRecord, output_dir: Any) -> list[str]:
+        """Write task-specific outputs of the final global state into the run directory (e.g. a
+        PEFT adapter); returns the written paths relative to it."""
+        return []
+
     # -- what the World prices ----------------------------------------------------------------
     @property
     @abstractmethod

@@ -107,6 +107,7 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
         buffer = io.BytesIO()
         torch.save(final_state, buffer)
         atomic_write_bytes(output_dir / "model.pt", buffer.getvalue())
+        summary["artifacts"] = task.write_artifacts(result.arrays, output_dir)
     ledger.write_summary(summary)  # last: its presence marks a complete run
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, final_state, policy.state_dict())
 

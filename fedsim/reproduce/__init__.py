@@ -11,6 +11,8 @@ from ..errors import ConfigError
 from ._drone_handover import reproduce_drone_handover
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
+from ._mask_learning import reproduce_mask_learning
+from ._optimizers import reproduce_optimizers
 from ._report import Check, Report
 from ._uav_swarm import reproduce_uav_swarm
 from ._urllc import reproduce_urllc
@@ -22,6 +24,8 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "uav_swarm": reproduce_uav_swarm,
     "drone_handover": reproduce_drone_handover,
     "urllc": reproduce_urllc,
+    "mask_learning": reproduce_mask_learning,
+    "optimizers": reproduce_optimizers,
 }
 
 

@@ -32,7 +32,7 @@ def reproduce_fedlora(config: RunConfig, output_dir: Path, *, progress: bool = F
         return float(result.rounds[index]["test_perplexity"])
 
     lm = slim.summary["lm"]
-    payloads = _payload_bits(output_dir / "runs" / "compressed_slim" / "devices.csv")
+    payloads = payload_bits(output_dir / "runs" / "compressed_slim" / "devices.csv")
     m = config.op.uplink_bits
     # m-bit codes plus one float32 scale per adapter tensor (none at 32 bits), as the codec packs them.
     expected_payload = m * lm["adapter_params"] if m == 32 else 8 * ((m * lm["adapter_params"] + 7) // 8) + 32 * lm["adapter_tensors"]
@@ -60,13 +60,19 @@ def reproduce_fedlora(config: RunConfig, output_dir: Path, *, progress: bool = F
         + f"\n\nDense base before fine-tuning: perplexity {lm['dense_test_perplexity']:.3f}. "
         f"Estimated peak memory of a device's step: {lm['memory_bytes'] / 2**20:.1f} MiB.",
     ))
-    figures = plot_path(output_dir / "runs")
-    report.figures = [str(Path(f).relative_to(output_dir)) for f in figures if Path(f).suffix == ".png"]
-    report.data = {name: {"summary": r.summary, "perplexity": [row["test_perplexity"] for row in r.rounds]} for name, r in results.items()}
+    attach_runs(report, results, output_dir)
     return report
 
 
-def _payload_bits(devices_csv: Path) -> list[int]:
+def attach_runs(report: Report, results: dict, output_dir: Path) -> None:
+    """The figures of the runs under ``output_dir/runs`` and each run's summary and perplexity curve."""
+    figures = plot_path(output_dir / "runs")
+    report.figures = [str(Path(f).relative_to(output_dir)) for f in figures if Path(f).suffix == ".png"]
+    report.data = {name: {"summary": r.summary, "perplexity": [row["test_perplexity"] for row in r.rounds]} for name, r in results.items()}
+
+
+def payload_bits(devices_csv: Path) -> list[int]:
+    """Bits of every delivered upload of a run (devices.csv)."""
     with open(devices_csv) as handle:
-        return [int(row["payload_bits"]) for row in csv.DictReader(handle)]
+        return [int(row["payload_bits"]) for row in csv.DictReader(handle) if row["payload_bits"]]
 

@@ -3,25 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from run_helpers import TINY_LM
 
 import fedsim
 from fedsim.federation import build_task
 from fedsim.federation._job import _task_from_json
-
-TINY_LM = {
-    "model": {"name": "tinylm", "hidden": []},
-    "rounds": 3,
-    "world": {"num_devices": 4},
-    "op": {"train_bits": 32, "uplink_bits": 32, "local_iters": 4, "devices_per_round": 2},
-    "train": {"batch_size": 4},
-    "lm": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32, "pretrain_steps": 40,
-           "corpus_chars": 30_000, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4},
-}
-
-
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path_factory, monkeypatch):
-    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "fedsim-cache"))
 
 
 def _config(**lm):
@@ -124,3 +110,62 @@ def test_same_seed_same_ledger_whether_the_base_is_trained_or_cached(tmp_path, m
     assert any((tmp_path / "fresh-cache" / "tinylm").iterdir())
     for name in ("rounds.csv", "devices.csv"):
         assert (tmp_path / "trained" / name).read_bytes() == (tmp_path / "cached" / name).read_bytes()
+
+
+def _hf_checkpoint(path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from hf_checkpoints import tiny_hf_checkpoint
+
+    return tiny_hf_checkpoint(path, "llama")
+
+
+HF_LM = {"corpus_chars": 30_000, "context": 32, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4, "lr": 1e-2}
+
+
+def test_a_hugging_face_llama_fine_tunes_and_its_adapters_load_with_peft(tmp_path):
+    peft = pytest.importorskip("peft")
+    transformers = pytest.importorskip("transformers")
+    import kernels
+
+    checkpoint = _hf_checkpoint(tmp_path / "llama")
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**HF_LM, "checkpoint": str(checkpoint)}})
+    result = fedsim.run(config, tmp_path / "run")
+    ppl = [r["test_perplexity"] for r in result.rounds]
+    assert ppl[-1] < ppl[0] < 2 * 384  # a random 384-token model starts near uniform; it learns
+    lm = result.summary["lm"]
+    assert lm["bytes_ratio"] <= 0.35 and {d["payload_bits"] for d in result.devices} == {32 * lm["adapter_params"]}
+    assert result.summary["artifacts"] == ["peft_adapter", "compressed_base"]
+    # The final global adapters, in PEFT format, load onto the dense base ...
+    base = transformers.AutoModelForCausalLM.from_pretrained(checkpoint).eval()
+    model = peft.PeftModel.from_pretrained(base, tmp_path / "run" / "peft_adapter").eval()
+    final = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    loaded = dict(model.named_parameters())
+    key = "base_model.model.model.layers.1.mlp.down_proj.lora_B.default.weight"
+    torch.testing.assert_close(loaded[key], final["model.model.layers.1.mlp.down_proj.lora_R"].T)
+    # ... and with the packed base beside them (kernels) they are exactly the federated model.
+    task = build_task(config)
+    compressed = kernels.load_compressed(kernels.load_causal_lm(checkpoint), tmp_path / "run" / "compressed_base")
+    for name, layer in compressed.model.named_modules():
+        if isinstance(layer, kernels.CompressedLinear):
+            base.get_submodule(name).weight.data.copy_(layer.dequantized_weight())
+            layer.path = "reference"
+    ids = task.test_text[:32][None]
+    with torch.no_grad():
+        torch.testing.assert_close(model(input_ids=ids).logits, compressed(ids), rtol=1e-4, atol=1e-4)
+    ppl_final = task._text_metrics(compressed, task.test_text)["perplexity"]
+    assert ppl_final == pytest.approx(ppl[-1], rel=1e-3)
+
+
+def test_a_bad_hugging_face_checkpoint_is_a_config_error_before_any_work(tmp_path):
+    checkpoint = _hf_checkpoint(tmp_path / "llama")
+    (checkpoint / "model.safetensors").write_bytes(b"not a safetensors file")
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**HF_LM, "checkpoint": str(checkpoint)}})
+    with pytest.raises(fedsim.ConfigError, match=r"lm.checkpoint=.* model.safetensors is not a valid safetensors file"):
+        fedsim.run(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**HF_LM, "checkpoint": str(tmp_path / "absent")}})
+    with pytest.raises(fedsim.ConfigError, match=r"lm.checkpoint=.*does not exist"):
+        fedsim.run(config)

@@ -274,3 +274,50 @@ def test_mkor_reaches_a_loss_in_fewer_steps_than_sgd():
     mkor = steps_to_target(lambda m: MKOR(m, lr=0.01, momentum=0.9, inv_freq=10))
     assert mkor < 300
     assert mkor < 0.7 * sgd, (mkor, sgd)
+
+
+# ----------------------------------------------------------------------------- low-rank adapters
+class _TwoLinears(nn.Module):
+    """y = base(x) + up(down(x)): the adapter written as two explicit Linear layers."""
+
+    def __init__(self, layer, L, R) -> None:
+        super().__init__()
+        self.base = layer
+        self.down = nn.Linear(layer.in_features, L.shape[1], bias=False)
+        self.up = nn.Linear(L.shape[1], layer.out_features, bias=False)
+        with torch.no_grad():
+            self.down.weight.copy_(L.T)
+            self.up.weight.copy_(R.T)
+
+    def forward(self, x):
+        return self.base(x) + self.up(self.down(x))
+
+
+@pytest.mark.parametrize("inner", ["sgd", "adamw"])
+def test_adapter_factors_are_preconditioned_as_two_linear_layers(inner):
+    from kernels import CompressedLinear
+
+    torch.manual_seed(3)
+    dense = nn.Linear(6, 3)
+    g = torch.Generator().manual_seed(4)
+    L, R = torch.randn(6, 2, generator=g) * 0.3, torch.randn(2, 3, generator=g) * 0.3
+    adapted = CompressedLinear.from_linear(dense, bits=8, group_size=None, L=L, R=R, path="reference")
+    frozen = CompressedLinear.from_linear(dense, bits=8, group_size=None, path="reference")
+    explicit = _TwoLinears(frozen, L, R)
+    x, y = _data(8)
+    kw = dict(lr=0.05, inner=inner, inv_freq=1)
+    opt_a = MKOR(adapted, **kw)
+    opt_b = MKOR(explicit, **kw)
+    assert len(opt_a._targets) == 1 and len(opt_b._targets) == 2  # one adapter module, two Linears
+    losses_a, losses_b = _train(adapted, opt_a, x, y), _train(explicit, opt_b, x, y)
+    assert losses_a == pytest.approx(losses_b, rel=1e-5)
+    torch.testing.assert_close(adapted.lora_L.detach(), explicit.down.weight.detach().T, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(adapted.lora_R.detach(), explicit.up.weight.detach().T, rtol=1e-5, atol=1e-6)
+    sgd = CompressedLinear.from_linear(dense, bits=8, group_size=None, L=L, R=R, path="reference")
+    _train(sgd, torch.optim.SGD(sgd.parameters(), lr=0.05, momentum=0.9) if inner == "sgd" else
+           torch.optim.AdamW(sgd.parameters(), lr=0.05), x, y)
+    assert not torch.allclose(sgd.lora_L, adapted.lora_L, atol=1e-4)  # preconditioning changed the path
+    # The per-step cost: R⁻¹·G·A⁻¹ for both factors plus the refreshes (inv_freq=1).
+    expected = (2 * 2 * 6 + 2 * 6 * 6 + 4 * (36 + 4)) + (3 * 3 * 2 + 3 * 2 * 2 + 4 * (4 + 9))
+    assert opt_a.step_macs() == expected == opt_b.step_macs()
+    assert opt_a.factor_entries() == 36 + 4 + 4 + 9

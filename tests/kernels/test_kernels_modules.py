@@ -242,3 +242,24 @@ def test_from_codes_rejects_out_of_range_codes_and_bad_masks():
                                     sparse_format="2:4")
     with pytest.raises(ValueError, match="scales has shape"):
         CompressedLinear.from_codes(codes.clamp(max=7), torch.ones(16, 5))
+
+
+def test_auto_path_takes_the_float32_gemm_from_dense_batch_rows_on():
+    from kernels.modules import DENSE_BATCH_ROWS
+
+    layer, _, _ = _layer(4, 32, "2:4")
+    assert layer.kernel == "int4pack_bf16"
+    small, large = torch.randn(DENSE_BATCH_ROWS - 1, 128), torch.randn(2, DENSE_BATCH_ROWS // 2, 128)
+    layer.path = "fast"
+    fast_small, fast_large = layer(small), layer(large)
+    layer.path = "reference"
+    ref_large = layer(large)
+    layer.path = "auto"
+    assert torch.equal(layer(small), fast_small)  # few rows: the int4 kernel
+    assert torch.equal(layer(large), ref_large) and not torch.equal(ref_large, fast_large)  # many: exact fp32
+    assert layer._dense is not None  # the float32 Ŵ is kept for the next large batch ...
+    layer.float()
+    assert layer._dense is None  # ... and dropped when the module is moved or cast
+    x = large.clone().requires_grad_(True)
+    layer(x).sum().backward()  # gradients flow through the cached path too
+    torch.testing.assert_close(x.grad, layer.effective_weight().sum(0).expand_as(x), rtol=1e-5, atol=1e-5)

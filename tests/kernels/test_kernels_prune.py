@@ -187,3 +187,25 @@ def test_orderings_on_llm_like_activations(kind):
         assert err["sparsegpt", structure] <= 1.02 * err["wanda", structure]
     for method in ("magnitude", "wanda", "sparsegpt"):
         assert err[method, "2:4"] > err[method, "50%"]
+
+
+@pytest.mark.parametrize("damp", [0.0, 0.01])
+@pytest.mark.parametrize("pattern", ["wanda50", "wanda24", "random"])
+def test_optima_iterative_solve_meets_the_same_kkt_conditions_as_the_direct_one(damp, pattern):
+    W, (_, stats) = _weights("student", 3), _calib()
+    H, s = stats.H, stats.s
+    mask = {"wanda50": lambda: unstructured_mask(wanda_score(W, s), 0.5), "wanda24": lambda: nm_mask(wanda_score(W, s)),
+            "random": lambda: torch.rand(D_OUT, D_IN, generator=torch.Generator().manual_seed(9)) < 0.4}[pattern]()
+    W64 = W.double()
+    direct = optimal_reconstruction(W64, H, mask, damp=damp, method="direct")
+    iterative = optimal_reconstruction(W64, H, mask, damp=damp, method="iterative", tol=1e-9)
+    rel, r = _kkt_residual(W64, iterative, H, mask, damp)
+    assert rel < 1e-9
+    assert torch.equal(r[~mask], -W64[~mask])
+    torch.testing.assert_close(iterative, direct, rtol=1e-7, atol=1e-9)
+    # The default tolerance (one float32 CG pass) is already within tol² of the optimum's error.
+    loose = optimal_reconstruction(W64, H, mask, damp=damp, method="iterative")
+    e_loose, e_exact = layer_output_error(W64, loose, H), layer_output_error(W64, direct, H)
+    assert e_exact * (1 - 1e-9) <= e_loose <= e_exact * (1 + 1e-8) and e_loose <= layer_output_error(W64, W64 * mask, H)
+    with pytest.raises(ValueError, match="method='lu'"):
+        optimal_reconstruction(W64, H, mask, method="lu")
