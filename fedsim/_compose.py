@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import RunConfig
+from .config._schema import section_type
 from .control._registry import POLICY_NAMES
 from .errors import ConfigError
 
@@ -45,16 +46,6 @@ def _group_options() -> dict[str, list[str]]:
     return groups
 
 
-def _section_type(hint: object) -> type | None:
-    """The dataclass a field's type names (``X`` or ``X | None``), or None for a free mapping."""
-    if dataclasses.is_dataclass(hint):
-        return hint  # type: ignore[return-value]
-    for arg in typing.get_args(hint):
-        if dataclasses.is_dataclass(arg):
-            return arg
-    return None
-
-
 def check_override_key(key: str, value: str) -> None:
     """Reject an override of a key no section has, in one line, with the closest known key.
 
@@ -74,7 +65,7 @@ def check_override_key(key: str, value: str) -> None:
             hint = f"; did you mean {'.'.join([*path, close[0]])}?" if close else ""
             raise ConfigError(key, value, f"not a known key{hint} (keys of {where}: {', '.join(names)})")
         path.append(part)
-        inner = _section_type(hints[part])
+        inner = section_type(hints[part])
         if inner is None:  # a value, or a free-form mapping (scenario notes): nothing below to check
             return
         section = inner

@@ -324,7 +324,7 @@ def _build(cls: type, mapping: Any, prefix: str) -> Any:
         dotted = f"{prefix}.{key}" if prefix else str(key)
         if key not in fields:
             raise ConfigError(dotted, value, f"not a known key; known keys here: {', '.join(fields)}")
-        target = _dataclass_in(hints[key])
+        target = section_type(hints[key])
         kwargs[key] = _build(target, value, dotted) if target is not None and value is not None else value
     try:
         return cls(**kwargs)
@@ -334,7 +334,8 @@ def _build(cls: type, mapping: Any, prefix: str) -> Any:
         raise ConfigError(prefix or "<root>", kwargs, f"fields of {cls.__name__} ({error})") from None
 
 
-def _dataclass_in(hint: Any) -> type | None:
+def section_type(hint: Any) -> type | None:
+    """The dataclass a field's type names (``X`` or ``X | None``), or None for a plain value."""
     if dataclasses.is_dataclass(hint):
         return hint
     if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
