@@ -292,5 +292,5 @@ def test_the_server_observes_each_drones_serving_cell_and_its_rate():
     world = _drone_world()
     obs = world.observe(0)
     np.testing.assert_array_equal(obs.serving_cell, world.drones.serving_cells())
-    sinr = 10 ** (np.array([world.drones.sinr_db_at(i, 0.0) for i in range(world.num_devices)]) / 10)
+    sinr = 10 ** (world.drones.serving_sinr_db(np.arange(world.num_devices), 0.0) / 10)
     np.testing.assert_allclose(obs.expected_rate_bps(), world.config.cellular.bandwidth_hz * np.log2(1 + sinr))

@@ -24,6 +24,7 @@ from fedsim.control._handover_config import HandoverConfig
 from fedsim.control._handover_mdp import HandoverMDP
 from fedsim.control._q_learning import greedy_serving, train_q_table
 from fedsim.world import RouteLinks
+from fedsim.world._handover import strongest_cells
 
 
 class HandoverRule:
@@ -46,7 +47,7 @@ class HandoverRule:
 
 class StrongestCell(HandoverRule):
     def serve(self, links: RouteLinks) -> np.ndarray:
-        return np.argmax(links.rsrp_dbm, axis=1).astype(np.int64)
+        return strongest_cells(links)
 
 
 class A3Event(HandoverRule):

@@ -25,8 +25,8 @@ from analysis import plot_cdfs, plot_handovers_vs_weight, plot_serving_map
 from .._run import run
 from ..config import RunConfig
 from ..control import HandoverMDP, build_handover_rule
-from ..rng import numpy_stream
-from ..world import CellularNetwork, FlightTrace, RouteLinks, random_route, trace_flight
+from ..world import CellularNetwork, FlightTrace, RouteLinks, trace_flight
+from ..world._drone_fleet import measure_random_routes
 from ._closed_loop import merged
 from ._report import Check, Report
 
@@ -34,14 +34,7 @@ RULES = ("strongest", "a3", "q_learning", "dqn")
 
 
 def _routes(config: RunConfig, network: CellularNetwork, purpose: str, count: int) -> list[RouteLinks]:
-    mob = config.mobility
-    speed = float(np.mean(mob.speed_mps))
-    margin = min(config.cellular.isd_m / 4.0, 100.0)
-    return [
-        RouteLinks.measure(network, random_route(network.bounds_m, numpy_stream(config.seed, purpose, j), legs=mob.route_legs,
-                                                 altitude_m=mob.altitude_m, speed_mps=speed, margin_m=margin), mob.route_step_m)
-        for j in range(count)
-    ]
+    return measure_random_routes(network, config.mobility, config.seed, purpose, [float(np.mean(config.mobility.speed_mps))] * count)
 
 
 def _summary(traces: list[FlightTrace], baseline: list[FlightTrace]) -> dict[str, float]:

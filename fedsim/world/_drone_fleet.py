@@ -20,53 +20,49 @@ from collections.abc import Callable
 
 import numpy as np
 
-from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world._cellular import CellularNetwork
 from fedsim.world._drone_route import random_route
-from fedsim.world._handover import RouteLinks, upload_time_s
+from fedsim.world._handover import RouteLinks, check_serving, strongest_cells, upload_time_s
 from fedsim.world._propulsion import propulsion_power_w
 
 ServeRule = Callable[[RouteLinks], np.ndarray]
 
 
+def measure_random_routes(network: CellularNetwork, mobility, seed: int, purpose: str, speeds_mps, *, loop: bool = False) -> list[RouteLinks]:
+    """One random route of the layout per entry of ``speeds_mps`` (m/s), drawn from
+    ``(seed, purpose, j)`` with ``mobility``'s legs, altitude and measurement step, and measured.
+    Routes keep a quarter of an inter-site distance (at most 100 m) from the layout's edge."""
+    margin_m = min(network.config.isd_m / 4.0, 100.0)
+    return [
+        RouteLinks.measure(
+            network,
+            random_route(network.bounds_m, numpy_stream(seed, purpose, j), legs=mobility.route_legs, altitude_m=mobility.altitude_m,
+                         speed_mps=float(speed), margin_m=margin_m, loop=loop),
+            mobility.route_step_m,
+        )
+        for j, speed in enumerate(speeds_mps)
+    ]
+
+
 class DroneFleet:
     def __init__(self, network: CellularNetwork, num_devices: int, mobility, seed: int) -> None:
         self.network = network
-        cfg = network.config
-        speeds = numpy_stream(seed, "drone-speed").uniform(*mobility.speed_mps, size=num_devices)
-        margin = min(cfg.isd_m / 4.0, 100.0)
-        self.links = [
-            RouteLinks.measure(
-                network,
-                random_route(network.bounds_m, numpy_stream(seed, "drone-route", i), legs=mobility.route_legs,
-                             altitude_m=mobility.altitude_m, speed_mps=float(speeds[i]), margin_m=margin, loop=True),
-                mobility.route_step_m,
-            )
-            for i in range(num_devices)
-        ]
-        self.speed_mps = speeds
-        self._route_kw = dict(legs=mobility.route_legs, altitude_m=mobility.altitude_m, margin_m=margin)
-        self._step_m = mobility.route_step_m
+        self.mobility = mobility
+        self.speed_mps = numpy_stream(seed, "drone-speed").uniform(*mobility.speed_mps, size=num_devices)
+        self.links = measure_random_routes(network, mobility, seed, "drone-route", self.speed_mps, loop=True)
         self.time_s = 0.0
-        self.assign(lambda links: np.argmax(links.rsrp_dbm, axis=1))
+        self.assign(strongest_cells)
 
     def training_routes(self, count: int, seed: int) -> list[RouteLinks]:
         """``count`` other random routes of the same layout and altitude (from
         ``(seed, "training-route", j)``): what a rule that generalises trains on."""
-        speed = float(np.mean(self.speed_mps))
-        return [
-            RouteLinks.measure(self.network, random_route(self.network.bounds_m, numpy_stream(seed, "training-route", j), speed_mps=speed, **self._route_kw), self._step_m)
-            for j in range(count)
-        ]
+        return measure_random_routes(self.network, self.mobility, seed, "training-route", [float(np.mean(self.speed_mps))] * count)
 
     def assign(self, serve: ServeRule) -> None:
         """Serving cells of every drone's route from a handover rule ``serve(links) -> (P,)``."""
-        serving = [np.asarray(serve(links), dtype=np.int64) for links in self.links]
-        for links, cells in zip(self.links, serving):
-            if cells.shape != (links.num_points,) or cells.min() < 0 or cells.max() >= self.network.num_cells:
-                raise ConfigError("handover.serving", f"array of shape {cells.shape}", f"({links.num_points},) cells in [0, {self.network.num_cells})")
-        self.serving = serving
+        self.serving = [check_serving(serve(links), links, self.network.num_cells) for links in self.links]
+        serving = self.serving
         # On a loop, point 0 follows the last point: a change there is a handover too.
         self.handover = [np.roll(cells, 1) != cells for cells in serving]
         self.rate_bps = [self.network.rate_bps(self.network.sinr_db(l.rsrp_dbm, c)) for l, c in zip(self.links, serving)]
@@ -80,11 +76,12 @@ class DroneFleet:
         t = self.time_s if time_s is None else time_s
         return np.array([self.serving[i][self._point(i, t)] for i in range(len(self.links))], dtype=np.int64)
 
-    def sinr_db_at(self, device: int, time_s: float) -> float:
-        """SINR of a drone's serving cell at ``time_s``."""
-        point = self._point(device, time_s)
-        links = self.links[device]
-        return float(self.network.sinr_db(links.rsrp_dbm[point : point + 1], self.serving[device][point : point + 1])[0])
+    def serving_sinr_db(self, devices, times_s) -> np.ndarray:
+        """SINR of each drone's serving cell at its time (absolute seconds)."""
+        points = [self._point(int(i), float(t)) for i, t in zip(devices, np.broadcast_to(times_s, np.shape(devices)))]
+        rsrp = np.array([self.links[i].rsrp_dbm[p] for i, p in zip(devices, points)]).reshape(-1, self.network.num_cells)
+        serving = np.array([self.serving[i][p] for i, p in zip(devices, points)], dtype=np.int64)
+        return self.network.sinr_db(rsrp, serving)
 
     def upload(self, devices: np.ndarray, start_s: np.ndarray, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(airtime, airtime had no handover happened) per device, uploads starting at the

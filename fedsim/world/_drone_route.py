@@ -7,6 +7,7 @@ seconds), which is what a policy over "waypoints" sees.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -34,21 +35,25 @@ class DroneRoute:
         check_float("route.altitude_m", self.altitude_m, low=1.5, high=MAX_ALTITUDE_M)
         check_float("route.speed_mps", self.speed_mps, low=0, low_open=True)
 
-    @property
+    @cached_property
     def _polyline_m(self) -> np.ndarray:
         return np.vstack([self.waypoints_m, self.waypoints_m[:1]]) if self.loop else self.waypoints_m
 
+    @cached_property
+    def _vertex_arc_m(self) -> np.ndarray:
+        """Arc length at each vertex of the polyline, from 0 to the route's length."""
+        return np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(self._polyline_m, axis=0), axis=1))))
+
     @property
     def length_m(self) -> float:
-        return float(np.linalg.norm(np.diff(self._polyline_m, axis=0), axis=1).sum())
+        return float(self._vertex_arc_m[-1])
 
     def sample(self, step_m: float) -> tuple[np.ndarray, np.ndarray]:
         """(P, 3) points along the route and their (P,) arc lengths in m. Open: every ``step_m``
         from the start, the last waypoint included. Loop: P = ceil(length/step_m) equal steps
         round the loop (the start is not repeated), so every interval lasts the same time."""
         step = check_float("route.step_m", step_m, low=0, low_open=True)
-        poly = self._polyline_m
-        cum = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))))
+        poly, cum = self._polyline_m, self._vertex_arc_m
         if self.loop:
             count = max(1, int(np.ceil(cum[-1] / step)))
             arc = np.arange(count) * (cum[-1] / count)
@@ -61,8 +66,7 @@ class DroneRoute:
 
     def position_m(self, time_s: float) -> np.ndarray:
         """(3,) where the drone is after ``time_s`` of flight (a loop wraps; an open route stops)."""
-        poly = self._polyline_m
-        cum = np.concatenate(([0.0], np.cumsum(np.linalg.norm(np.diff(poly, axis=0), axis=1))))
+        poly, cum = self._polyline_m, self._vertex_arc_m
         s = self.speed_mps * float(time_s)
         s = np.mod(s, cum[-1]) if self.loop and cum[-1] > 0 else min(s, cum[-1])
         return np.array([np.interp(s, cum, poly[:, 0]), np.interp(s, cum, poly[:, 1]), self.altitude_m])

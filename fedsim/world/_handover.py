@@ -45,6 +45,19 @@ class RouteLinks:
         return float(spacing_m) / self.route.speed_mps
 
 
+def strongest_cells(links: RouteLinks) -> np.ndarray:
+    """(P,) the maximum-RSRP cell at every point: the papers' baseline and the fleet's default."""
+    return np.argmax(links.rsrp_dbm, axis=1).astype(np.int64)
+
+
+def check_serving(serving: ArrayLike, links: RouteLinks, num_cells: int) -> np.ndarray:
+    """A rule's serving cells as (P,) int64, refused in one line unless one valid cell per point."""
+    s = np.asarray(serving, dtype=np.int64)
+    if s.shape != (links.num_points,) or s.min() < 0 or s.max() >= num_cells:
+        raise ConfigError("handover.serving", f"array of shape {s.shape}", f"({links.num_points},) cells in [0, {num_cells})")
+    return s
+
+
 def handover_flags(serving: ArrayLike) -> np.ndarray:
     """(P,) True where the serving cell changes from the previous point (never at point 0)."""
     s = np.asarray(serving, dtype=np.int64)
@@ -82,9 +95,7 @@ class FlightTrace:
 
 def trace_flight(network: CellularNetwork, links: RouteLinks, serving: ArrayLike) -> FlightTrace:
     """Execute a serving sequence along a measured route."""
-    s = np.asarray(serving, dtype=np.int64)
-    if s.shape != (links.num_points,) or s.min() < 0 or s.max() >= network.num_cells:
-        raise ConfigError("handover.serving", f"array of shape {s.shape}", f"({links.num_points},) cells in [0, {network.num_cells})")
+    s = check_serving(serving, links, network.num_cells)
     cfg = network.config
     sinr = network.sinr_db(links.rsrp_dbm, s)
     flags = handover_flags(s)

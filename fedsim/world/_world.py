@@ -140,7 +140,7 @@ class World:
             # Observation.expected_rate_bps is the rate the drone's upload would start at.
             serving = self.drones.serving_cells()
             bandwidth_hz = self.config.cellular.bandwidth_hz
-            sinr = 10.0 ** (np.array([self.drones.sinr_db_at(i, self.now_s) for i in range(n)]) / 10.0)
+            sinr = 10.0 ** (self.drones.serving_sinr_db(np.arange(n), self.now_s) / 10.0)
             gain = sinr * radio.noise_psd_with_figure_w_hz * bandwidth_hz / radio.tx_power_w
         elif csi == "perfect":
             gain = self.channel.large_scale_gain(horizontal, vertical, round_index, pointing)
@@ -216,7 +216,7 @@ class World:
             # Cellular drones: the serving cell's carrier, its rate along the route, handovers.
             airtime_s, unhindered_s = self.drones.upload(devices, ready_s, bits)
             channel = self.drones.serving_cells(t0)[devices]
-            gain = 10.0 ** (np.array([self.drones.sinr_db_at(i, t) for i, t in zip(devices, ready_s)]) / 10.0)
+            gain = 10.0 ** (self.drones.serving_sinr_db(devices, ready_s) / 10.0)
             band_hz = np.full(devices.shape, cfg.cellular.bandwidth_hz)
         elif scheme == "ofdma":
             rate, band_hz, gain, channel = self._ofdma_rates(devices, large, blocks, bits, noise_psd, power, channel)
