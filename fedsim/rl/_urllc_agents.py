@@ -15,7 +15,7 @@ per window, the "real data" the GAN learns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -23,7 +23,7 @@ import numpy as np
 from fedsim.control._urllc_control import NUM_FEATURES, RATE_LEVELS, UrllcOracle, user_features, user_rewards
 from fedsim.rl._dqn_core import DqnLearner, DqnSettings, one_thread
 from fedsim.rng import numpy_stream
-from fedsim.world._urllc import UrllcCell, UrllcConfig
+from fedsim.world._urllc import SlotOutcome, UrllcCell, UrllcConfig
 
 CONDITION_NAMES = ("log_arrival_rate_per_s", "gain_offset_db")
 
@@ -37,13 +37,14 @@ class Series:
     lost: np.ndarray
     latency_s: np.ndarray  # mean latency of the slot's delivered packets (nan: none)
 
-    def reliability(self, window: int) -> np.ndarray:
-        """Rolling reliability over ``window`` slots (reliable / resolved packets)."""
-        kernel = np.ones(window)
-        good = np.convolve(self.reliable, kernel)[window - 1 : len(self.reliable)]
-        bad = np.convolve(self.lost, kernel)[window - 1 : len(self.lost)]
-        with np.errstate(invalid="ignore"):
-            return np.where(good + bad > 0, good / np.maximum(good + bad, 1), 1.0)
+    @classmethod
+    def of(cls, outcomes: Sequence[SlotOutcome]) -> "Series":
+        return cls(
+            np.array([o.power_w for o in outcomes]),
+            np.array([o.reliable.sum() for o in outcomes], dtype=float),
+            np.array([(o.late + o.decode_failures).sum() for o in outcomes], dtype=float),
+            np.array([o.latency_s.mean() if o.latency_s.size else np.nan for o in outcomes]),
+        )
 
 
 class UrllcAgent:
@@ -67,17 +68,15 @@ class UrllcAgent:
             self._run(cell, slots_per_episode, lambda slot: epsilon, numpy_stream(self.seed, "pretrain", e), learn=True)
 
     def _run(self, cell: UrllcCell, slots: int, epsilon: Callable[[int], float], rng, *, learn: bool) -> Series:
-        power, reliable, lost, latency = (np.zeros(slots) for _ in range(4))
+        outcomes = []
         with one_thread():
             for t in range(slots):
                 features, actions = self.decide(cell, epsilon(t), rng)
                 outcome = cell.step(actions)
                 if learn:
                     self.learner.store(features, actions, user_rewards(outcome, cell), user_features(cell), np.zeros(len(actions)), rng)
-                power[t], reliable[t] = outcome.power_w, outcome.reliable.sum()
-                lost[t] = (outcome.late + outcome.decode_failures).sum()
-                latency[t] = outcome.latency_s.mean() if outcome.latency_s.size else np.nan
-        return Series(power, reliable, lost, latency)
+                outcomes.append(outcome)
+        return Series.of(outcomes)
 
     def deploy(self, config: UrllcConfig, slots: int, *, epsilon: float, epsilon_decay_slots: int, seed: int) -> Series:
         """Run in a fresh cell for ``slots``, learning online; ε decays linearly to a tenth."""
@@ -90,13 +89,7 @@ def deploy_oracle(config: UrllcConfig, slots: int, seed: int) -> Series:
     """The model-based oracle in the same cell (same seed: same users, traffic and fading)."""
     cell = UrllcCell(config, seed)
     oracle = UrllcOracle(cell)
-    power, reliable, lost, latency = (np.zeros(slots) for _ in range(4))
-    for t in range(slots):
-        outcome = cell.step(oracle.decide())
-        power[t], reliable[t] = outcome.power_w, outcome.reliable.sum()
-        lost[t] = (outcome.late + outcome.decode_failures).sum()
-        latency[t] = outcome.latency_s.mean() if outcome.latency_s.size else np.nan
-    return Series(power, reliable, lost, latency)
+    return Series.of([cell.step(oracle.decide()) for _ in range(slots)])
 
 
 def record_conditions(config: UrllcConfig, slots: int, window_slots: int, seed: int) -> np.ndarray:
@@ -106,14 +99,9 @@ def record_conditions(config: UrllcConfig, slots: int, window_slots: int, seed: 
     counts = np.zeros(config.users)
     offsets = np.zeros(config.users)
     rows = []
-    previous = cell.queue_lengths().copy()
     for t in range(slots):
-        gain_db = 10 * np.log10(cell.gain / cell.mean_gain)
-        offsets += -gain_db
-        outcome = cell.step(cell.queue_lengths())  # send everything: the queues count arrivals
-        now = cell.queue_lengths()
-        counts += now - (previous - outcome.sent_packets - outcome.late)
-        previous = now.copy()
+        offsets -= 10 * np.log10(cell.gain / cell.mean_gain)
+        counts += cell.step(cell.queue_lengths()).arrived  # send everything: what a live cell does
         if (t + 1) % window_slots == 0:
             rate = np.maximum(counts, 0.5) / (window_slots * config.slot_s)  # half a packet: log of 0
             rows.append(np.column_stack([np.log(rate), offsets / window_slots - 2.51]))  # E[-10log10 X] = 2.51 dB

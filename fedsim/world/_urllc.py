@@ -131,6 +131,7 @@ class SlotOutcome:
     late: np.ndarray  # (U,) packets dropped for exceeding the deadline
     decode_failures: np.ndarray  # (U,)
     latency_s: np.ndarray  # latencies of the packets delivered this slot (any user)
+    arrived: np.ndarray  # (U,) packets that arrived during the slot (queued for the next)
 
     @property
     def power_w(self) -> float:
@@ -192,17 +193,17 @@ class UrllcCell:
         """Send up to ``packets_to_send[u]`` queued packets per user this slot."""
         cfg = self.config
         want = np.minimum(np.maximum(np.asarray(packets_to_send, dtype=np.int64), 0), self.queue_lengths())
-        allocation = allocate_blocks(
-            want * cfg.packet_bits, self.gain, blocks=cfg.resource_blocks, noise_w=cfg.noise_per_rb_w,
-            channel_uses=cfg.channel_uses, epsilon=cfg.decoding_error, max_power_w=cfg.max_power_w,
-        )
-        while not allocation.feasible:  # over the power budget: drop the costliest user's last packet
-            u = int(np.argmax(allocation.power_w))
-            want[u] -= 1
-            allocation = allocate_blocks(
+
+        def allocate() -> RbAllocation:
+            return allocate_blocks(
                 want * cfg.packet_bits, self.gain, blocks=cfg.resource_blocks, noise_w=cfg.noise_per_rb_w,
                 channel_uses=cfg.channel_uses, epsilon=cfg.decoding_error, max_power_w=cfg.max_power_w,
             )
+
+        allocation = allocate()
+        while not allocation.feasible:  # over the power budget: drop the costliest user's last packet
+            want[int(np.argmax(allocation.power_w))] -= 1
+            allocation = allocate()
         decoded = numpy_stream(self.seed, "urllc-decoding", self.slot).random((cfg.users, max(int(want.max(initial=0)), 1))) >= cfg.decoding_error
         reliable = np.zeros(cfg.users, dtype=np.int64)
         failures = np.zeros(cfg.users, dtype=np.int64)
@@ -217,9 +218,9 @@ class UrllcCell:
                     failures[u] += 1
         self.slot += 1
         late = self._expire()
-        self._arrive()
+        arrived = self._arrive()
         self.gain = self._draw_gain()
-        return SlotOutcome(self.slot - 1, allocation, want, reliable, late, failures, np.array(latencies))
+        return SlotOutcome(self.slot - 1, allocation, want, reliable, late, failures, np.array(latencies), arrived)
 
     def _expire(self) -> np.ndarray:
         """Drop packets that can no longer make the deadline in the coming slot."""
@@ -231,7 +232,7 @@ class UrllcCell:
                 late[u] += 1
         return late
 
-    def _arrive(self) -> None:
+    def _arrive(self) -> np.ndarray:
         cfg = self.config
         rng = numpy_stream(self.seed, "urllc-arrivals", self.slot)
         if self._trace is not None:
@@ -244,3 +245,4 @@ class UrllcCell:
             counts = rng.poisson(self.arrival_rate_per_s() * cfg.slot_s)
         for u, count in enumerate(counts):
             self.queues[u].extend([self.slot] * int(count))
+        return np.asarray(counts, dtype=np.int64)
