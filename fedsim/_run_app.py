@@ -73,7 +73,7 @@ def run_flower_app(
     app_config = dict(run_config or {})
     grid = WorldGrid(
         client_app, config.world_config, app_config, seed=config.seed,
-        workload=_workload(config, model, input_shape), ledger=ledger, local_epochs=local_epochs,
+        workload=_workload(config, model, input_shape), ledger=ledger, local_epochs=local_epochs, handover=config.handover,
     )
     context = Context(run_id=grid.run.run_id, node_id=0, node_config={}, state=RecordDict(), run_config=app_config)
     saved = random.getstate()

@@ -294,3 +294,24 @@ def test_the_server_observes_each_drones_serving_cell_and_its_rate():
     np.testing.assert_array_equal(obs.serving_cell, world.drones.serving_cells())
     sinr = 10 ** (world.drones.serving_sinr_db(np.arange(world.num_devices), 0.0) / 10)
     np.testing.assert_allclose(obs.expected_rate_bps(), world.config.cellular.bandwidth_hz * np.log2(1 + sinr))
+
+
+def test_flower_apps_in_the_wireless_world_get_the_configured_handover_rule():
+    from flwr.clientapp import ClientApp
+
+    from fedsim.config import RunConfig
+    from fedsim.control import HandoverConfig
+    from fedsim.engine._world_grid import WorldGrid
+    from fedsim.ledger import Ledger
+    from fedsim.world import Workload
+
+    cfg = RunConfig.from_mapping({"mobility": {"kind": "drone_routes"}, "world": {"num_devices": 4}, "op": {"devices_per_round": 4}})
+    workload = Workload(params=1000, macs=1e5, activations=100, input_size=64)
+
+    def world(handover):
+        grid = WorldGrid(ClientApp(), cfg.world_config, {}, seed=0, workload=workload, ledger=Ledger(None), handover=handover)
+        return grid._world_for([])
+
+    strongest, learned = world(None), world(HandoverConfig(rule="q_learning", w_ho=1 / 9))
+    changes = lambda w: sum(int(np.sum(h)) for h in w.drones.handover)  # noqa: E731
+    assert changes(learned) < changes(strongest)

@@ -28,6 +28,7 @@ import numpy as np
 from flwr.app import Message, MessageType
 from flwr.clientapp import ClientApp
 
+from ..control import HandoverConfig, assign_handover
 from ..errors import ConfigError
 from ..ledger import Column, DeviceRow, Ledger, RoundRow
 from ..workload import Workload
@@ -75,7 +76,8 @@ class WorldGrid(InProcessGrid):
 
     ``world_config`` and ``seed`` build the World on the first training batch, when the model's
     size is known from the arrays sent (``workload`` gives the MACs per example, activations and
-    input size; ``params`` are counted from the arrays unless given).
+    input size; ``params`` are counted from the arrays unless given). Cellular drones get their
+    serving cells from the ``handover`` rule, as under ``fedsim run``.
     """
 
     def __init__(
@@ -88,10 +90,12 @@ class WorldGrid(InProcessGrid):
         workload: Workload | None,
         ledger: Ledger,
         local_epochs: int = 1,
+        handover: HandoverConfig | None = None,
     ) -> None:
         super().__init__(client_app, world_config.num_devices, run_config, seed=seed)
         self.world_config = world_config
         self.seed = seed
+        self.handover = HandoverConfig() if handover is None else handover
         self.declared = workload
         self.ledger = ledger
         self.local_epochs = local_epochs
@@ -112,6 +116,8 @@ class WorldGrid(InProcessGrid):
                 input_size=self.declared.input_size,
             )
             self.world = World(self.world_config, workload, self.seed)
+            if self.world.drones is not None:  # cellular drones: the configured rule serves them
+                assign_handover(self.world, self.handover)
         return self.world
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
