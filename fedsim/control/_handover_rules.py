@@ -28,7 +28,10 @@ from fedsim.world._handover import strongest_cells
 
 
 class HandoverRule:
-    """Base rule: nothing to learn."""
+    """Base rule: nothing to learn. A rule that ``learns_across_routes`` is ``fit`` on other
+    routes before it serves; the rest need nothing (Q-learning trains on the route it serves)."""
+
+    learns_across_routes = False
 
     def __init__(self, config: HandoverConfig, bounds_m: tuple[float, float, float, float], seed: int = 0) -> None:
         self.config = config
@@ -99,7 +102,7 @@ def assign_handover(world, config: HandoverConfig) -> HandoverRule:
     the layout, never the drones' own), and give the World's drones their serving cells."""
     drones = world.drones
     rule = build_handover_rule(config, drones.network.bounds_m, world.seed)
-    if config.rule == "dqn":
+    if rule.learns_across_routes:
         rule.fit(drones.training_routes(config.training_routes, world.seed))
     drones.assign(rule.serve)
     return rule

@@ -15,15 +15,8 @@ import numpy as np
 from gymnasium import spaces
 
 from fedsim.control import HandoverConfig, HandoverMDP
+from fedsim.envs._section import section
 from fedsim.world import CellularConfig, CellularNetwork, RouteLinks, random_route
-
-
-def _section(kind, value):
-    if value is None:
-        return kind()
-    if isinstance(value, kind):
-        return value
-    return kind(**dict(value))
 
 
 class DroneHandoverEnv(gymnasium.Env):
@@ -41,8 +34,8 @@ class DroneHandoverEnv(gymnasium.Env):
         step_m: float = 10.0,
         margin_m: float = 100.0,
     ) -> None:
-        self.cellular = _section(CellularConfig, cellular)
-        self.handover = _section(HandoverConfig, handover)
+        self.cellular = section(CellularConfig, cellular)
+        self.handover = section(HandoverConfig, handover)
         self.network = CellularNetwork(self.cellular, network_seed)
         self._route_kw = dict(legs=legs, altitude_m=altitude_m, speed_mps=speed_mps, margin_m=margin_m)
         self.step_m = float(step_m)

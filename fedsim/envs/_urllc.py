@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from fedsim.control._urllc_control import NUM_FEATURES, RATE_LEVELS, user_features, user_rewards
+from fedsim.envs._section import section
 from fedsim.world._urllc import UrllcCell, UrllcConfig
 
 
@@ -21,7 +22,7 @@ class UrllcEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, urllc: UrllcConfig | dict | None = None, *, episode_slots: int = 400) -> None:
-        self.urllc = urllc if isinstance(urllc, UrllcConfig) else UrllcConfig(**dict(urllc or {}))
+        self.urllc = section(UrllcConfig, urllc)
         self.episode_slots = int(episode_slots)
         users = self.urllc.users
         self.observation_space = spaces.Box(-2.0, 2.0, shape=(users * NUM_FEATURES,), dtype=np.float32)

@@ -66,16 +66,16 @@ def reproduce_drone_handover(config: RunConfig, output_dir: Path, *, progress: b
     w_rsrp = config.handover.w_rsrp
     jobs = [(rule, ratio) for ratio in ratios for rule in (*RULES, "optimum")]
     for rule, ratio in tqdm(jobs, desc="handover rules", unit="rule", disable=not progress):
-        cfg = dataclasses.replace(config.handover, rule="strongest" if rule == "optimum" else rule, w_ho=ratio * w_rsrp)
         if rule in ("strongest", "a3") and ratio != ratios[0]:
             traces[(rule, ratio)] = traces[(rule, ratios[0])]  # they ignore the weights
             continue
-        policy = build_handover_rule(cfg, network.bounds_m, config.seed)
-        if rule == "dqn":
-            policy.fit(training)
+        cfg = dataclasses.replace(config.handover, w_ho=ratio * w_rsrp)
         if rule == "optimum":
             serve = [HandoverMDP(links, cfg, network.bounds_m).optimal_serving(cfg.gamma) for links in evaluation]
         else:
+            policy = build_handover_rule(dataclasses.replace(cfg, rule=rule), network.bounds_m, config.seed)
+            if policy.learns_across_routes:
+                policy.fit(training)
             serve = [policy.serve(links) for links in evaluation]
         traces[(rule, ratio)] = [trace_flight(network, links, s) for links, s in zip(evaluation, serve)]
 

@@ -22,6 +22,7 @@ from fedsim.world import RouteLinks
 class DqnHandover(HandoverRule):
     """``fit`` trains on the given routes; ``serve`` flies greedily on any route."""
 
+    learns_across_routes = True
     learner: DqnLearner | None = None
 
     def fit(self, routes: Sequence[RouteLinks]) -> "DqnHandover":
