@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import re
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,7 +53,7 @@ def check_override_key(key: str, value: str) -> None:
     Hydra says "Key 'x' is not in struct" over several lines; this names the key the user
     wrote and what they probably meant (``radio.tx_powr_w`` -> ``radio.tx_power_w``).
     """
-    if key == "hydra" or key.startswith("hydra."):
+    if re.match(r"hydra($|[./])", key):  # Hydra's own keys and groups (hydra/launcher=joblib)
         return
     section: type = RunConfig
     path: list[str] = []
