@@ -61,3 +61,17 @@ def check_bool(key: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(key, value, "true or false")
     return value
+
+
+def check_optional_str(key: str, value: Any, allowed: str) -> str | None:
+    """A string (a path, a name) or None; a list or a number is refused, not coerced."""
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(key, value, allowed)
+    return value
+
+
+def check_list(key: str, value: Any, allowed: str, length: int | None = None) -> list[Any]:
+    """A list (or tuple) of ``length`` items, if given; the items are checked by the caller."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or (length is not None and len(value) != length):
+        raise ConfigError(key, value, allowed)
+    return list(value)

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._compose import check_group_choices, conf_dir, register_scenarios, scenario_names
+from ._compose import check_group_choices, check_sweep, conf_dir, register_scenarios, scenario_names
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -52,8 +52,12 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
 
     from .errors import ConfigError
 
+    overrides = [a for a in args if not a.startswith("-")]
     try:
-        check_group_choices([a for a in args if not a.startswith("-")])
+        if "-m" in args or "--multirun" in args:
+            check_sweep(overrides)
+        else:
+            check_group_choices(overrides)
     except ConfigError as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -79,11 +83,13 @@ def _task(job: Callable) -> Callable:
         from .config import RunConfig
         from .errors import ClientAppError, ConfigError, DataError
 
+        output_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
             config = RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
-            return job(config, Path(HydraConfig.get().runtime.output_dir))
+            return job(config, output_dir)
         except (ConfigError, DataError) as error:
             print(f"fedsim: error: {error}", file=sys.stderr)
+            _discard_hydra_record(output_dir)
             sys.exit(EXIT_BAD_INPUT)
         except ClientAppError as error:
             print(f"fedsim: error: {error}", file=sys.stderr)
@@ -91,6 +97,15 @@ def _task(job: Callable) -> Callable:
 
     task.__name__ = job.__name__  # Hydra names the job (and its log file) after the task
     return task
+
+
+def _discard_hydra_record(output_dir: Path) -> None:
+    """Bad input leaves no run directory behind: Hydra made it (``.hydra/`` and the job log)
+    before the config was validated. A directory holding anything else is left alone."""
+    import shutil
+
+    if output_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+        shutil.rmtree(output_dir, ignore_errors=True)
 
 
 def _run(config, output_dir: Path) -> float:

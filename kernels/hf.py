@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,9 @@ def _read_weights(src: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(src, f"{_INDEX} names missing shard {missing[0]}")
     elif (src / _PICKLE).is_file():
         try:  # a pickle: weights_only refuses anything but tensors, so no code runs
-            state = torch.load(src / _PICKLE, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # its note on pickle protocols would be a second line
+                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+                state = torch.load(src / _PICKLE, map_location="cpu", weights_only=True)
         except Exception as error:  # noqa: BLE001 - any failure is the same one-line verdict
             raise CheckpointError(src, f"{_PICKLE} cannot be loaded with weights_only=True ({_one_line(error)}); "
                                        "expected tensors only (convert it to model.safetensors)") from None

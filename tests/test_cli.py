@@ -18,24 +18,12 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
+        # A few of tests/test_bad_input_corpus.py's cases, through a real `python -m fedsim` process.
         ("op.train_bits=0", "op.train_bits=0 is not allowed: an integer in [1, 32]"),
-        ("op.devices_per_round=50", "op.devices_per_round=50 is not allowed: an integer in [1, world.num_devices=4]"),
-        ("radio.tx_power_w=-1", "radio.tx_power_w=-1.0 is not allowed"),
-        ("access=ofdma access.resource_blocks=1", "access.resource_blocks=1 is not allowed"),
-        ("dataset=cifar10", "dataset='cifar10' is not allowed: one of digits, fashion_mnist, mnist"),
-        ("dataset=mnist", "dataset.path=None is not allowed"),
         ("dataset=mnist dataset.path=/nonexistent/mnist", "dataset.path='/nonexistent/mnist' is not allowed"),
-        ("mobility=drone_routes cellular.layout=square", "cellular.layout='square' is not allowed: one of hex"),
-        ("mobility=drone_routes mobility.altitude_m=-10", "mobility.altitude_m=-10.0 is not allowed"),
-        ("mobility=drone_routes handover.candidates=30", "handover.candidates=30 is not allowed: an integer in [1, 21]"),
-        ("mobility=drone_routes access=tdma", "access.scheme='tdma' is not allowed: orthogonal with mobility.kind=drone_routes"),
-        ("op.foo=1", "op.foo='1' is not allowed: not a known key (keys of op: train_bits,"),
-        ("bogus=1", "bogus='1' is not allowed: not a known key (keys of the top level: seed,"),
         ("radio.tx_powr_w=1", "radio.tx_powr_w='1' is not allowed: not a known key; did you mean radio.tx_power_w?"),
-        ("handover.rule=sarsa", "handover.rule='sarsa' is not allowed: one of strongest, a3, q_learning, dqn"),
         ("model=tinylm op.train_bits=32 lm.checkpoint=/nonexistent/llama", "lm.checkpoint='/nonexistent/llama' is not "
          "allowed: does not exist; expected a local directory written by save_pretrained"),
-        ("train.optimizer=lamb", "train.optimizer='lamb' is not allowed: one of sgd, adamw, mkor"),
     ],
 )
 def test_bad_input_exits_non_zero_with_one_line(override, message, tmp_path):
@@ -44,7 +32,7 @@ def test_bad_input_exits_non_zero_with_one_line(override, message, tmp_path):
     assert proc.returncode == 2
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("fedsim: error: ") and message in lines[0], proc.stderr
-    assert not out.exists() or not any(p.suffix in (".csv", ".json") for p in out.iterdir())
+    assert not out.exists()  # not even Hydra's own record of the run
 
 
 def test_run_then_plot(tmp_path):

@@ -36,6 +36,7 @@ ALLOWED = {
         "fedsim.optimize._names",
         "fedsim.qnn._names",
         "fedsim.theory._constants",
+        "fedsim.theory._sigma",
     },
     "fedsim.qnn": set(),
     "fedsim.uplink": set(),

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from kernels.recipe import LANGUAGE_MODELS as LM_MODELS
 from kernels.recipe import RecipeError, check_recipe
 
@@ -26,9 +28,10 @@ from ..errors import ConfigError
 from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import ROUNDING_MODES
 from ._tasks import MASK_MODELS, MODEL_NAMES
+from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
 from ..world import AccessConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
-from .._checks import check_bool, check_choice, check_float, check_int
+from .._checks import check_bool, check_choice, check_float, check_int, check_list, check_optional_str
 
 ENGINES = ("inprocess",)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
@@ -47,6 +50,7 @@ class DatasetConfig:
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, DATASETS)
+        check_optional_str("path", self.path, "a directory holding the IDX files, or null")
         check_bool("download", self.download)
         self.test_fraction = check_float("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
         if self.name != "digits" and self.path is None and not self.download:
@@ -74,7 +78,8 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, MODEL_NAMES)
-        self.hidden = [check_int("hidden", h, 1) for h in self.hidden]
+        allowed = "a list of layer widths, integers >= 1 (e.g. [128, 64]; [] for none)"
+        self.hidden = [check_int("hidden", h, 1, allowed=allowed) for h in check_list("hidden", self.hidden, allowed)]
 
 
 @dataclass
@@ -114,10 +119,20 @@ class TheorySection(ConvergenceConstants):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_optional_str("sigma_path", self.sigma_path, "a text file with one σ_i per device, or null")
         check_float("sigma", self.sigma, low=0, low_open=True)
         check_int("uplink_drops", self.uplink_drops, 1)
         check_int("uplink_seed", self.uplink_seed, 0)
         check_bool("redraw_positions", self.redraw_positions)
+
+    def device_sigma(self, num_devices: int) -> np.ndarray:
+        """σ_i of every device: ``sigma_path``'s values (one per device, checked) or ``sigma``."""
+        if self.sigma_path is None:
+            return np.full(num_devices, self.sigma)
+        sigma = load_sigma(self.sigma_path)
+        if sigma.size != num_devices:
+            raise ConfigError("theory.sigma_path", self.sigma_path, f"a file with world.num_devices={num_devices} values, not {sigma.size}")
+        return sigma
 
     @property
     def constants(self) -> ConvergenceConstants:
@@ -143,9 +158,17 @@ class OptimizerSection:
         check_int("max_bits", self.max_bits, 1, 32)
         check_bool("exhaustive", self.exhaustive)
         check_choice("disagreement", self.disagreement, DISAGREEMENT_KINDS)
-        if self.disagreement == "budgets" and (self.budgets is None or len(self.budgets) != 2):
+        if self.budgets is not None:
+            allowed = "[energy_j, rounds], two numbers > 0, or null"
+            budgets = check_list("budgets", self.budgets, allowed, length=2)
+            object.__setattr__(self, "budgets", [check_float("budgets", b, low=0, low_open=True) for b in budgets])
+        if self.disagreement == "budgets" and self.budgets is None:
             raise ConfigError("budgets", self.budgets, "[energy_j, rounds] when optimizer.disagreement=budgets")
-        for eps in self.epsilons:
+        allowed = "a non-empty list of numbers > 0 (e.g. [0.05, 0.1])"
+        epsilons = check_list("epsilons", self.epsilons, allowed)
+        if not epsilons:
+            raise ConfigError("epsilons", self.epsilons, allowed)
+        for eps in epsilons:
             check_float("epsilons", eps, low=0, low_open=True)
         check_int("seed", self.seed, 0)
 
@@ -281,6 +304,8 @@ class RunConfig:
         if self.mobility.kind == "drone_routes":
             self._check_drones()
         policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
+        if self.theory.sigma_path is not None:  # read now: a bad file must stop the run before any work
+            self.theory.device_sigma(self.world.num_devices)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..config import RunConfig
-from ..errors import ConfigError
 from ..workload import Workload
 from ..world import World
 from ..optimize import (
@@ -24,7 +23,7 @@ from ..optimize import (
     nash_bargaining,
     sum_rule,
 )
-from ..theory import QflModel, load_sigma
+from ..theory import QflModel
 
 VARIABLES = ("I", "K", "m", "n")
 CHOICES = ("nbs", "sum", "e_min", "t_min")
@@ -72,12 +71,7 @@ def qfl_model(config: RunConfig, world: World | None = None, upload_params: int 
     devices upload per round)."""
     theory = config.theory
     n = config.world.num_devices
-    if theory.sigma_path is not None:
-        sigma = load_sigma(theory.sigma_path)
-        if sigma.size != n:
-            raise ConfigError("theory.sigma_path", theory.sigma_path, f"a file with world.num_devices={n} values")
-    else:
-        sigma = np.full(n, theory.sigma)
+    sigma = theory.device_sigma(n)
     if world is None:
         world, upload_params = analytic_world(config)
     return QflModel.from_world(

@@ -23,7 +23,7 @@ _DIRICHLET_TRIES = 100
 def _check_num_devices(num_devices: int, num_samples: int) -> None:
     if not 1 <= num_devices <= num_samples:
         raise ConfigError(
-            "partition.num_devices", num_devices, f"between 1 and the number of samples ({num_samples})"
+            "world.num_devices", num_devices, f"between 1 and the number of training samples ({num_samples}): each device holds one at least"
         )
 
 

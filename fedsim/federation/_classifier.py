@@ -57,6 +57,7 @@ class ClassifierTask(Task):
                 f"{self.config.dataset.name} at {self.config.dataset.path}: images of shape {train.input_shape} "
                 f"with {train.num_classes} classes; expected {self.input_shape} with {self.num_classes}"
             )
+        self.partitions  # the partition's own checks (enough samples for every device and shard)
         super().prepare()
 
     def device_data(self, device: int) -> Dataset:

@@ -15,6 +15,9 @@ import hashlib
 import json
 import math
 import os
+import shutil
+import sys
+import tempfile
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -43,7 +46,7 @@ class LanguageModelTask(Task):
         """The scenario's text as token ids: UTF-8 bytes for TinyLM, else the checkpoint's tokenizer."""
         lm = self.config.lm
         if lm.text_path is not None:
-            raw = open(lm.text_path, encoding="utf-8", errors="replace").read()
+            raw = _read_text(lm.text_path, min_chars=20 * lm.context)
         else:
             raw = kernels.generate_corpus(self.config.seed, lm.corpus_chars)
         if self.is_hf:
@@ -122,11 +125,16 @@ class LanguageModelTask(Task):
         recipe = {**arch.to_dict(), "steps": lm.pretrain_steps, "lr": lm.pretrain_lr, "seed": self.config.seed,
                   "text": lm.text_path or f"generated-{lm.corpus_chars}", "server_share": SERVER_SHARE}
         cache = _cache_dir() / "tinylm" / hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
-        if (cache / "config.json").is_file():
-            return kernels.load_pretrained(cache).eval()
+        if cache.exists():
+            try:
+                return kernels.load_pretrained(cache).eval()
+            except Exception as error:  # noqa: BLE001 - any unreadable cache is rebuilt, not fatal
+                # A cache is only a cache: say where it was and train the base again.
+                print(f"fedsim: warning: the cached TinyLM base at {cache} is unreadable "
+                      f"({type(error).__name__}); training it again", file=sys.stderr)
         with _threads(1):
             model = kernels.train_tiny_lm(arch, self.server_text, steps=lm.pretrain_steps, lr=lm.pretrain_lr, seed=self.config.seed)
-        model.save_pretrained(cache)
+        _save_cache(model, cache)
         return model.eval()
 
     def calibration_batches(self, text: torch.Tensor, count: int, purpose: str) -> list[torch.Tensor]:
@@ -175,6 +183,28 @@ class LanguageModelTask(Task):
     def _dense_perplexity(self) -> float:
         with torch.no_grad():
             return self._text_metrics(self.dense_model.eval(), self.test_text)["perplexity"]
+
+
+def _read_text(path: str, *, min_chars: int) -> str:
+    """``lm.text_path``: an existing UTF-8 file with enough text for the server, devices and test."""
+    try:
+        raw = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as error:
+        raise ConfigError("lm.text_path", path, f"a readable text file ({error.strerror or type(error).__name__})") from None
+    if len(raw) < min_chars:
+        raise ConfigError("lm.text_path", path, f"a text file of at least {min_chars} characters (20 windows of lm.context); it has {len(raw)}")
+    return raw
+
+
+def _save_cache(model: nn.Module, cache: Path) -> None:
+    """Write the trained base beside ``cache`` and rename it into place, so a killed run leaves
+    no half-written cache (and a stale one is replaced whole)."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    model.save_pretrained(staging)
+    if cache.exists():
+        shutil.rmtree(cache)
+    os.replace(staging, cache)
 
 
 def _cache_dir() -> Path:

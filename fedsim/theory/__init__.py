@@ -14,7 +14,7 @@ from fedsim._lazy import lazy_exports
 _EXPORTS = {
     "ConvergenceConstants": "._constants",
     "QflModel": "._green_qfl",
-    "load_sigma": "._green_qfl",
+    "load_sigma": "._sigma",
     "energy_limited_power": "._link_outage",
     "SwarmBound": "._swarm_bound",
     "fit_swarm_bound": "._swarm_bound",

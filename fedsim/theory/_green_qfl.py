@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from os import PathLike
-from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -34,36 +33,11 @@ from scipy.interpolate import CubicSpline
 from fedsim._checks import check_float, check_int
 from fedsim.errors import ConfigError
 from fedsim.theory._constants import ConvergenceConstants
+from fedsim.theory._sigma import check_sigma, load_sigma
 from fedsim.workload import Workload
 from fedsim.world import AccessConfig, QnnEnergyModel, World, WorldConfig
 
 _MAX_BITS = 32
-
-
-def load_sigma(path: str | PathLike[str]) -> np.ndarray:
-    """Per-device gradient standard deviations σ_i: one float per line, trailing commas allowed."""
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError("theory.sigma_path", str(path), "an existing text file, one σ_i per line")
-    values = []
-    for number, line in enumerate(file.read_text().splitlines(), start=1):
-        text = line.strip().rstrip(",").strip()
-        if not text:
-            continue
-        try:
-            values.append(float(text))
-        except ValueError:
-            raise ConfigError(
-                f"theory.sigma_path line {number}", text, "a float (optionally followed by ',')"
-            ) from None
-    sigma = np.array(values, dtype=float)
-    _check_sigma(sigma, str(path))
-    return sigma
-
-
-def _check_sigma(sigma: np.ndarray, shown: object) -> None:
-    if sigma.ndim != 1 or sigma.size == 0 or not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
-        raise ConfigError("theory.sigma", shown, "a non-empty 1-D list of finite numbers > 0")
 
 
 def _as_float(value: ArrayLike) -> np.ndarray | float:
@@ -106,7 +80,7 @@ class QflModel:
             sigma_array = np.atleast_1d(np.asarray(sigma, dtype=float))
         except (TypeError, ValueError):
             raise ConfigError("theory.sigma", sigma, "a non-empty 1-D list of numbers > 0") from None
-        _check_sigma(sigma_array, sigma)
+        check_sigma(sigma_array, sigma)
         check_float("theory.uplink_energy_per_bit_j", uplink_energy_per_bit_j, low=0)
         constants = ConvergenceConstants() if constants is None else constants
         if not isinstance(constants, ConvergenceConstants):
@@ -160,7 +134,7 @@ class QflModel:
             sigma_array = np.atleast_1d(np.asarray(sigma, dtype=float))
         except (TypeError, ValueError):
             raise ConfigError("theory.sigma", sigma, "a non-empty 1-D list of numbers > 0") from None
-        _check_sigma(sigma_array, sigma)
+        check_sigma(sigma_array, sigma)
         if sigma_array.size != world.config.num_devices:
             raise ConfigError(
                 "theory.sigma",

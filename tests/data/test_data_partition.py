@@ -99,8 +99,8 @@ def test_label_skew_extremes() -> None:
         ({"kind": "dirichlet", "alpha": -1.0}, "partition.alpha"),
         ({"kind": "shards", "shards_per_device": 0}, "partition.shards_per_device"),
         ({"kind": "shards", "shards_per_device": 4}, "partition.shards_per_device"),
-        ({"kind": "iid", "num_devices": 11}, "partition.num_devices"),
-        ({"kind": "dirichlet", "num_devices": 0}, "partition.num_devices"),
+        ({"kind": "iid", "num_devices": 11}, "world.num_devices"),
+        ({"kind": "dirichlet", "num_devices": 0}, "world.num_devices"),
     ],
 )
 def test_config_errors_name_the_key(kwargs: dict, key: str) -> None:
