@@ -112,6 +112,21 @@ def test_same_seed_same_ledger_whether_the_base_is_trained_or_cached(tmp_path, m
         assert (tmp_path / "trained" / name).read_bytes() == (tmp_path / "cached" / name).read_bytes()
 
 
+def test_a_corrupt_cached_base_is_named_and_trained_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**TINY_LM["lm"], "pretrain_steps": 5}})
+    trained = build_task(config).dense_model.state_dict()
+    (cache,) = (tmp_path / "cache" / "tinylm").iterdir()
+    weights = next(p for p in cache.iterdir() if p.name != "config.json")
+    weights.write_bytes(b"torn by a crash")
+    rebuilt = build_task(config).dense_model.state_dict()
+    assert f"the cached TinyLM base at {cache} is unreadable" in capsys.readouterr().err
+    assert all(torch.equal(trained[k], rebuilt[k]) for k in trained)  # the same seed trains the same base
+    assert [p.name for p in (tmp_path / "cache" / "tinylm").iterdir()] == [cache.name]  # replaced whole, no staging left
+    build_task(config).dense_model  # and the rebuilt cache loads
+    assert "unreadable" not in capsys.readouterr().err
+
+
 def _hf_checkpoint(path):
     import sys
     from pathlib import Path
