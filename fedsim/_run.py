@@ -54,7 +54,7 @@ def _resumable(run_dir: Path) -> tuple[RunConfig, Checkpoint]:
         raise ConfigError(error.key, error.value, f"{error.allowed} (in {config_path})") from None
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if not checkpoint_path.is_file():
-        raise ConfigError("checkpoint", str(checkpoint_path), "an existing file: the run stopped before its first round was checkpointed; start it again with fedsim run")
+        raise ConfigError("checkpoint", str(checkpoint_path), "a checkpoint, which fedsim run writes after every round (none here, so nothing to continue: start the run again)")
     try:
         checkpoint = load_checkpoint(checkpoint_path)
     except ValueError as error:
