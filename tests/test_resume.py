@@ -260,3 +260,16 @@ def test_sigkill_halfway_through_a_row_then_resume(reference, tmp_path):
     fedsim.resume(run_dir)
     assert _ledger(run_dir) == reference["tiny"]
     shutil.rmtree(run_dir)
+
+
+@pytest.mark.slow
+def test_a_compressed_lm_run_resumes_to_the_uninterrupted_ledger(tmp_path, monkeypatch):
+    from run_helpers import TINY_LM
+
+    fedsim.run(TINY_LM, tmp_path / "reference")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, "torn_devices_row", 2)
+        with pytest.raises(Killed):
+            fedsim.run(TINY_LM, tmp_path / "run")
+    fedsim.resume(tmp_path / "run")
+    assert _ledger(tmp_path / "run") == _ledger(tmp_path / "reference")
