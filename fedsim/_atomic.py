@@ -2,6 +2,7 @@
 
 The one implementation for fedsim and ``analysis`` (a leaf module: standard library only, so
 ``analysis`` may import it without pulling torch). ``atomic_path`` is the core; the others wrap it.
+``append_durably`` is the other durable write: bytes added at the end, on disk when it returns.
 """
 
 from __future__ import annotations
@@ -57,3 +58,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_durably(path: str | os.PathLike, data: bytes) -> int:
+    """Append ``data`` to ``path`` (created if missing), flushed and fsynced before returning;
+    returns the file's length in bytes after it. A kill during the call can leave part of
+    ``data`` at the end: whoever recorded the length before truncates back to it."""
+    with open(path, "ab") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        return handle.tell()

@@ -1,4 +1,5 @@
-"""``fedsim.run``: the one entry point for a federated run (like ``pymoo.optimize.minimize``)."""
+"""``fedsim.run``: the one entry point for a federated run (like ``pymoo.optimize.minimize``), and
+``fedsim.resume``, which continues a killed one from its run directory."""
 
 from __future__ import annotations
 
@@ -12,14 +13,76 @@ from flwr.app import Context, RecordDict
 from ._atomic import atomic_write_text
 from .config import RunConfig
 from .engine import InProcessGrid
+from .errors import ConfigError
 from .federation import config_to_run_config, run_federation, task_from_run_config
+from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .federation.client_app import app as client_app
+from .ledger import CONFIG_FILE, SUMMARY_FILE
 from .result import RunResult
 
 
 def write_config(config: RunConfig, output_dir: Path) -> Path:
     """The resolved, validated configuration as ``output_dir/config.yaml`` (atomically)."""
-    return atomic_write_text(Path(output_dir) / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return atomic_write_text(Path(output_dir) / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as dotted keys (``op.train_bits``), to name the key that differs."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: list(value) if isinstance(value, tuple) else value}
+
+
+def _resumable(run_dir: Path) -> tuple[RunConfig, Checkpoint]:
+    """The configuration and checkpoint of an unfinished run directory, or a ConfigError saying
+    why it cannot be resumed (one line: the file or key, its value, what would do)."""
+    config_path, summary_path = run_dir / CONFIG_FILE, run_dir / SUMMARY_FILE
+    if not config_path.is_file():
+        raise ConfigError("run_dir", str(run_dir), f"a run directory written by fedsim run (no {CONFIG_FILE} there)")
+    if summary_path.is_file():
+        raise ConfigError("run_dir", str(run_dir), f"an unfinished run ({SUMMARY_FILE} is there: this run finished)")
+    try:
+        mapping = yaml.safe_load(config_path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(str(config_path), "unparsable YAML", f"YAML as fedsim run wrote it ({type(error).__name__})") from None
+    try:
+        config = RunConfig.from_mapping(mapping)
+    except ConfigError as error:
+        raise ConfigError(error.key, error.value, f"{error.allowed} (in {config_path})") from None
+    checkpoint_path = run_dir / CHECKPOINT_FILE
+    if not checkpoint_path.is_file():
+        raise ConfigError("checkpoint", str(checkpoint_path), "a checkpoint, which fedsim run writes after every round (none here, so nothing to continue: start the run again)")
+    try:
+        checkpoint = load_checkpoint(checkpoint_path)
+    except ValueError as error:
+        raise ConfigError("checkpoint", str(checkpoint_path), str(error)) from None
+    now, then = _flat(config.to_dict()), _flat(checkpoint.config)
+    changed = next((key for key in sorted(now.keys() | then.keys()) if now.get(key) != then.get(key)), None)
+    if changed is not None:
+        raise ConfigError(changed, now.get(changed), f"{then.get(changed)!r}, its value when the run was checkpointed ({config_path} was edited)")
+    for name, length in checkpoint.ledger_bytes.items():
+        size = (run_dir / name).stat().st_size if (run_dir / name).is_file() else 0
+        if size < length:
+            raise ConfigError(str(run_dir / name), f"{size} bytes", f"at least the {length} bytes the checkpoint of round {checkpoint.round} recorded")
+    return config, checkpoint
+
+
+def resume(output_dir: str | Path, *, progress: bool = False) -> RunResult:
+    """Continue a killed run from its last completed round (``fedsim resume DIR``).
+
+    The run directory's ``config.yaml`` must still validate and match the checkpoint; its CSVs are
+    truncated back to the checkpoint's round, and the rounds after it run as the uninterrupted run
+    would have: ``rounds.csv``, ``devices.csv`` and ``summary.json`` (but its ``wall_time_s``)
+    come out byte-identical. A finished run, or one with no checkpoint, is a ConfigError.
+    """
+    out = Path(output_dir)
+    config, checkpoint = _resumable(out)
+    run_config = config_to_run_config(config)
+    task_from_run_config(run_config).prepare()
+    return _federate(config, run_config, out, progress, checkpoint)
 
 
 def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | Path | None = None, *, progress: bool = False) -> RunResult:
@@ -38,6 +101,11 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     out = Path(output_dir) if output_dir is not None else None
     if out is not None:
         write_config(config, out)
+    return _federate(config, run_config, out, progress)
+
+
+def _federate(config: RunConfig, run_config: dict, out: Path | None, progress: bool, resume_from: Checkpoint | None = None) -> RunResult:
+    """The rounds of ``config`` on the in-process engine (from the start, or after a checkpoint)."""
     grid = InProcessGrid(client_app, config.world.num_devices, run_config, seed=config.seed)
     server_context = Context(run_id=grid.run.run_id, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
-    return run_federation(grid, server_context, output_dir=out, progress=progress)
+    return run_federation(grid, server_context, output_dir=out, progress=progress, resume_from=resume_from)

@@ -1,6 +1,7 @@
 """The ``fedsim`` command line.
 
     fedsim run [hydra overrides]        one run (or a sweep with -m), ledger in the Hydra output dir
+    fedsim resume DIR                   continue a killed run from its last completed round
     fedsim optimize [hydra overrides]   Pareto-optimal operating points of the analytic model
     fedsim reproduce NAME [overrides]   a paper scenario's report, paper numbers beside ours
     fedsim plot DIR                     figures for a run directory or a sweep directory
@@ -24,6 +25,9 @@ commands:
   run  [overrides]   run one federated experiment (add -m for a sweep), e.g.
                      fedsim run op.train_bits=4 op.uplink_bits=4 rounds=20
                      fedsim run -m op.train_bits=4,8,16,32
+  resume DIR         continue a killed `fedsim run` from its last completed round (a
+                     checkpoint is written after every round); the ledger comes out as an
+                     uninterrupted run's, e.g. fedsim resume outputs/2026-01-31/12-00-00
   optimize [overrides]  Pareto front of (energy, rounds) over (I, K, m, n) by NBI, and the
                      Nash bargaining / SUM / E_min / T_min picks: pareto.csv, choice.json, pareto.png
   reproduce NAME     reproduce a paper scenario: report.md, report.json and figures, e.g.
@@ -109,17 +113,23 @@ def _discard_hydra_record(output_dir: Path) -> None:
 
 
 def _run(config, output_dir: Path) -> float:
-    from analysis import summary_table
-
     from ._run import run
 
-    result = run(config, output_dir, progress=True)
+    return _report(run(config, output_dir, progress=True))
+
+
+def _report(result) -> float:
+    """The run's summary as a one-row table and where its ledger is; returns the final accuracy
+    (what a Hydra sweep's optimizer reads)."""
+    from analysis import summary_table
+
     s = result.summary
+    op = s["op"]
     row = {
-        "n": config.op.train_bits,
-        "m": config.op.uplink_bits,
-        "I": config.op.local_iters,
-        "K": config.op.devices_per_round,
+        "n": op["train_bits"],
+        "m": op["uplink_bits"],
+        "I": op["local_iters"],
+        "K": op["devices_per_round"],
         "rounds": s["rounds"],
         "final_acc": f"{s['final_accuracy']:.4f}",
         "energy_J": f"{s['total_energy_j']:.4g}",
@@ -131,8 +141,27 @@ def _run(config, output_dir: Path) -> float:
     if perplexity is not None:  # language-model tasks
         row["perplexity"] = f"{perplexity:.4g}"
     print(summary_table([row], list(row)))
-    print(f"ledger: {output_dir}")
+    print(f"ledger: {result.output_dir}")
     return s["final_accuracy"]
+
+
+def _resume(args: Sequence[str]) -> int:
+    if len(args) != 1 or args[0].startswith("-"):
+        print("usage: fedsim resume DIR", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from ._run import resume
+    from .errors import ClientAppError, ConfigError, DataError
+
+    try:
+        result = resume(Path(args[0]), progress=True)
+    except (ConfigError, DataError) as error:
+        print(f"fedsim: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except ClientAppError as error:
+        print(f"fedsim: error: {error}", file=sys.stderr)
+        return 1
+    _report(result)
+    return 0
 
 
 def _optimize(config, output_dir: Path) -> None:
@@ -273,6 +302,7 @@ def _run_app(args: Sequence[str]) -> int:
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "run": lambda args: hydra_command(_task(_run), args, "fedsim run"),
+    "resume": _resume,
     "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
     "reproduce": _reproduce_command,
     "run-app": _run_app,

@@ -4,10 +4,13 @@
 units in the names. A task adds its own columns (``Column``, e.g. test perplexity) as extras, and
 ``analysis`` reads the files through the names defined here.
 
-Written after every round (atomically), so an interrupted run leaves a consistent record of the
-rounds it completed; ``summary.json`` is written last and only exists for a finished run.
-Floats are written with ``repr`` (shortest round-trip form), so the same seed gives
-byte-identical CSV files.
+Written after every round: the first write of a CSV replaces the file whole (atomically), later
+rounds append only their rows (flushed and fsynced), so a round costs its own rows, not the
+run's. ``byte_lengths`` are the files' lengths after the last recorded round: a checkpoint keeps
+them, and ``Ledger.reopen`` truncates the files back to them, so a row half-appended by a kill is
+dropped and both CSVs end at the same round. ``summary.json`` is written last and only exists
+for a finished run. Floats are written with ``repr`` (shortest round-trip form), so the same seed
+gives byte-identical CSV files, and reading a cell back gives the very same float.
 """
 
 from __future__ import annotations
@@ -16,12 +19,13 @@ import dataclasses
 import io
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._atomic import atomic_write_text
+from ._atomic import append_durably, atomic_write_bytes, atomic_write_text
 
 ROUNDS_FILE = "rounds.csv"
 DEVICES_FILE = "devices.csv"
@@ -107,12 +111,55 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _csv(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
+def _header(columns: Sequence[str]) -> str:
+    return ",".join(columns) + "\n"
+
+
+def _lines(columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> str:
     out = io.StringIO()
-    out.write(",".join(columns) + "\n")
     for row in rows:
         out.write(",".join(_cell(row.get(c)) for c in columns) + "\n")
     return out.getvalue()
+
+
+def _field_types(schema: type) -> dict[str, str]:
+    return {f.name: str(f.type) for f in dataclasses.fields(schema)}
+
+
+_ROUND_TYPES = _field_types(RoundRow)
+_DEVICE_TYPES = _field_types(DeviceRow)
+
+
+def _parse_cell(text: str, kind: str | None) -> Any:
+    """The value ``_cell`` wrote as ``text``; ``kind`` is the schema field's type (None: a task's
+    column, whose type the ledger does not know: an int, a float or a string, by its form)."""
+    if kind is None:
+        if text == "":
+            return None
+        for parse in (int, float):
+            try:
+                return parse(text)
+            except ValueError:
+                pass
+        return text
+    base = kind.split(" | ")[0]
+    if text == "" and base != "str":
+        # An empty cell is None for an optional field; a float field writes NaN so.
+        return None if kind.endswith("| None") else math.nan
+    return {"int": int, "float": float, "bool": lambda t: t == "1", "str": str}[base](text)
+
+
+def _read_rows(path: Path, columns: Sequence[str], types: Mapping[str, str]) -> list[dict[str, Any]]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] != ",".join(columns):
+        raise ValueError(f"{path}: its header is not {','.join(columns)}")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) != len(columns):
+            raise ValueError(f"{path}: a row of {len(cells)} cells, the header has {len(columns)}")
+        rows.append({c: _parse_cell(v, types.get(c)) for c, v in zip(columns, cells)})
+    return rows
 
 
 def _json_safe(value: Any) -> Any:
@@ -139,6 +186,38 @@ class Ledger:
     device_extras: tuple[Column, ...] = ()
     rounds: list[dict[str, Any]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
+    # What is on disk: rows written so far and each file's length after them (None: not yet written).
+    _written: dict[str, int] = field(default_factory=lambda: {ROUNDS_FILE: 0, DEVICES_FILE: 0}, repr=False)
+    _bytes: dict[str, int | None] = field(default_factory=lambda: {ROUNDS_FILE: None, DEVICES_FILE: None}, repr=False)
+
+    @classmethod
+    def reopen(
+        cls, output_dir: Path, byte_lengths: Mapping[str, int], round_extras: tuple[Column, ...] = (), device_extras: tuple[Column, ...] = ()
+    ) -> Ledger:
+        """The ledger of a run directory as it was when its CSVs had ``byte_lengths`` (what
+        ``byte_lengths`` said then): the files are truncated back to them (dropping rows written
+        after, or half-written by a kill) and their rows read back, so recording continues."""
+        ledger = cls(Path(output_dir), round_extras, device_extras)
+        for name, columns, types, rows in (
+            (ROUNDS_FILE, ledger.round_columns, _ROUND_TYPES, ledger.rounds),
+            (DEVICES_FILE, ledger.device_columns, _DEVICE_TYPES, ledger.devices),
+        ):
+            path, length = ledger.output_dir / name, int(byte_lengths[name])
+            size = path.stat().st_size if path.is_file() else None
+            if size is None or size < length:
+                raise ValueError(f"{path}: {size} bytes, shorter than the {length} bytes the ledger had written")
+            with open(path, "r+b") as handle:
+                handle.truncate(length)
+                handle.flush()
+                os.fsync(handle.fileno())
+            rows.extend(_read_rows(path, columns, types))
+            ledger._written[name], ledger._bytes[name] = len(rows), length
+        return ledger
+
+    @property
+    def byte_lengths(self) -> dict[str, int]:
+        """Each CSV's length in bytes after the rounds recorded so far (empty before any write)."""
+        return {name: length for name, length in self._bytes.items() if length is not None}
 
     @property
     def round_columns(self) -> tuple[str, ...]:
@@ -174,10 +253,19 @@ class Ledger:
         return {c.name: values.get(c.name) for c in declared}
 
     def flush(self) -> None:
+        """Write the rows recorded since the last flush: the whole file the first time (replacing
+        whatever an earlier run left there), appended after that."""
         if self.output_dir is None:
             return
-        atomic_write_text(self.output_dir / ROUNDS_FILE, _csv(self.round_columns, self.rounds))
-        atomic_write_text(self.output_dir / DEVICES_FILE, _csv(self.device_columns, self.devices))
+        for name, columns, rows in ((ROUNDS_FILE, self.round_columns, self.rounds), (DEVICES_FILE, self.device_columns, self.devices)):
+            path, new_rows = self.output_dir / name, rows[self._written[name] :]
+            if self._bytes[name] is None:
+                text = (_header(columns) + _lines(columns, new_rows)).encode("utf-8")
+                atomic_write_bytes(path, text)
+                self._bytes[name] = len(text)
+            elif new_rows:
+                self._bytes[name] = append_durably(path, _lines(columns, new_rows).encode("utf-8"))
+            self._written[name] = len(rows)
 
     def summary(self, target_accuracy: float, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Headline numbers of the run: final accuracy, energy, and cost to reach the target."""

@@ -8,8 +8,9 @@ from .strategy import RoundReport
 
 
 class ProgressBar:
-    def __init__(self, rounds: int, *, enabled: bool) -> None:
-        self.bar = tqdm(total=rounds, desc="fedsim rounds", unit="round", disable=not enabled, leave=True)
+    def __init__(self, rounds: int, *, enabled: bool, done: int = 0) -> None:
+        """``done``: rounds an earlier attempt completed (a resumed run)."""
+        self.bar = tqdm(total=rounds, initial=done, desc="fedsim rounds", unit="round", disable=not enabled, leave=True)
         self.energy_j = 0.0
 
     def on_round_end(self, report: RoundReport) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import torch
-from flwr.app import Context
+from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
 from .._atomic import atomic_write_bytes
@@ -21,6 +21,7 @@ from ..errors import ClientAppError
 from ..ledger import Ledger
 from ..result import RunResult
 from ..world import World
+from ._checkpoint import CHECKPOINT_FILE, Checkpoint, global_generators, save_checkpoint, set_global_generators
 from ._flower_config import SUPERNODE_TIMEOUT_KEY, output_dir_of
 from ._job import config_from_run_config, task_from_run_config
 from ._ledger_writer import LedgerWriter
@@ -53,16 +54,28 @@ def build_world(task: Task) -> World:
     return world
 
 
-def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True) -> RunResult:
-    """Run the configured rounds on ``grid``; write the ledger into ``output_dir``."""
+def run_federation(
+    grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True, resume_from: Checkpoint | None = None
+) -> RunResult:
+    """Run the configured rounds on ``grid``; write the ledger into ``output_dir``, and a
+    checkpoint there after every round. ``resume_from``: continue after that checkpoint's round
+    (the run directory's ledger is truncated back to it)."""
     started = time.perf_counter()
     task = task_from_run_config(context.run_config)
     cfg = task.config
     world = build_world(task)
     policy = build_policy(cfg)
-    policy.start(world, upload_params=task.upload_params)
-    ledger = Ledger(output_dir, task.round_columns, task.device_columns)
-    bar = ProgressBar(cfg.rounds, enabled=progress)
+    policy.start(world, upload_params=task.upload_params)  # on the initial world, as the first attempt did
+    if resume_from is None:
+        ledger = Ledger(output_dir, task.round_columns, task.device_columns)
+        first_round, initial_arrays, earlier_wall_s = 0, task.initial_record(), 0.0
+    else:
+        ledger = Ledger.reopen(output_dir, resume_from.ledger_bytes, task.round_columns, task.device_columns)
+        world.load_state_dict(resume_from.world)
+        policy.load_state_dict(resume_from.policy)
+        first_round, earlier_wall_s = resume_from.round + 1, resume_from.wall_time_s
+        initial_arrays = ArrayRecord(torch_state_dict=resume_from.arrays)
+    bar = ProgressBar(cfg.rounds, enabled=progress, done=max(first_round - 1, 0))
     with quiet_flower_log():
         strategy = QuantizedFedAvg(
             task,
@@ -71,12 +84,25 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
             callbacks=[LedgerWriter(ledger, task), bar],
             supernode_timeout_s=float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S)),
         )
+
+        def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
+            save_checkpoint(output_dir, Checkpoint(
+                round=server_round, config=cfg.to_dict(), arrays=arrays.to_torch_state_dict(), strategy=strategy.state_dict(),
+                policy=policy.state_dict(), world=world.state_dict(), ledger_bytes=ledger.byte_lengths,
+                generators=global_generators(), wall_time_s=earlier_wall_s + time.perf_counter() - started,
+            ))
+
+        if resume_from is not None:
+            strategy.load_state_dict(resume_from.strategy)
+            set_global_generators(resume_from.generators)  # last: building the run may draw from them
         try:
             result = strategy.start(
                 grid,
-                initial_arrays=task.initial_record(),
+                initial_arrays=initial_arrays,
                 num_rounds=cfg.rounds,
                 evaluate_fn=strategy.evaluate_global,
+                first_round=first_round,
+                after_round=None if output_dir is None else checkpoint,
             )
         finally:
             bar.close()
@@ -100,7 +126,7 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
             "model": cfg.model.name,
             "workload": dataclasses.asdict(task.workload),
             **task.summary_extra(),
-            "wall_time_s": time.perf_counter() - started,
+            "wall_time_s": earlier_wall_s + time.perf_counter() - started,  # every attempt's computing
         },
     )
     if output_dir is not None:
@@ -109,6 +135,8 @@ def run_federation(grid: Grid, context: Context, *, output_dir: Path | None, pro
         atomic_write_bytes(output_dir / "model.pt", buffer.getvalue())
         summary["artifacts"] = task.write_artifacts(result.arrays, output_dir)
     ledger.write_summary(summary)  # last: its presence marks a complete run
+    if output_dir is not None:
+        (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # a finished run resumes nothing
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, final_state, policy.state_dict())
 
 

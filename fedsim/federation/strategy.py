@@ -1,6 +1,6 @@
 """QuantizedFedAvg: Flower's FedAvg with fedsim's policy, per-node operating points and the World.
 
-Per round (``Strategy.start`` owns the loop):
+Per round (``QuantizedFedAvg.start`` runs the rounds, from round 1 or from a checkpoint's next):
 - ``configure_train`` asks the World for an ``Observation`` and the policy for a
   ``RoundDecision`` (who trains, at which power and channel, at which n, m, I), and sends each
   selected node the global model and its own ``ConfigRecord``;
@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Result
 
 from ..config import OperatingPoint
 from ..control import Policy, RoundDecision
@@ -115,6 +115,60 @@ class QuantizedFedAvg(FedAvg):
         self.num_examples: np.ndarray | None = None
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
         self.supernode_timeout_s = supernode_timeout_s
+
+    # -- the round loop ---------------------------------------------------------------------
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+        *,
+        first_round: int = 0,
+        after_round: Callable[[int, ArrayRecord], None] | None = None,
+    ) -> Result:
+        """Flower's ``Strategy.start`` loop, able to begin after a checkpoint: round 0 evaluates
+        ``initial_arrays``; ``first_round`` > 0 continues from a completed round
+        ``first_round - 1`` whose global model is ``initial_arrays``. ``after_round(round,
+        arrays)`` runs once a round is complete (its ledger rows written), to checkpoint it.
+
+        Federated evaluation is off (``fraction_evaluate=0``: Flower's evaluate stage sends
+        nothing), so a round is training, aggregation and the server's evaluation. The result's
+        ``arrays`` is the global model after the last round, aggregated or not.
+        """
+        train_config = ConfigRecord() if train_config is None else train_config
+        result = Result(arrays=initial_arrays)
+        arrays = initial_arrays
+        for server_round in range(first_round, num_rounds + 1):
+            if server_round > 0:
+                replies = grid.send_and_receive(self.configure_train(server_round, arrays, train_config, grid), timeout=timeout)
+                aggregated, train_metrics = self.aggregate_train(server_round, replies)
+                if aggregated is not None:
+                    arrays = aggregated
+                if train_metrics is not None:
+                    result.train_metrics_clientapp[server_round] = train_metrics
+            if evaluate_fn is not None:
+                metrics = evaluate_fn(server_round, arrays)
+                if metrics is not None:
+                    result.evaluate_metrics_serverapp[server_round] = metrics
+            result.arrays = arrays
+            if after_round is not None:
+                after_round(server_round, arrays)
+        return result
+
+    def state_dict(self) -> dict[str, Any]:
+        """What the strategy carries from round to round: the last outcome (the next observation
+        reports it to the policy) and the run's first ClientApp error."""
+        previous = self._previous_outcome
+        return {"previous_outcome": None if previous is None else previous.state_dict(), "first_client_error": self.first_client_error}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        previous = state["previous_outcome"]
+        self._previous_outcome = None if previous is None else RoundOutcome.from_state_dict(previous)
+        self.first_client_error = state["first_client_error"]
 
     def _note_client_error(self, reply: Message) -> None:
         if self.first_client_error is None:

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from fedsim._checks import check_float, check_int
 from fedsim.errors import ConfigError
+from fedsim.world._state import restored_array
 
 
 def cmos_compute_time_s(
@@ -256,6 +257,16 @@ class Battery:
             after = np.maximum(np.nan_to_num(before - energy, nan=np.inf), 0.0)
         self._level[idx] = after
         return (before > 0.0) & (after <= 0.0)
+
+    def state_dict(self) -> dict:
+        """The levels (capacities and harvesting are configuration)."""
+        return {"level_j": self._level.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        level = restored_array(state["level_j"], self._level, "battery.level_j")
+        if np.any(np.isnan(level)) or np.any(level < 0) or np.any(level > self._capacity):
+            raise ValueError(f"world state battery.level_j: {level.tolist()} outside [0, capacity] J")
+        self._level = level
 
     def harvest(self, duration_s: float) -> None:
         """Add harvest_w·duration to every battery, up to its capacity."""

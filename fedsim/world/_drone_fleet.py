@@ -61,7 +61,10 @@ class DroneFleet:
 
     def assign(self, serve: ServeRule) -> None:
         """Serving cells of every drone's route from a handover rule ``serve(links) -> (P,)``."""
-        self.serving = [check_serving(serve(links), links, self.network.num_cells) for links in self.links]
+        self._serve([serve(links) for links in self.links])
+
+    def _serve(self, serving: list[np.ndarray]) -> None:
+        self.serving = [check_serving(cells, links, self.network.num_cells) for cells, links in zip(serving, self.links, strict=True)]
         serving = self.serving
         # On a loop, point 0 follows the last point: a change there is a handover too.
         self.handover = [np.roll(cells, 1) != cells for cells in serving]
@@ -109,3 +112,12 @@ class DroneFleet:
     def step(self, dt_s: float) -> np.ndarray:
         self.time_s += float(dt_s)
         return np.asarray(propulsion_power_w(self.speed_mps), dtype=float)
+
+    def state_dict(self) -> dict:
+        """The flight clock and the serving cells along every route (a learned handover rule's
+        choice is kept, not retrained)."""
+        return {"time_s": self.time_s, "serving": [cells.copy() for cells in self.serving]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._serve([np.asarray(cells, dtype=np.int64) for cells in state["serving"]])
+        self.time_s = float(state["time_s"])

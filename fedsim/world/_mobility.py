@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike
 
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
+from fedsim.world._state import generator_state, restored_array, set_generator_state
 
 _MAX_LEGS_PER_STEP = 100_000  # guard against a zero-length-leg livelock
 
@@ -187,6 +188,25 @@ class RandomWaypoint:
             raise RuntimeError(f"random waypoint: more than {_MAX_LEGS_PER_STEP} legs in one step")
         self.time_s += float(dt_s)
         return self.positions_m
+
+    def state_dict(self) -> dict:
+        """Where every walker is and is heading, and the generator that draws later legs."""
+        return {
+            "position_m": self._pos.copy(),
+            "waypoint_m": self._target.copy(),
+            "speed_mps": self._v.copy(),
+            "pause_left_s": self._pause_left.copy(),
+            "time_s": self.time_s,
+            "rng": generator_state(self._rng),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._pos = restored_array(state["position_m"], self._pos, "walk.position_m")
+        self._target = restored_array(state["waypoint_m"], self._target, "walk.waypoint_m")
+        self._v = restored_array(state["speed_mps"], self._v, "walk.speed_mps")
+        self._pause_left = restored_array(state["pause_left_s"], self._pause_left, "walk.pause_left_s")
+        self.time_s = float(state["time_s"])
+        set_generator_state(self._rng, state["rng"], "walk.rng")
 
 
 # --- fixed routes -----------------------------------------------------------------------------
@@ -394,3 +414,22 @@ class SwarmFormation:
             self._gust = rho * self._gust + self._gust_sigma * innov * gust_noise
             self._jitter = rho * self._jitter + self._point_sigma * innov * jitter_noise
         self.time_s += dt
+
+    def state_dict(self) -> dict:
+        """The leader's position and velocity, the gust and jitter processes and their generator."""
+        return {
+            "leader_position_m": self._leader.copy(),
+            "leader_velocity_mps": self.leader_velocity_mps.copy(),
+            "gust_m": self._gust.copy(),
+            "jitter_deg": self._jitter.copy(),
+            "time_s": self.time_s,
+            "rng": generator_state(self._rng),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self._leader = restored_array(state["leader_position_m"], self._leader, "swarm.leader_position_m")
+        self.leader_velocity_mps = restored_array(state["leader_velocity_mps"], self.leader_velocity_mps, "swarm.leader_velocity_mps")
+        self._gust = restored_array(state["gust_m"], self._gust, "swarm.gust_m")
+        self._jitter = restored_array(state["jitter_deg"], self._jitter, "swarm.jitter_deg")
+        self.time_s = float(state["time_s"])
+        set_generator_state(self._rng, state["rng"], "swarm.rng")

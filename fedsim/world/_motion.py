@@ -38,6 +38,11 @@ class Motion(Protocol):
     def step(self, dt_s: float) -> np.ndarray:
         """Move everyone by ``dt_s``; (N,) propulsion power in W over that time (0: ground)."""
 
+    def state_dict(self) -> dict:
+        """What moving has changed (numpy arrays, plain values, generator states)."""
+
+    def load_state_dict(self, state: dict) -> None: ...
+
 
 class GroundMotion:
     """Ground devices at a fixed height around a base station: dropped once, then static or on a
@@ -66,6 +71,15 @@ class GroundMotion:
             self._walk.step(dt_s)
         return np.zeros(len(self._positions_m))
 
+    def state_dict(self) -> dict:
+        return {} if self._walk is None else {"walk": self._walk.state_dict()}  # a static drop never changes
+
+    def load_state_dict(self, state: dict) -> None:
+        if (self._walk is None) != ("walk" not in state):
+            raise ValueError(f"world state motion: keys {sorted(state)} do not fit this world's mobility")
+        if self._walk is not None:
+            self._walk.load_state_dict(state["walk"])
+
 
 class SwarmMotion:
     """Followers of a leader UAV that is also the server; wind gusts move them and their antennas,
@@ -86,6 +100,12 @@ class SwarmMotion:
         power_w = float(propulsion_power_w(self.swarm.airspeed_mps))  # at the speed flown this round
         self.swarm.step(dt_s)
         return np.full(len(self.swarm), power_w)
+
+    def state_dict(self) -> dict:
+        return {"swarm": self.swarm.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.swarm.load_state_dict(state["swarm"])
 
 
 def drop_devices(config: WorldConfig, count: int, rng: np.random.Generator) -> np.ndarray:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -120,6 +120,19 @@ class RoundOutcome:
     start_s: float  # the simulated time the round began
     duration_s: float  # until every expected upload arrived or the deadline passed
     download_s: float
+
+    def state_dict(self) -> dict:
+        """The outcome as plain values and numpy arrays (a checkpoint keeps the last one: the next
+        observation reports it to the policy)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> RoundOutcome:
+        values = {f.name: state[f.name] for f in fields(cls)}
+        for name, value in values.items():
+            if isinstance(value, np.ndarray):  # per-device arrays frozen as simulate_round makes them
+                values[name] = _frozen_array(value, value.dtype) if value.ndim == 1 else np.array(value)
+        return cls(**values)
 
     @property
     def energy_j(self) -> float:

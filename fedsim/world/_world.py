@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import simpy
@@ -109,6 +110,28 @@ class World:
         horizontal, vertical, pointing = self.motion.geometry()
         large = self.channel.large_scale_gain(horizontal, vertical, round_index, pointing)
         return large * self.channel.fading(round_index, self.num_devices)
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What running rounds has changed, as numpy arrays and plain values: the simulated clock,
+        the batteries, the motion (positions, walks, gusts, the serving cells of drones, and the
+        states of the generators that keep drawing across rounds) and the CSI the server has seen
+        (stale CSI reads it). The rest is rebuilt from the config and the seed: every other draw
+        comes from a ``(seed, purpose, round)`` stream."""
+        return {
+            "now_s": self.now_s,
+            "battery": self.battery.state_dict(),
+            "motion": self.motion.state_dict(),
+            "csi_history": [np.array(gain, dtype=float) for gain in self._csi_history],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict`` of a World built from the same config and seed."""
+        # simpy's clock only moves by running events: a fresh environment starts at the saved time.
+        self.env = simpy.Environment(initial_time=float(state["now_s"]))
+        self.battery.load_state_dict(state["battery"])
+        self.motion.load_state_dict(state["motion"])
+        self._csi_history = deque(np.array(gain, dtype=float) for gain in state["csi_history"])
 
     # -- what the server can know ----------------------------------------------------------------
     def observe(

@@ -1,0 +1,111 @@
+"""The run checkpoint: everything a killed run needs to continue from its last completed round.
+
+Written after every round (``checkpoint.pt`` in the run directory, replaced atomically), read by
+``fedsim resume``. It holds the global model, the strategy's, policy's and World's state, the
+process-wide random generators, the ledger's byte lengths and the resolved configuration it was
+written under. Every other random draw comes from a ``(seed, purpose, round)`` stream, so it needs
+no saving.
+
+The file is ``torch.save`` of tensors and plain containers only, read back with
+``torch.load(weights_only=True)``: numpy arrays travel as tensors under a tag (object arrays,
+e.g. drop reasons, as lists), and nothing in it can run code when loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._atomic import atomic_write_bytes
+
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT_VERSION = 1
+_ARRAY, _OBJECT_ARRAY, _SCALAR = "__ndarray__", "__ndarray_object__", "__numpy_scalar__"
+
+
+@dataclass
+class Checkpoint:
+    round: int  # the last completed round (0: the initial model was evaluated)
+    config: dict[str, Any]  # the resolved RunConfig.to_dict() the run was started with
+    arrays: dict[str, torch.Tensor]  # the global model after ``round``
+    strategy: dict[str, Any]
+    policy: dict[str, Any]
+    world: dict[str, Any]
+    ledger_bytes: dict[str, int]  # rounds.csv and devices.csv lengths after ``round``
+    generators: dict[str, Any]  # process-wide random generators (see ``global_generators``)
+    wall_time_s: float  # seconds the run has computed so far, over every attempt
+
+
+def encode(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars turned into tagged tensors (weights_only-safe)."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return {_OBJECT_ARRAY: [encode(v) for v in value.reshape(-1).tolist()], "shape": list(value.shape)}
+        return {_ARRAY: torch.from_numpy(np.array(value, copy=True))}
+    if isinstance(value, np.generic):
+        return {_SCALAR: torch.from_numpy(np.array(value))}
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(encode(v) for v in value)
+    return value
+
+
+def decode(value: Any) -> Any:
+    """The inverse of ``encode``."""
+    if isinstance(value, dict):
+        if set(value) == {_ARRAY}:
+            return value[_ARRAY].numpy().copy()
+        if set(value) == {_OBJECT_ARRAY, "shape"}:
+            items = np.empty(len(value[_OBJECT_ARRAY]), dtype=object)
+            items[:] = [decode(v) for v in value[_OBJECT_ARRAY]]
+            return items.reshape(value["shape"])
+        if set(value) == {_SCALAR}:
+            return value[_SCALAR].numpy()[()]
+        return {k: decode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(decode(v) for v in value)
+    return value
+
+
+def global_generators() -> dict[str, Any]:
+    """The process-wide generators (torch's, numpy's legacy one, Python's). fedsim draws from
+    named streams, not from these, but a library that does must not see a resumed run differ."""
+    version, internal, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(), "numpy": np.random.get_state(legacy=False), "python": [version, list(internal), gauss]}
+
+
+def set_global_generators(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(output_dir: Path, checkpoint: Checkpoint) -> Path:
+    """Write ``checkpoint.pt`` atomically: a kill leaves the previous round's or this one's."""
+    fields = asdict(checkpoint)
+    arrays = fields.pop("arrays")
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, "arrays": arrays, **encode(fields)}, buffer)
+    return atomic_write_bytes(Path(output_dir) / CHECKPOINT_FILE, buffer.getvalue())
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint; ValueError if it is not one this fedsim writes."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - any unreadable file is the same answer
+        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT_VERSION:
+        found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"{path} has checkpoint format {found!r}; this fedsim reads format {FORMAT_VERSION}")
+    arrays = saved.pop("arrays")
+    saved.pop("format")
+    return Checkpoint(arrays=arrays, **decode(saved))

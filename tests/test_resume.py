@@ -1,0 +1,278 @@
+"""fedsim resume: a run killed at any point and resumed gives the uninterrupted run's ledger.
+
+Kills are simulated in process where the point must be exact (an exception at a chosen call:
+after a round's checkpoint, between the two CSVs, halfway through a row), and done for real with
+SIGKILL on a ``fedsim run`` subprocess. Either way the resumed run's rounds.csv, devices.csv and
+summary.json (but its wall time) must be byte-identical to a run never interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+import fedsim
+from fedsim import cli
+from fedsim.federation import server_app, strategy
+from fedsim.federation._checkpoint import CHECKPOINT_FILE, load_checkpoint
+from fedsim.ledger import DEVICES_FILE, ROUNDS_FILE
+
+ROUNDS = 6
+TINY = {"rounds": ROUNDS, "world": {"num_devices": 4}, "op": {"devices_per_round": 2, "local_iters": 1}, "model": {"hidden": [8]}}
+TINY_CLI = [f"rounds={ROUNDS}", "world.num_devices=4", "op.devices_per_round=2", "op.local_iters=1", "model.hidden=[8]"]
+# State that carries across rounds: a counting policy, stale CSI, draining batteries, a walk whose
+# generator draws new legs (fast walkers reach their waypoints within a round).
+STATEFUL = {
+    **TINY,
+    "policy": {"name": "round_robin", "csi_delay_rounds": 1},
+    "devices": {"battery_j": 5e-5},
+    "mobility": {"kind": "random_waypoint", "speed_mps": [1e4, 2e4]},
+}
+
+
+class Killed(BaseException):
+    """A simulated kill -9 (BaseException: nothing in fedsim may catch it)."""
+
+
+def _ledger(run_dir: Path) -> dict[str, object]:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    summary.pop("wall_time_s")
+    return {ROUNDS_FILE: (run_dir / ROUNDS_FILE).read_bytes(), DEVICES_FILE: (run_dir / DEVICES_FILE).read_bytes(), "summary": summary}
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> dict[str, dict]:
+    """Uninterrupted runs of each configuration, and their ledgers."""
+    refs = {}
+    for name, config in (("tiny", TINY), ("stateful", STATEFUL)):
+        out = tmp_path_factory.mktemp(f"reference-{name}")
+        fedsim.run(config, out)
+        refs[name] = _ledger(out)
+    return refs
+
+
+def _kill_at(monkeypatch, point: str, k: int) -> None:
+    """Make the next run die at ``point`` of round ``k``."""
+    if point == "mid_round":  # after round k-1's checkpoint, while round k trains
+        configure = strategy.QuantizedFedAvg.configure_train
+
+        def configure_train(self, server_round, *args):
+            if server_round == k:
+                raise Killed
+            return configure(self, server_round, *args)
+
+        monkeypatch.setattr(strategy.QuantizedFedAvg, "configure_train", configure_train)
+    elif point in ("torn_rounds_row", "between_csvs", "torn_devices_row"):
+        # Round k >= 1 appends rounds.csv (call 2(k-1)) then devices.csv (call 2(k-1) + 1).
+        from fedsim import ledger
+
+        append, calls = ledger.append_durably, []
+        target = 2 * (k - 1) + (0 if point == "torn_rounds_row" else 1)
+
+        def append_durably(path, data):
+            calls.append(path)
+            if len(calls) - 1 == target:
+                if point != "between_csvs":
+                    append(path, data[: data.index(b",") + 1])  # part of a row on disk, then death
+                raise Killed
+            return append(path, data)
+
+        monkeypatch.setattr(ledger, "append_durably", append_durably)
+    elif point == "before_checkpoint":  # round k's rows are written, its checkpoint is not
+        save = server_app.save_checkpoint
+
+        def save_checkpoint(output_dir, checkpoint):
+            if checkpoint.round == k:
+                raise Killed
+            return save(output_dir, checkpoint)
+
+        monkeypatch.setattr(server_app, "save_checkpoint", save_checkpoint)
+    else:  # "before_summary": every round checkpointed, summary.json not yet written
+        monkeypatch.setattr(server_app.Ledger, "write_summary", lambda self, summary: (_ for _ in ()).throw(Killed()))
+
+
+@pytest.mark.parametrize(
+    ("config", "point", "k"),
+    [
+        ("tiny", "mid_round", 1),
+        ("tiny", "torn_rounds_row", 2),
+        ("tiny", "between_csvs", 3),
+        ("tiny", "torn_devices_row", 4),
+        ("tiny", "before_checkpoint", 5),
+        ("tiny", "before_summary", ROUNDS),
+        ("stateful", "mid_round", 3),
+        ("stateful", "torn_devices_row", 5),
+    ],
+)
+def test_a_killed_run_resumes_to_the_uninterrupted_ledger(reference, tmp_path, monkeypatch, config, point, k):
+    with monkeypatch.context() as patch:
+        _kill_at(patch, point, k)
+        with pytest.raises(Killed):
+            fedsim.run(TINY if config == "tiny" else STATEFUL, tmp_path)
+    assert not (tmp_path / "summary.json").exists()
+    result = fedsim.resume(tmp_path)
+    assert _ledger(tmp_path) == reference[config]
+    assert result.rounds[-1]["round"] == ROUNDS and len(result.devices) == 2 * ROUNDS
+    assert not (tmp_path / CHECKPOINT_FILE).exists()  # a finished run keeps none
+
+
+def test_a_checkpoint_records_the_state_that_carries_across_rounds(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        _kill_at(patch, "mid_round", 4)
+        with pytest.raises(Killed):
+            fedsim.run(STATEFUL, tmp_path)
+    checkpoint = load_checkpoint(tmp_path / CHECKPOINT_FILE)
+    assert checkpoint.round == 3
+    assert checkpoint.policy == {"next_device": (3 * 2) % 4}
+    assert checkpoint.world["now_s"] > 0 and len(checkpoint.world["csi_history"]) == 2
+    assert checkpoint.world["motion"]["walk"]["rng"]["bit_generator"] == "PCG64"
+    assert checkpoint.strategy["previous_outcome"]["round"] == 3
+    assert checkpoint.ledger_bytes == {name: len((tmp_path / name).read_bytes()) for name in (ROUNDS_FILE, DEVICES_FILE)}
+
+
+def _cli_error(capsys, *args: str) -> str:
+    assert cli.main(["resume", *args]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("fedsim: error: "), lines
+    return lines[0]
+
+
+@pytest.fixture
+def killed_run(tmp_path, monkeypatch) -> Path:
+    """A run directory killed during round 2."""
+    with monkeypatch.context() as patch:
+        _kill_at(patch, "mid_round", 2)
+        with pytest.raises(Killed):
+            fedsim.run(TINY, tmp_path)
+    return tmp_path
+
+
+def test_resume_refuses_a_config_that_no_longer_validates(killed_run, capsys):
+    config = yaml.safe_load((killed_run / "config.yaml").read_text())
+    config["op"]["train_bits"] = 0
+    (killed_run / "config.yaml").write_text(yaml.safe_dump(config))
+    line = _cli_error(capsys, str(killed_run))
+    assert "op.train_bits=0 is not allowed: an integer in [1, 32]" in line and str(killed_run / "config.yaml") in line
+
+
+def test_resume_refuses_an_edited_config(killed_run, capsys):
+    config = yaml.safe_load((killed_run / "config.yaml").read_text())
+    config["train"]["lr"] = 0.5
+    (killed_run / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "train.lr=0.5 is not allowed: 0.1, its value when the run was checkpointed" in _cli_error(capsys, str(killed_run))
+
+
+def test_resume_refuses_a_directory_without_checkpoint(killed_run, capsys, tmp_path_factory):
+    (killed_run / CHECKPOINT_FILE).unlink()
+    assert f"checkpoint='{killed_run / CHECKPOINT_FILE}' is not allowed" in _cli_error(capsys, str(killed_run))
+    empty = tmp_path_factory.mktemp("empty")
+    assert "a run directory written by fedsim run (no config.yaml there)" in _cli_error(capsys, str(empty))
+
+
+def test_resume_refuses_a_ledger_shorter_than_its_checkpoint(killed_run, capsys):
+    (killed_run / DEVICES_FILE).write_bytes((killed_run / DEVICES_FILE).read_bytes()[:40])
+    assert "at least the" in _cli_error(capsys, str(killed_run))
+
+
+def _fedsim(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fedsim", *args], capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def test_resume_of_a_finished_run_exits_2_with_one_line(reference, tmp_path):
+    fedsim.run(TINY, tmp_path)
+    proc = _fedsim("resume", str(tmp_path))
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert lines[0] == f"fedsim: error: run_dir='{tmp_path}' is not allowed: an unfinished run (summary.json is there: this run finished)"
+
+
+def _rows(path: Path) -> int:
+    return path.read_text().count("\n") - 1 if path.is_file() else -1
+
+
+def _sigkill_then_resume(reference, run_dir: Path, after_round: int) -> None:
+    """``fedsim run`` killed with SIGKILL (by its pid) once round ``after_round``'s rows are
+    there, whatever it is doing then; then ``fedsim resume`` on the command line."""
+    proc = subprocess.Popen([sys.executable, "-m", "fedsim", "run", *TINY_CLI, f"hydra.run.dir={run_dir}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _rows(run_dir / ROUNDS_FILE) < after_round + 1 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    if proc.returncode != -signal.SIGKILL or (run_dir / "summary.json").exists():
+        pytest.skip("the run finished before it could be killed")
+    resumed = _fedsim("resume", str(run_dir))
+    if not (run_dir / CHECKPOINT_FILE).exists():  # killed before round 0 was checkpointed
+        assert resumed.returncode == 2 and "is not allowed: a checkpoint" in resumed.stderr, resumed.stderr
+        return
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"ledger: {run_dir}" in resumed.stdout
+    assert _ledger(run_dir) == reference["tiny"]
+
+
+def test_sigkill_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path):
+    _sigkill_then_resume(reference, tmp_path / "run", after_round=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after_round", [0, 1, 3, 4, 5])
+def test_sigkill_at_other_rounds(reference, tmp_path, after_round):
+    _sigkill_then_resume(reference, tmp_path / "run", after_round)
+
+
+# SIGKILL inside the process, partway through appending round K's devices.csv rows (rounds.csv's
+# row of round K already on disk): the worst place a real kill can land.
+_TORN_APPEND = textwrap.dedent(
+    """
+    import os, signal, sys
+    from fedsim import cli, ledger
+
+    append, calls, target = ledger.append_durably, [], 2 * (int(sys.argv[1]) - 1) + 1
+    def append_durably(path, data):
+        calls.append(path)
+        if len(calls) - 1 == target:
+            append(path, data[: data.index(b",") + 1])
+            os.kill(os.getpid(), signal.SIGKILL)
+        return append(path, data)
+    ledger.append_durably = append_durably
+    sys.exit(cli.main(["run", *sys.argv[2:]]))
+    """
+)
+
+
+def test_sigkill_halfway_through_a_row_then_resume(reference, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", _TORN_APPEND, "3", *TINY_CLI, f"hydra.run.dir={run_dir}"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not (run_dir / DEVICES_FILE).read_text().endswith("\n")  # the torn row is there
+    assert load_checkpoint(run_dir / CHECKPOINT_FILE).round == 2
+    fedsim.resume(run_dir)
+    assert _ledger(run_dir) == reference["tiny"]
+    shutil.rmtree(run_dir)
+
+
+@pytest.mark.slow
+def test_a_compressed_lm_run_resumes_to_the_uninterrupted_ledger(tmp_path, monkeypatch):
+    from run_helpers import TINY_LM
+
+    fedsim.run(TINY_LM, tmp_path / "reference")
+    with monkeypatch.context() as patch:
+        _kill_at(patch, "torn_devices_row", 2)
+        with pytest.raises(Killed):
+            fedsim.run(TINY_LM, tmp_path / "run")
+    fedsim.resume(tmp_path / "run")
+    assert _ledger(tmp_path / "run") == _ledger(tmp_path / "reference")
