@@ -214,8 +214,9 @@ def _sigkill_then_resume(reference, run_dir: Path, after_round: int) -> None:
         proc.wait()
     if proc.returncode != -signal.SIGKILL or (run_dir / "summary.json").exists():
         pytest.skip("the run finished before it could be killed")
+    checkpointed = (run_dir / CHECKPOINT_FILE).exists()  # (a finished resume deletes it)
     resumed = _fedsim("resume", str(run_dir))
-    if not (run_dir / CHECKPOINT_FILE).exists():  # killed before round 0 was checkpointed
+    if not checkpointed:  # killed before round 0 was checkpointed
         assert resumed.returncode == 2 and "is not allowed: a checkpoint" in resumed.stderr, resumed.stderr
         return
     assert resumed.returncode == 0, resumed.stderr
