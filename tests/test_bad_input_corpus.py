@@ -152,28 +152,29 @@ def _write_inputs(root: Path) -> None:
     (root / "sigma_short.txt").write_text("1e-8\n2e-8\n3e-8\n")
     (root / "empty.txt").write_text("")
     llama = {"model_type": "llama", "vocab_size": 384, "hidden_size": 64, "num_hidden_layers": 2}
-    for name, files in {
+    _write_dirs(root, {
         "ckpt_empty": {},
         "ckpt_bad_json": {"config.json": "{not json"},
         "ckpt_json_list": {"config.json": "[1, 2]"},
         "ckpt_bert": {"config.json": json.dumps({"model_type": "bert"})},
         "ckpt_no_weights": {"config.json": json.dumps(llama)},
         "ckpt_garbage": {"config.json": json.dumps(llama), "model.safetensors": "not a safetensors file"},
-    }.items():
-        (root / name).mkdir()
-        for file, text in files.items():
-            (root / name / file).write_text(text)
+    })
     (root / "ckpt_pickle").mkdir()
     (root / "ckpt_pickle" / "config.json").write_text(json.dumps(llama))
     (root / "ckpt_pickle" / "pytorch_model.bin").write_bytes(pickle.dumps({"weight": _Unsafe()}))
-    runs = {
+    _write_dirs(root, {
         "run_truncated_summary": {"rounds.csv": GOOD_ROUNDS, "summary.json": '{"rounds": 1, "final_acc'},
         "run_binary_rounds": {"rounds.csv": "\x00\x01\x02\xff\xfe binary"},
         "run_truncated_row": {"rounds.csv": GOOD_ROUNDS + "2,2.0,0."},
         "run_header_only": {"rounds.csv": GOOD_ROUNDS.splitlines()[0] + "\n"},
         "run_empty_rounds": {"rounds.csv": ""},
-    }
-    for name, files in runs.items():
+    })
+
+
+def _write_dirs(root: Path, dirs: dict[str, dict[str, str]]) -> None:
+    """Each directory of ``dirs`` with its files' texts (latin-1, so any byte can be written)."""
+    for name, files in dirs.items():
         (root / name).mkdir()
         for file, text in files.items():
             (root / name / file).write_text(text, encoding="latin-1")
