@@ -1,6 +1,8 @@
 """The local optimizer a device steps with (``train.optimizer``), and what its step costs.
 
-SGD and AdamW are torch's. MKOR (``kernels.MKOR``) preconditions each Linear layer, and each
+SGD is ``PlainSGD``: torch's SGD-with-momentum update, op for op (so the same bytes), without
+``torch.optim.Optimizer``, whose first construction imports ``torch._dynamo`` (seconds per
+process, for machinery a device's five local steps never use). AdamW is torch's. MKOR (``kernels.MKOR``) preconditions each Linear layer, and each
 adapter pair of a compressed LM, with inverse Kronecker factors refreshed by rank-1
 Sherman–Morrison steps, then takes the inner step (SGD+momentum or AdamW). Its extra arithmetic
 per step is priced as one more compute part at 32 bits, so the World charges it like any MAC.
@@ -18,13 +20,51 @@ import kernels
 from ..workload import Workload
 
 
+class PlainSGD:
+    """SGD with momentum (no dampening, no weight decay, no Nesterov), as ``torch.optim.SGD``
+    computes it: the first step's buffer is a copy of the gradient, later ones
+    ``buf = momentum * buf + grad``; then ``param -= lr * buf``. Foreach ops update every
+    parameter in one call each (on CPU they run the same per-tensor kernels)."""
+
+    def __init__(self, params: Iterable[nn.Parameter], *, lr: float, momentum: float) -> None:
+        self.params = list(params)
+        self.lr, self.momentum = float(lr), float(momentum)
+        self._buffers: list[torch.Tensor | None] = [None] * len(self.params)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        # As torch: a parameter without a gradient is skipped; its buffer starts at its first one.
+        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+        params = [self.params[i] for i in live]
+        grads = [self.params[i].grad for i in live]
+        if self.momentum == 0.0:
+            torch._foreach_add_(params, grads, alpha=-self.lr)
+            return
+        running = [k for k, i in enumerate(live) if self._buffers[i] is not None]
+        if running:
+            buffers = [self._buffers[live[k]] for k in running]
+            torch._foreach_mul_(buffers, self.momentum)
+            torch._foreach_add_(buffers, [grads[k] for k in running])
+        for k, i in enumerate(live):
+            if self._buffers[i] is None:
+                self._buffers[i] = grads[k].detach().clone()
+        torch._foreach_add_(params, [self._buffers[i] for i in live], alpha=-self.lr)
+
+
 def build_optimizer(name: str, model: nn.Module, params: Iterable[nn.Parameter], *, lr: float, momentum: float,
-                    inv_freq: int, inner: str) -> torch.optim.Optimizer:
+                    inv_freq: int, inner: str) -> torch.optim.Optimizer | PlainSGD:
     """``sgd`` (with momentum), ``adamw``, or ``mkor`` over ``model`` with ``inner`` (sgd | adamw) as
     its inner step. Call ``release(optimizer)`` when done: MKOR hooks the model."""
     params = list(params)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum)
+        return PlainSGD(params, lr=lr, momentum=momentum)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     if name == "mkor":

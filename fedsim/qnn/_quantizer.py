@@ -22,17 +22,38 @@ def grid_step(bits: int) -> float:
 def _round_to_grid(
     x: torch.Tensor, bits: int, stochastic: bool, generator: torch.Generator | None
 ) -> torch.Tensor:
+    """x on the grid, in one fresh tensor rounded in place (no autograd)."""
     if bits == 1:
         # Sign, with sign(0) = +1 so every value lands on one of the two levels.
-        return torch.where(x >= 0, torch.ones_like(x), -torch.ones_like(x))
+        return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
     scale = 2.0 ** (bits - 1)
-    scaled = x * scale
+    # Scaling by a power of two is exact, so x * scale + u and multiplying by 1/scale give the
+    # same floats as (x * scale) + u and dividing by scale did, in one buffer.
     if stochastic:
         # floor(x + u), u ~ U[0, 1): rounds up with probability equal to the fractional part,
         # so the result is unbiased.
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-        return torch.floor(scaled + noise) / scale
-    return torch.round(scaled) / scale
+        return noise.add_(x, alpha=scale).floor_().mul_(1.0 / scale)
+    return torch.mul(x, scale).round_().mul_(1.0 / scale)
+
+
+class _StraightThrough(torch.autograd.Function):
+    """Forward ``source + (rounded - source)`` (the float the detach formulation gave), backward
+    the identity: one graph node instead of three."""
+
+    @staticmethod
+    def forward(source: torch.Tensor, rounded: torch.Tensor) -> torch.Tensor:
+        return rounded.sub(source).add_(source)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad, None
+
+    generate_vmap_rule = True
 
 
 def quantize(
@@ -54,6 +75,7 @@ def quantize(
         raise ValueError(f"bits={bits} is not allowed: an integer in [1, 32]")
     source = torch.clamp(x, -1.0, 1.0) if clip else x
     with torch.no_grad():
-        rounded = _round_to_grid(source, bits, stochastic, generator)
-    # Straight-through: forward value is `rounded`, gradient is d(source)/dx.
-    return source + (rounded - source).detach()
+        rounded = _round_to_grid(source.detach(), bits, stochastic, generator)
+    if not source.requires_grad:
+        return rounded.sub_(source).add_(source)
+    return _StraightThrough.apply(source, rounded)
