@@ -20,8 +20,9 @@ _EXPORTS = {
     "ClientAppError": ".errors",
     "ConfigError": ".errors",
     "DataError": ".errors",
+    "ModelDivergedError": ".errors",
     "RunResult": ".result",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["compose", "ClientAppError", "ConfigError", "DataError", "RunConfig", "RunResult", "__version__", "resume", "run", "run_flower_app"]
+__all__ = ["compose", "ClientAppError", "ConfigError", "DataError", "ModelDivergedError", "RunConfig", "RunResult", "__version__", "resume", "run", "run_flower_app"]

@@ -85,7 +85,7 @@ def _task(job: Callable) -> Callable:
         from omegaconf import OmegaConf
 
         from .config import RunConfig
-        from .errors import ClientAppError, ConfigError, DataError
+        from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError
 
         output_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
@@ -95,7 +95,7 @@ def _task(job: Callable) -> Callable:
             print(f"fedsim: error: {error}", file=sys.stderr)
             _discard_hydra_record(output_dir)
             sys.exit(EXIT_BAD_INPUT)
-        except ClientAppError as error:
+        except (ClientAppError, ModelDivergedError) as error:  # the run failed, not the input
             print(f"fedsim: error: {error}", file=sys.stderr)
             sys.exit(1)
 
@@ -150,14 +150,14 @@ def _resume(args: Sequence[str]) -> int:
         print("usage: fedsim resume DIR", file=sys.stderr)
         return EXIT_BAD_INPUT
     from ._run import resume
-    from .errors import ClientAppError, ConfigError, DataError
+    from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError
 
     try:
         result = resume(Path(args[0]), progress=True)
     except (ConfigError, DataError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except ClientAppError as error:
+    except (ClientAppError, ModelDivergedError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return 1
     _report(result)

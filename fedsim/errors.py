@@ -29,3 +29,7 @@ class DataError(RuntimeError):
 
 class ClientAppError(RuntimeError):
     """Every client of a run failed, so nothing was learned (one line, naming the first error)."""
+
+
+class ModelDivergedError(RuntimeError):
+    """The global model became non-finite (NaN/inf), so the run stopped at that round (one line)."""

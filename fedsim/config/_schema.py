@@ -30,7 +30,7 @@ from ..qnn._names import ROUNDING_MODES
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
-from ..world import AccessConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
+from ..world import AccessConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int, check_list, check_optional_str
 
 ENGINES = ("inprocess",)
@@ -277,6 +277,7 @@ class RunConfig:
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     lm: LMSection = field(default_factory=LMSection)
+    faults: FaultConfig = field(default_factory=FaultConfig)  # injected faults (all 0: none)
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 
@@ -326,6 +327,7 @@ class RunConfig:
             mobility=self.mobility,
             batch_size=self.train.batch_size,
             cellular=self.cellular,
+            faults=self.faults,
         )
 
     @classmethod

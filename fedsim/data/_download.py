@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import shutil
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fedsim._atomic import atomic_path
+from fedsim._checks import check_int
 from fedsim.errors import ConfigError, DataError
 
 # Published md5 of each gzip file; a download is kept only if it matches.
@@ -39,6 +39,9 @@ MIRRORS: dict[str, tuple[str, ...]] = {
 
 _TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
+# The largest file a download may write (the biggest IDX gzip, MNIST's train images, is ~10 MB):
+# a mirror that serves more is refused before it can fill the disk.
+MAX_DOWNLOAD_BYTES = 64 << 20
 
 
 def _md5(path: Path) -> str:
@@ -49,8 +52,26 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fetch(url: str, dest: Path, md5: str) -> None:
-    """Download ``url`` to ``dest`` atomically; raise on any failure.
+def _too_large(url: str, size: int, max_bytes: int) -> DataError:
+    return DataError(f"{url} serves at least {size} bytes, above the download cap of max_bytes={max_bytes}; refused")
+
+
+def _copy_capped(response, out, url: str, max_bytes: int) -> None:
+    """Copy ``response`` into ``out``, refusing (DataError) before writing beyond ``max_bytes``."""
+    declared = response.headers.get("Content-Length") if getattr(response, "headers", None) else None
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(url, int(declared), max_bytes)
+    written = 0
+    # Read one byte past the cap at most: a server may send more than it declared.
+    while chunk := response.read(min(_CHUNK, max_bytes - written + 1)):
+        if written + len(chunk) > max_bytes:
+            raise _too_large(url, written + len(chunk), max_bytes)
+        out.write(chunk)
+        written += len(chunk)
+
+
+def _fetch(url: str, dest: Path, md5: str, max_bytes: int = MAX_DOWNLOAD_BYTES) -> None:
+    """Download ``url`` to ``dest`` atomically, at most ``max_bytes``; raise on any failure.
 
     The bytes go to a temp file next to dest (``atomic_path``) and replace dest only after the
     checksum passes, so a failed or corrupt download never leaves a file that a later load
@@ -58,7 +79,7 @@ def _fetch(url: str, dest: Path, md5: str) -> None:
     """
     with atomic_path(dest) as tmp:
         with tmp.open("xb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
-            shutil.copyfileobj(response, out, _CHUNK)
+            _copy_capped(response, out, url, max_bytes)
         got = _md5(tmp)
         if got != md5:
             raise ValueError(f"md5 {got} != expected {md5}")
@@ -74,15 +95,18 @@ def download_idx(
     root: str | os.PathLike[str],
     base_urls: Sequence[str] | None = None,
     files: Iterable[str] | None = None,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> Path:
     """Download the gzip IDX files of ``name`` into ``root`` and return ``root``.
 
     ``files`` limits the download to some of the four file names (e.g. only the t10k pair).
     Files already present with the right md5 are kept; each other file is tried on every mirror
-    in turn, and DataError names the file and the mirrors if none serves a verified copy.
+    in turn, and DataError names the file and the mirrors if none serves a verified copy. A file
+    larger than ``max_bytes`` is refused (DataError) before more than that is written.
     """
     if name not in CHECKSUMS:
         raise ConfigError("dataset.name", name, "one of " + ", ".join(CHECKSUMS))
+    check_int("download.max_bytes", max_bytes, 1)
     checksums = CHECKSUMS[name]
     # A lone string is one name or URL, not a sequence of characters.
     if isinstance(files, str):
@@ -107,7 +131,7 @@ def download_idx(
         for base in mirrors:
             url = _mirror_url(base, file_name)
             try:
-                _fetch(url, dest, md5)
+                _fetch(url, dest, md5, max_bytes)
                 break
             except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
                 failures.append(f"{url}: {exc}")

@@ -13,6 +13,7 @@ depend on which process or engine runs the client.
 
 from __future__ import annotations
 
+import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
@@ -20,6 +21,7 @@ from ..config import OperatingPoint
 from ..errors import ConfigError
 from ..rng import numpy_stream
 from ..uplink import encode_update
+from ..world import InjectedFaultError
 from ._job import task_from_run_config
 from ._records import encoded_to_record
 from ._task import Task
@@ -64,14 +66,20 @@ def describe(msg: Message, context: Context) -> Message:
 
 
 def local_update(task: Task, device: int, msg: Message) -> RecordDict:
-    """Train on ``device``'s data as the message's config says; return the reply content."""
+    """Train on ``device``'s data as the message's config says; return the reply content.
+
+    Injected faults (``faults.*``) strike here: a crash raises ``InjectedFaultError`` (the engine
+    turns it into an error reply), a non-finite fault uploads NaN and inf.
+    """
     cfg = msg.content["config"]
     server_round = int(cfg["server-round"])
     op = operating_point(cfg)
+    faults = task.config.faults.draw(task.config.seed, server_round, device)
+    if faults.crash:
+        raise InjectedFaultError(f"injected crash of device {device} in round {server_round} (faults.client_crash_prob={task.config.faults.client_crash_prob:g})")
     result = task.local_update(msg.content["arrays"], device, server_round, op)
-    encoded = encode_update(
-        result.update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round)
-    )
+    update = poisoned(result.update) if faults.nonfinite else result.update
+    encoded = encode_update(update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round))
     metrics = MetricRecord(
         {
             "num-examples": result.num_examples,
@@ -82,6 +90,16 @@ def local_update(task: Task, device: int, msg: Message) -> RecordDict:
         }
     )
     return RecordDict({"update": encoded_to_record(encoded), "metrics": metrics})
+
+
+def poisoned(update: list[np.ndarray]) -> list[np.ndarray]:
+    """The update of a diverged client: its first entry NaN, its last +inf (a copy)."""
+    out = [np.array(t, dtype=np.float32, copy=True) for t in update]
+    if out and out[0].size:
+        out[0].flat[0] = np.nan
+    if out and out[-1].size:
+        out[-1].flat[-1] = np.inf
+    return out
 
 
 @app.train()

@@ -7,6 +7,7 @@ import dataclasses
 import io
 from contextlib import contextmanager
 import logging
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,10 +18,10 @@ from flwr.serverapp import Grid, ServerApp
 
 from .._atomic import atomic_write_bytes
 from ..control import assign_handover, build_policy
-from ..errors import ClientAppError
+from ..errors import ClientAppError, ModelDivergedError
 from ..ledger import Ledger
 from ..result import RunResult
-from ..world import World
+from ..world import CLIENT_ERROR, World
 from ._checkpoint import CHECKPOINT_FILE, Checkpoint, global_generators, save_checkpoint, set_global_generators
 from ._flower_config import SUPERNODE_TIMEOUT_KEY, output_dir_of
 from ._job import config_from_run_config, task_from_run_config
@@ -108,9 +109,14 @@ def run_federation(
             bar.close()
 
     rows = ledger.devices
-    if rows and all(r["drop_reason"] == "client_error" for r in rows):
+    if rows and all(r["drop_reason"] == CLIENT_ERROR for r in rows):
         # Nothing was ever aggregated: a summary would look like a run that learned nothing.
         raise ClientAppError(f"every ClientApp failed, no update was aggregated; the first error: {strategy.first_client_error}")
+    diverged = strategy.diverged_round
+    if not any(r["delivered"] for r in rows):  # summary.json's delivered_updates is 0
+        # Physics starved the run (every upload late, lost or dropped): it finishes, loudly.
+        print(f"fedsim: warning: no update was delivered in {cfg.rounds} rounds (drops: {_drops(rows)}); "
+              "the global model is the initial one", file=sys.stderr)
     final_state = result.arrays.to_torch_state_dict()
     summary = ledger.summary(
         cfg.target_accuracy,
@@ -121,7 +127,8 @@ def run_federation(
             "num_devices": cfg.world.num_devices,
             "access": cfg.access.scheme,
             "deadline_s": cfg.world.deadline_s,
-            "drops": dict(sorted(Counter(r["drop_reason"] for r in ledger.devices if r["drop_reason"]).items())),
+            "drops": _drops(rows),
+            **({} if diverged is None else {"stopped": "model_diverged", "stopped_round": diverged}),
             "dataset": cfg.dataset.name,
             "model": cfg.model.name,
             "workload": dataclasses.asdict(task.workload),
@@ -129,7 +136,7 @@ def run_federation(
             "wall_time_s": earlier_wall_s + time.perf_counter() - started,  # every attempt's computing
         },
     )
-    if output_dir is not None:
+    if output_dir is not None and diverged is None:  # a non-finite model is no artifact
         buffer = io.BytesIO()
         torch.save(final_state, buffer)
         atomic_write_bytes(output_dir / "model.pt", buffer.getvalue())
@@ -137,7 +144,17 @@ def run_federation(
     ledger.write_summary(summary)  # last: its presence marks a complete run
     if output_dir is not None:
         (output_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # a finished run resumes nothing
+    if diverged is not None:
+        raise ModelDivergedError(
+            f"the global model became non-finite (NaN/inf) in round {diverged}; the run stopped there "
+            f"(train.lr={cfg.train.lr:g}: try a smaller one); ledger and summary.json record it"
+        )
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, final_state, policy.state_dict())
+
+
+def _drops(rows: list[dict]) -> dict[str, int]:
+    """How many uploads each drop reason cost, by reason."""
+    return dict(sorted(Counter(r["drop_reason"] for r in rows if r["drop_reason"]).items()))
 
 
 @app.main()

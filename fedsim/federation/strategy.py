@@ -29,7 +29,7 @@ from ..control import Policy, RoundDecision
 from ..errors import ClientAppError, ConfigError
 from ..ledger import DeviceRow
 from ..uplink import decode_update
-from ..world import RoundOutcome, RoundPlan, World
+from ..world import CLIENT_ERROR, NONFINITE_UPDATE, RoundOutcome, RoundPlan, World
 from ._records import record_to_encoded
 from ._task import Task
 
@@ -114,6 +114,7 @@ class QuantizedFedAvg(FedAvg):
         self._previous_outcome: RoundOutcome | None = None
         self.num_examples: np.ndarray | None = None
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
+        self.diverged_round: int | None = None  # the round whose global model became non-finite
         self.supernode_timeout_s = supernode_timeout_s
 
     # -- the round loop ---------------------------------------------------------------------
@@ -155,6 +156,8 @@ class QuantizedFedAvg(FedAvg):
                 if metrics is not None:
                     result.evaluate_metrics_serverapp[server_round] = metrics
             result.arrays = arrays
+            if self.diverged_round is not None:
+                break  # the round is recorded; nothing can be learned from a non-finite model
             if after_round is not None:
                 after_round(server_round, arrays)
         return result
@@ -292,6 +295,7 @@ class QuantizedFedAvg(FedAvg):
         outcome = self.world.simulate_round(plan)
         self._previous_outcome = outcome
         delivered = [bool(ok) and int(d) in by_device for d, ok in zip(selected, outcome.delivered)]
+        reasons = [str(r) if int(d) in by_device else CLIENT_ERROR for d, r in zip(selected, outcome.drop_reason)]
 
         updates, weights, losses = [], [], []
         for i, (device, arrived) in enumerate(zip(selected, delivered)):
@@ -299,7 +303,12 @@ class QuantizedFedAvg(FedAvg):
                 continue
             content = by_device[int(device)]
             encoded = record_to_encoded(content["update"], int(decision.uplink_bits[i]))
-            updates.append(decode_update(encoded, self.task.update_shapes))
+            update = decode_update(encoded, self.task.update_shapes)
+            if not all(np.isfinite(t).all() for t in update):
+                # A diverged (or poisoned) client: its NaN/inf must never reach the global model.
+                delivered[i], reasons[i] = False, NONFINITE_UPDATE
+                continue
+            updates.append(update)
             weights.append(float(content["metrics"]["num-examples"]))
             losses.append(float(content["metrics"]["train-loss"]))
 
@@ -330,7 +339,7 @@ class QuantizedFedAvg(FedAvg):
                     channel_gain=float(outcome.channel_gain[i]),
                     distance_m=float(outcome.distance_m[i]),
                     delivered=delivered[i],
-                    drop_reason=str(outcome.drop_reason[i]) if content is not None else "client_error",
+                    drop_reason=reasons[i],
                     battery_j=float(outcome.battery_j[i]),
                     x_m=float(outcome.position_m[i, 0]),
                     y_m=float(outcome.position_m[i, 1]),
@@ -346,6 +355,8 @@ class QuantizedFedAvg(FedAvg):
         global_arrays: ArrayRecord = self._sent["arrays"]
         new_arrays, info = self.task.aggregate(global_arrays, updates, weights)
         self._round.aggregation = info
+        if self.diverged_round is None and not all(np.isfinite(a.numpy()).all() for a in new_arrays.values()):
+            self.diverged_round = server_round  # finite updates, non-finite sum (e.g. a huge train.lr)
         return new_arrays, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
 
     # -- the end of a round ------------------------------------------------------------------

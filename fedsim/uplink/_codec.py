@@ -51,9 +51,12 @@ def encode_update(update: Sequence[np.ndarray], bits: int, rng: np.random.Genera
     values = np.concatenate(flat).astype(np.float64)
     per_value_scale = np.repeat(scales.astype(np.float64), sizes)
     safe = np.where(per_value_scale > 0, per_value_scale, 1.0)
-    position = (values / safe + 1.0) * 0.5 * levels  # in [0, levels]
-    codes = np.floor(position + rng.random(position.shape))
-    codes = np.clip(codes, 0, levels).astype(np.uint32)
+    # A non-finite update (a diverged client) keeps its NaN/inf scale, which the server detects;
+    # its codes are meaningless, so their NaNs are only kept out of the integer cast.
+    with np.errstate(invalid="ignore"):
+        position = (values / safe + 1.0) * 0.5 * levels  # in [0, levels]
+        codes = np.floor(position + rng.random(position.shape))
+    codes = np.clip(np.nan_to_num(codes, nan=0.0), 0, levels).astype(np.uint32)
     return EncodedUpdate(bits, pack_codes(codes, bits), scales)
 
 
@@ -67,7 +70,8 @@ def decode_update(encoded: EncodedUpdate, shapes: Sequence[tuple[int, ...]]) -> 
         levels = 2**encoded.bits - 1
         codes = unpack_codes(encoded.codes, total, encoded.bits).astype(np.float64)
         per_value_scale = np.repeat(encoded.scales.astype(np.float64), sizes)
-        values = ((codes / levels) * 2.0 - 1.0) * per_value_scale
+        with np.errstate(invalid="ignore"):  # 0 x an inf scale: NaN, as non-finite as the rest
+            values = ((codes / levels) * 2.0 - 1.0) * per_value_scale
     if values.size != total:
         raise ValueError(f"payload holds {values.size} values, the model expects {total}")
     out, start = [], 0

@@ -28,6 +28,7 @@ from fedsim.world._config import (
 )
 from fedsim.world._drone_route import DroneRoute, random_route
 from fedsim.world._fading import FADING_KINDS
+from fedsim.world._faults import CLIENT_ERROR, MESSAGE_LOSS, NONFINITE_UPDATE, DeviceFaults, FaultConfig, InjectedFaultError
 from fedsim.world._handover import FlightTrace, RouteLinks, handover_flags, trace_flight, upload_time_s
 from fedsim.world._link import ACCESS_SCHEMES, AccessConfig
 from fedsim.world._mobility import FORMATION_SHAPES
@@ -71,6 +72,13 @@ __all__ = [
     "Channel",
     "QnnEnergyModel",
     "Workload",
+    # injected faults and the drop reasons they produce
+    "FaultConfig",
+    "DeviceFaults",
+    "InjectedFaultError",
+    "CLIENT_ERROR",
+    "MESSAGE_LOSS",
+    "NONFINITE_UPDATE",
     # vocabularies of the config fields
     "ACCESS_SCHEMES",
     "AIR_TO_GROUND_ENVIRONMENTS",

@@ -20,6 +20,7 @@ from fedsim.world._antenna import ANTENNAS
 from fedsim.world._cellular import MAX_ALTITUDE_M, CellularConfig
 from fedsim.world._compute_energy import QnnEnergyModel
 from fedsim.world._fading import FADING_KINDS
+from fedsim.world._faults import FaultConfig
 from fedsim.world._link import AccessConfig
 from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
 from fedsim.world._units import db_to_linear, dbm_to_w
@@ -274,6 +275,7 @@ class WorldConfig:
     mobility: MobilityConfig = field(default_factory=MobilityConfig)
     batch_size: int = 32  # samples per local iteration (the run's train.batch_size)
     cellular: CellularConfig = field(default_factory=CellularConfig)
+    faults: FaultConfig = field(default_factory=FaultConfig)  # injected stragglers and message loss
 
     def __post_init__(self) -> None:
         for key, kind in (
@@ -283,6 +285,7 @@ class WorldConfig:
             ("devices", DeviceConfig),
             ("mobility", MobilityConfig),
             ("cellular", CellularConfig),
+            ("faults", FaultConfig),
         ):
             if not isinstance(getattr(self, key), kind):
                 raise ConfigError(key, getattr(self, key), f"a {kind.__name__}")
@@ -297,7 +300,7 @@ class WorldConfig:
         a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it.
         A name two sections share goes to the first (``carrier_hz`` to radio, not cellular)."""
         kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig,
-                 "cellular": CellularConfig}
+                 "cellular": CellularConfig, "faults": FaultConfig}
         owner: dict[str, str] = {}
         for section, kind in kinds.items():  # a name two sections share (carrier_hz) stays the earlier's
             for f in fields(kind):

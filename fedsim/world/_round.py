@@ -10,9 +10,11 @@ import numpy as np
 from fedsim._checks import check_float, check_int
 from fedsim.errors import ConfigError
 from fedsim.world._compute_energy import check_train_bits
+from fedsim.world._faults import CLIENT_ERROR, MESSAGE_LOSS, NONFINITE_UPDATE
 
 AUTO_CHANNEL = -1  # a plan's channel entry that lets the access scheme assign one
-DROP_REASONS = ("", "deadline", "packet_error", "battery", "handover")
+# The World's reasons, then the server's: a failed ClientApp, an update with NaN/inf.
+DROP_REASONS = ("", "deadline", "packet_error", "battery", "handover", MESSAGE_LOSS, CLIENT_ERROR, NONFINITE_UPDATE)
 
 
 def _frozen_array(values: object, dtype: type) -> np.ndarray:
@@ -110,7 +112,7 @@ class RoundOutcome:
     energy_download_j: np.ndarray
     energy_propulsion_j: np.ndarray  # UAVs only; reported apart from learning energy
     delivered: np.ndarray  # bool: arrived before the deadline, intact, battery not empty
-    drop_reason: np.ndarray  # "" (delivered), "deadline", "packet_error", "battery", "handover"
+    drop_reason: np.ndarray  # "" (delivered), "deadline", "packet_error", "battery", "handover", "message_loss"
     channel_gain: np.ndarray  # large-scale gain x fading, linear
     distance_m: np.ndarray
     upload_start_s: np.ndarray

@@ -29,6 +29,7 @@ from fedsim.world._channel import Channel
 from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._drone_fleet import DroneFleet
+from fedsim.world._faults import MESSAGE_LOSS
 from fedsim.world._link import broadcast_time_s, fdma_rates, ofdma_assign, packet_error_rate, serve_in_order, shannon_rate_bps
 from fedsim.world._motion import build_motion
 from fedsim.world._observation import Observation
@@ -44,7 +45,8 @@ class World:
 
     Randomness comes from named streams: placement from ``(seed, "placement")``, the fading of
     block b from ``(seed, "fading", b)`` for every device (so a device's channel does not depend
-    on who else was selected), packet errors from ``(seed, "packet-error", round)``.
+    on who else was selected), packet errors from ``(seed, "packet-error", round)``, injected stragglers and lost uploads from
+    ``(seed, "faults", round, device)`` (``fedsim.world._faults``).
     """
 
     def __init__(
@@ -229,6 +231,10 @@ class World:
         energy_download_j = np.full(devices.shape, cfg.devices.rx_power_w * download_s)
 
         compute_s, energy_compute_j = self._compute(plan)
+        faults = cfg.faults.draw_round(self.seed, plan.round, devices)
+        # A transient straggler (background load, throttling) does the same work more slowly:
+        # its compute time grows, its compute energy (per operation) does not.
+        compute_s = np.where(faults.straggler, compute_s * cfg.faults.straggler_slowdown, compute_s)
         ready_s = t0 + download_s + compute_s
 
         # Uplink rates under the access scheme, with the fading block in force when ready.
@@ -294,11 +300,15 @@ class World:
         if unhindered_s is not None:  # late only because of handovers: they cost the upload
             reason[late & (start_s + unhindered_s <= deadline)] = "handover"
         reason[battery_out] = "battery"
+        # An upload that would have arrived is lost in the air: sent, paid for, never received.
+        lost = faults.message_loss & (reason == "")
+        reason[lost] = MESSAGE_LOSS
         delivered = reason == ""
 
-        # The server waits for every upload it can expect, or for the deadline.
-        arrivals = np.sort(end_s[delivered | (corrupted & ~late & ~battery_out)])
-        waiting_for_missing = bool(np.any(battery_out | late))
+        # The server waits for every upload it can expect, or for the deadline; a lost one
+        # it waits for as for a corrupted one (no deadline: until its transmission would end).
+        arrivals = np.sort(end_s[delivered | ((corrupted | lost) & ~late & ~battery_out)])
+        waiting_for_missing = bool(np.any(battery_out | late | lost))
         if deadline_s is not None and waiting_for_missing:
             end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
         else:

@@ -62,3 +62,51 @@ def test_checksum_mismatch_raises_and_leaves_nothing(tmp_path: Path) -> None:
 def test_config_errors(tmp_path: Path, kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=f"^{key}="):
         download_idx(root=tmp_path, **kwargs)
+
+
+def _oversized_mirror(tmp_path: Path, size: int) -> Path:
+    mirror = tmp_path / "big"
+    mirror.mkdir()
+    (mirror / T10K_FILES[1]).write_bytes(b"\x1f\x8b" + b"x" * (size - 2))
+    return mirror
+
+
+def test_a_file_over_the_size_cap_is_refused_before_it_is_written(tmp_path: Path) -> None:
+    # file:// responses declare their Content-Length: refused before a byte is copied.
+    mirror = _oversized_mirror(tmp_path, 5000)
+    with pytest.raises(DataError) as info:
+        download_idx("mnist", tmp_path / "root", base_urls=[mirror.as_uri()], files=T10K_FILES[1:], max_bytes=4096)
+    message = str(info.value)
+    assert "\n" not in message and "at least 5000 bytes" in message and "max_bytes=4096" in message
+    assert list((tmp_path / "root").iterdir()) == []
+
+
+def test_a_response_that_declares_no_size_is_cut_at_the_cap(tmp_path: Path, monkeypatch) -> None:
+    import io
+    import urllib.request
+
+    from fedsim.data import _download
+
+    class Undeclared(io.BytesIO):  # a server that sends no Content-Length
+        headers: dict = {}
+
+    def urlopen(url, timeout):
+        return Undeclared(b"y" * 10_000)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    dest = tmp_path / "out.gz"
+    with pytest.raises(DataError, match="max_bytes=3000"):
+        with open(tmp_path / "sink", "wb") as sink:
+            _download._copy_capped(urlopen("u", 1), sink, "u", 3000)
+    assert (tmp_path / "sink").stat().st_size <= 3000  # nothing beyond the cap reached the disk
+    with pytest.raises(DataError, match="max_bytes=3000"):
+        _download._fetch("http://example.invalid/x.gz", dest, "0" * 32, max_bytes=3000)
+    assert not dest.exists() and list(tmp_path.iterdir()) == [tmp_path / "sink"]  # no temp file either
+
+
+def test_the_cap_admits_a_file_of_exactly_its_size(mnist_dir: Path, tmp_path: Path) -> None:
+    size = (mnist_dir / T10K_FILES[1]).stat().st_size
+    download_idx("mnist", tmp_path, base_urls=[mnist_dir.as_uri()], files=T10K_FILES[1:], max_bytes=size)
+    assert _md5(tmp_path / T10K_FILES[1]) == CHECKSUMS["mnist"][T10K_FILES[1]]
+    with pytest.raises(ConfigError, match="download.max_bytes=0"):
+        download_idx("mnist", tmp_path, base_urls=[mnist_dir.as_uri()], files=T10K_FILES[1:], max_bytes=0)
