@@ -138,6 +138,11 @@ class AsyncWorld:
         return len(self._queue)
 
     @property
+    def dispatched(self) -> int:
+        """Jobs dispatched so far."""
+        return self._dispatched
+
+    @property
     def busy(self) -> int:
         return len(self.jobs)
 
