@@ -88,6 +88,16 @@ CASES = [
     ("handover-rule", ["run", "handover.rule=sarsa"], "handover.rule='sarsa' is not allowed"),
     ("handover-candidates", ["run", "mobility=drone_routes", "handover.candidates=30"], "handover.candidates=30 is not allowed"),
     ("drones-tdma", ["run", "mobility=drone_routes", "access=tdma"], "access.scheme='tdma' is not allowed"),
+    # federation, availability, stragglers (the event-driven world)
+    ("federation-unknown", ["run", "federation=fedprox"], "federation='fedprox' is not allowed: one of"),
+    ("federation-buffer-zero", ["run", "federation=fedbuff", "federation.buffer_size=0"], "federation.buffer_size=0 is not allowed"),
+    ("federation-concurrency-too-many", ["run", "federation=fedbuff", "federation.concurrency=21"], "federation.concurrency=21 is not allowed"),
+    ("federation-staleness-unknown", ["run", "federation=fedasync", "federation.staleness=exponential"], "federation.staleness='exponential' is not allowed"),
+    ("federation-async-tdma", ["run", "federation=fedbuff", "access=tdma"], "access='tdma' is not allowed: orthogonal with federation=fedbuff"),
+    ("availability-unknown", ["run", "availability=sometimes"], "availability='sometimes' is not allowed"),
+    ("availability-trace-end-before-start", ["run", "federation=fedbuff", "availability=trace", f"availability.trace_path={IN}/trace_backwards.csv"], "start_s=5 end_s=2"),
+    ("availability-trace-missing", ["run", "federation=fedbuff", "availability=trace", "availability.trace_path=/nonexistent/trace.csv"], "availability.trace_path='/nonexistent/trace.csv'"),
+    ("devices-straggler-fraction", ["run", "devices.straggler_fraction=1.5"], "devices.straggler_fraction=1.5 is not allowed"),
     # urllc
     ("urllc-unknown-key", ["run", "urllc.slots_per_ms=3"], "urllc.slots_per_ms='3' is not allowed: not a known key"),
     # theory
@@ -150,6 +160,7 @@ def _write_inputs(root: Path) -> None:
     write_idx(root / "idx_garbage" / "t10k-labels-idx1-ubyte", (np.arange(200) % 10).astype(np.uint8))
     (root / "sigma_garbage.txt").write_text("1e-8\nlots\n1e-8\n1e-8\n")
     (root / "sigma_short.txt").write_text("1e-8\n2e-8\n3e-8\n")
+    (root / "trace_backwards.csv").write_text("device,start_s,end_s\n0,0,3\n1,5,2\n")
     (root / "empty.txt").write_text("")
     llama = {"model_type": "llama", "vocab_size": 384, "hidden_size": 64, "num_hidden_layers": 2}
     _write_dirs(root, {

@@ -4,6 +4,7 @@ The physical sections are the World's own config types, re-exported here for con
 """
 
 from ..world import AccessConfig, DeploymentConfig, DeviceConfig, EnergyConfig, MobilityConfig, RadioConfig, WorldConfig
+from ._federation import FEDERATIONS, STALENESS_FUNCTIONS, FederationConfig
 from ._schema import (
     DatasetConfig,
     LMSection,
@@ -23,6 +24,9 @@ __all__ = [
     "DeploymentConfig",
     "DeviceConfig",
     "EnergyConfig",
+    "FEDERATIONS",
+    "FederationConfig",
+    "STALENESS_FUNCTIONS",
     "LMSection",
     "MobilityConfig",
     "ModelConfig",

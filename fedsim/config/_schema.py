@@ -30,7 +30,9 @@ from ..qnn._names import ROUNDING_MODES
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
-from ..world import AccessConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
+from ._federation import FederationConfig
+from ..world._availability import read_trace
+from ..world import AccessConfig, AvailabilityConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int, check_list, check_optional_str
 
 ENGINES = ("inprocess",)
@@ -274,6 +276,8 @@ class RunConfig:
     cellular: CellularConfig = field(default_factory=CellularConfig)  # mobility=drone_routes
     handover: HandoverConfig = field(default_factory=HandoverConfig)  # mobility=drone_routes
     urllc: UrllcConfig = field(default_factory=UrllcConfig)  # the URLLC cell (fedsim reproduce kasgari2021_urllc)
+    federation: FederationConfig = field(default_factory=FederationConfig)  # fedavg | fedasync | fedbuff
+    availability: AvailabilityConfig = field(default_factory=AvailabilityConfig)  # the event-driven world's
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     lm: LMSection = field(default_factory=LMSection)
@@ -304,11 +308,32 @@ class RunConfig:
             )
         if self.mobility.kind == "drone_routes":
             self._check_drones()
+        if self.federation.asynchronous:
+            self._check_asynchronous()
         policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
         if self.theory.sigma_path is not None:  # read now: a bad file must stop the run before any work
             self.theory.device_sigma(self.world.num_devices)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
+
+    def _check_asynchronous(self) -> None:
+        n = self.world.num_devices
+        if self.federation.concurrency is not None and self.federation.concurrency > n:
+            raise ConfigError("federation.concurrency", self.federation.concurrency, f"an integer in [1, world.num_devices={n}] (devices training at once)")
+        if self.access.scheme != "orthogonal":
+            raise ConfigError("access", self.access.scheme, f"orthogonal with federation={self.federation.name} (each device uses the full band)")
+        if self.mobility.kind == "drone_routes":
+            raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with federation={self.federation.name}")
+        if self.model.name in LM_MODELS + MASK_MODELS:
+            raise ConfigError("model", self.model.name, f"a classifier (mlp, cnn, qcnn5) with federation={self.federation.name}")
+        if self.availability.kind == "trace":  # read now: a bad trace must stop the run before any work
+            read_trace(self.availability.trace_path, n)
+
+    @property
+    def concurrency(self) -> int:
+        """Devices an asynchronous federation trains at once (federation.concurrency, or as many
+        as a synchronous round selects)."""
+        return self.federation.concurrency or self.op.devices_per_round
 
     def _check_drones(self) -> None:
         cells = self.cellular.num_cells
@@ -328,6 +353,7 @@ class RunConfig:
             batch_size=self.train.batch_size,
             cellular=self.cellular,
             faults=self.faults,
+            availability=self.availability,
         )
 
     @classmethod

@@ -22,6 +22,7 @@ from ..errors import ClientAppError, ModelDivergedError
 from ..ledger import Ledger
 from ..result import RunResult
 from ..world import CLIENT_ERROR, World
+from ._async_federation import run_async_federation
 from ._checkpoint import CHECKPOINT_FILE, Checkpoint, global_generators, save_checkpoint, set_global_generators
 from ._flower_config import SUPERNODE_TIMEOUT_KEY, output_dir_of
 from ._job import config_from_run_config, task_from_run_config
@@ -65,6 +66,9 @@ def run_federation(
     task = task_from_run_config(context.run_config)
     cfg = task.config
     world = build_world(task)
+    if cfg.federation.asynchronous:  # no rounds: the event-driven world's server (issue 17)
+        timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
+        return run_async_federation(grid, task, world, output_dir=output_dir, progress=progress, supernode_timeout_s=timeout_s)
     policy = build_policy(cfg)
     policy.start(world, upload_params=task.upload_params)  # on the initial world, as the first attempt did
     if resume_from is None:

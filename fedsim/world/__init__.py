@@ -12,6 +12,8 @@ them live in the private modules (``fedsim.world._pathloss``, ``._link``, ``._mo
 
 from fedsim.workload import Workload
 from fedsim.world._antenna import ANTENNAS
+from fedsim.world._async_world import ASYNC_DROP_REASONS, AsyncWorld, Job
+from fedsim.world._availability import AVAILABILITY_KINDS, DWELL_KINDS, AvailabilityConfig
 from fedsim.world._cellular import CELL_LAYOUTS, CellularConfig, CellularNetwork, panel_gain_db
 from fedsim.world._channel import Channel
 from fedsim.world._compute_energy import QnnEnergyModel
@@ -48,6 +50,13 @@ __all__ = [
     "RoundOutcome",
     "Observation",
     "expected_uplink_energy_per_bit",
+    # the event-driven world: availability, stragglers, uploads through channel changes
+    "AsyncWorld",
+    "AvailabilityConfig",
+    "Job",
+    "ASYNC_DROP_REASONS",
+    "AVAILABILITY_KINDS",
+    "DWELL_KINDS",
     # cellular-connected drones: the network, routes, and what handovers cost
     "CellularConfig",
     "CellularNetwork",

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, fields, replace
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
 from fedsim.world._antenna import ANTENNAS
+from fedsim.world._availability import AvailabilityConfig
 from fedsim.world._cellular import MAX_ALTITUDE_M, CellularConfig
 from fedsim.world._compute_energy import QnnEnergyModel
 from fedsim.world._fading import FADING_KINDS
@@ -208,6 +209,12 @@ class DeviceConfig:
     rx_power_w: float = 0.0
     battery_j: float | None = None  # None: mains power
     harvest_w: float = 0.0
+    # Compute heterogeneity (fedsim.world._compute_speed): this fraction of devices computes
+    # straggler_slowdown times slower, and every device's time is scaled by a log-normal factor
+    # exp(speed_sigma·z). Defaults leave every device at the profile's speed.
+    straggler_fraction: float = 0.0
+    straggler_slowdown: float = 10.0
+    speed_sigma: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("compute", self.compute, COMPUTE_MODELS)
@@ -221,6 +228,9 @@ class DeviceConfig:
         if self.battery_j is not None:
             check_float("battery_j", self.battery_j, low=0, low_open=True)
         check_float("harvest_w", self.harvest_w, low=0)
+        check_float("straggler_fraction", self.straggler_fraction, low=0, high=1)
+        check_float("straggler_slowdown", self.straggler_slowdown, low=1)
+        check_float("speed_sigma", self.speed_sigma, low=0)
 
 
 @dataclass(frozen=True)
@@ -244,6 +254,9 @@ class MobilityConfig:
     gust_tau_s: float = 1.0
     route_legs: int = 3
     route_step_m: float = 10.0
+    # The event-driven world's mobility step: positions, and the rate of every upload in flight,
+    # are updated every step_s of simulated time (synchronous rounds move once per round).
+    step_s: float = 1.0
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, MOBILITY_KINDS)
@@ -259,6 +272,7 @@ class MobilityConfig:
         check_float("gust_tau_s", self.gust_tau_s, low=0, low_open=True)
         check_int("route_legs", self.route_legs, 1)
         check_float("route_step_m", self.route_step_m, low=0, low_open=True)
+        check_float("step_s", self.step_s, low=0, low_open=True)
         if self.kind == "drone_routes":  # TR 36.777's aerial models: 1.5 m to 300 m
             check_float("altitude_m", self.altitude_m, low=1.5, high=MAX_ALTITUDE_M)
 
@@ -276,6 +290,7 @@ class WorldConfig:
     batch_size: int = 32  # samples per local iteration (the run's train.batch_size)
     cellular: CellularConfig = field(default_factory=CellularConfig)
     faults: FaultConfig = field(default_factory=FaultConfig)  # injected stragglers and message loss
+    availability: AvailabilityConfig = field(default_factory=AvailabilityConfig)  # event-driven world only
 
     def __post_init__(self) -> None:
         for key, kind in (
@@ -286,6 +301,7 @@ class WorldConfig:
             ("mobility", MobilityConfig),
             ("cellular", CellularConfig),
             ("faults", FaultConfig),
+            ("availability", AvailabilityConfig),
         ):
             if not isinstance(getattr(self, key), kind):
                 raise ConfigError(key, getattr(self, key), f"a {kind.__name__}")
@@ -300,7 +316,7 @@ class WorldConfig:
         a whole section may be given too (``radio=RadioConfig(...)``), flat keys then override it.
         A name two sections share goes to the first (``carrier_hz`` to radio, not cellular)."""
         kinds = {"deployment": DeploymentConfig, "radio": RadioConfig, "devices": DeviceConfig, "mobility": MobilityConfig,
-                 "cellular": CellularConfig, "faults": FaultConfig}
+                 "cellular": CellularConfig, "faults": FaultConfig, "availability": AvailabilityConfig}
         owner: dict[str, str] = {}
         for section, kind in kinds.items():  # a name two sections share (carrier_hz) stays the earlier's
             for f in fields(kind):

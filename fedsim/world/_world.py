@@ -26,6 +26,7 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.workload import Workload
 from fedsim.world._channel import Channel
+from fedsim.world._compute_speed import compute_slowdown
 from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._drone_fleet import DroneFleet
@@ -80,6 +81,7 @@ class World:
             kappa=dev.kappa, tx_power_w=config.radio.tx_power_w, rx_power_w=dev.rx_power_w,
         )
         self.fleet = draw_fleet([profile], n, numpy_stream(self.seed, "device-cycles"))
+        self.slowdown = compute_slowdown(dev, n, self.seed)  # stragglers; ones by default
         self._csi_history: deque[np.ndarray] = deque()
 
     # -- state ---------------------------------------------------------------------------------
@@ -368,7 +370,7 @@ class World:
             samples = cfg.batch_size
             seconds = self.fleet.compute_time_s(samples, 1.0)[devices] * iters
             joules = self.fleet.compute_energy_j(samples, 1.0)[devices] * iters
-            return np.asarray(seconds, float), np.asarray(joules, float)
+            return np.asarray(seconds, float) * self.slowdown[devices], np.asarray(joules, float)
         energy = self.energy_model
         joules = np.zeros(devices.shape)
         macs = 0.0
@@ -377,7 +379,7 @@ class World:
             joules = joules + iters * energy.train_iteration_energy(precision, workload)
             macs += workload.macs
         macs_per_iter = energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
-        return iters * macs_per_iter / cfg.devices.macs_per_s, np.asarray(joules, float)
+        return iters * macs_per_iter / cfg.devices.macs_per_s * self.slowdown[devices], np.asarray(joules, float)
 
     def _ofdma_rates(self, devices, large, blocks, bits, noise_psd, power, channel):
         """One resource block per device: the decision's where given, the rest assigned by the

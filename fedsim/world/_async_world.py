@@ -1,0 +1,333 @@
+"""The event-driven world: devices that come and go, train at their own speed and upload through
+channel changes, on one event queue (asynchronous federation: ``federation=fedasync|fedbuff``).
+
+It reuses a synchronous :class:`~fedsim.world.World` for the physics (channel, motion, fleet,
+batteries, compute cost) and owns the clock: a heap of timed events, each one a device event
+(availability on/off, training done, a rate change of an upload in flight, an upload's arrival,
+a wake-up after recharging). The server asks for idle online devices, dispatches jobs, and
+advances the queue until a job completes; nothing here waits for a round.
+
+Uplinks: each device transmits on the full band (the orthogonal scheme) at
+``radio.tx_power_w``; the rate is recomputed at every coherence block (``radio.coherence_s``;
+unset, every mobility step) and every mobility step (``mobility.step_s``) while the upload is on
+air. A job whose device goes offline before its upload arrives is lost (``unavailable``); one
+whose battery cannot pay is lost (``battery``) and the device sleeps until harvesting recharges it
+to ``availability.wake_fraction`` of its capacity.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fedsim.errors import ConfigError
+from fedsim.rng import numpy_stream
+from fedsim.world._availability import OnOffProcess, read_trace
+from fedsim.world._inflight_upload import InflightUpload, next_boundary_s
+from fedsim.world._link import shannon_rate_bps
+from fedsim.world._world import World
+
+# Event kinds, in the order ties at one instant are served (then by insertion order).
+ON, WAKE, READY, RATE, FINISH, OFF = range(6)
+EVENT_NAMES = ("on", "wake", "ready", "rate", "finish", "off")
+ASYNC_DROP_REASONS = ("", "unavailable", "battery")
+
+
+@dataclass
+class Job:
+    """One device's download, local training and upload, from dispatch to arrival or loss."""
+
+    job: int  # dispatch counter, from 1
+    device: int
+    version: int  # the server's model version the device downloaded
+    local_iters: int
+    train_bits: int
+    uplink_bits: float  # payload bits
+    dispatched_s: float
+    download_s: float
+    compute_s: float
+    energy_download_j: float
+    energy_compute_j: float
+    ready_s: float
+    upload: InflightUpload | None = None
+    finish_s: float = math.nan  # arrival, or when it was lost
+    energy_uplink_j: float = 0.0
+    delivered: bool = False
+    drop_reason: str = ""
+    channel_gain: float = math.nan  # at the upload's start
+    distance_m: float = math.nan
+    battery_j: float = math.inf
+    position_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+
+    @property
+    def upload_start_s(self) -> float:
+        return self.ready_s
+
+    @property
+    def upload_s(self) -> float:
+        return 0.0 if self.upload is None else self.upload.on_air_s
+
+    @property
+    def rate_changes(self) -> int:
+        return 0 if self.upload is None else len(self.upload.segments) - 1
+
+    @property
+    def energy_j(self) -> float:
+        return self.energy_download_j + self.energy_compute_j + self.energy_uplink_j
+
+
+class AsyncWorld:
+    """Devices of a World on an event queue. ``dispatch`` starts a job now; ``advance`` runs
+    events until one job completes (returned) or availability changes (None)."""
+
+    def __init__(self, world: World) -> None:
+        cfg = world.config
+        if cfg.access.scheme != "orthogonal":
+            raise ConfigError("access.scheme", cfg.access.scheme, "orthogonal with an asynchronous federation (each device uses the full band)")
+        if world.drones is not None:
+            raise ConfigError("mobility.kind", cfg.mobility.kind, "static, random_waypoint or uav_swarm with an asynchronous federation")
+        self.world = world
+        self.config = cfg
+        n = cfg.num_devices
+        self.now_s = world.now_s
+        self.events_processed = 0
+        self._queue: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, device, token)
+        self._seq = 0
+        self._token = np.zeros(n, dtype=np.int64)  # bumped to cancel a device's pending job events
+        self.jobs: dict[int, Job] = {}  # device -> its job in progress
+        self._dispatched = 0
+        self.asleep = np.zeros(n, dtype=bool)
+        self._step_s = cfg.mobility.step_s
+        self._coherence_s = cfg.radio.coherence_s
+        self._step_index = int(math.floor(self.now_s / self._step_s))
+        self._large: np.ndarray | None = None
+        self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions) this step
+        self._fading: dict[int, np.ndarray] = {}
+        self._finite_batteries = bool(np.isfinite(world.battery.capacity_j).any())
+        self._harvested_until_s = self.now_s
+        self._onoff: OnOffProcess | None = None
+        av = cfg.availability
+        if av.kind == "always":
+            self.online = np.ones(n, dtype=bool)
+        elif av.kind == "onoff":
+            self._onoff = OnOffProcess(av, n, numpy_stream(world.seed, "availability"))
+            self.online, first = self._onoff.initial()
+            for device in range(n):
+                self._push(self.now_s + float(first[device]), OFF if self.online[device] else ON, device, -1)
+        else:
+            self.online = np.zeros(n, dtype=bool)
+            for device, spans in enumerate(read_trace(av.trace_path, n)):
+                for start, end in spans:
+                    if start <= self.now_s < end:
+                        self.online[device] = True
+                    elif start > self.now_s:
+                        self._push(start, ON, device, -1)
+                    if end > self.now_s:
+                        self._push(end, OFF, device, -1)
+
+    # -- the queue -----------------------------------------------------------------------------
+    def _push(self, time_s: float, kind: int, device: int, token: int) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (time_s, kind, self._seq, device, token))
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._queue)
+
+    @property
+    def dispatched(self) -> int:
+        """Jobs dispatched so far."""
+        return self._dispatched
+
+    @property
+    def busy(self) -> int:
+        return len(self.jobs)
+
+    def idle_online(self) -> np.ndarray:
+        """Devices that are online, awake and not running a job, in index order."""
+        free = self.online & ~self.asleep
+        if self.jobs:
+            free[list(self.jobs)] = False
+        return np.flatnonzero(free)
+
+    # -- physics at a time ---------------------------------------------------------------------
+    def _move_to(self, time_s: float) -> None:
+        """Advance the clock: mobility steps passed, batteries harvested."""
+        step = int(math.floor(time_s / self._step_s))
+        if step > self._step_index:
+            moves = self.config.mobility.kind != "static"
+            if moves:
+                for _ in range(step - self._step_index):
+                    self.world.motion.step(self._step_s)
+            if moves:
+                self._geometry = None
+            if moves or self.config.radio.shadowing_db > 0:
+                self._large = None  # shadowing is redrawn per step, like per round
+            self._step_index = step
+        if self._finite_batteries and time_s > self._harvested_until_s:
+            self.world.battery.harvest(time_s - self._harvested_until_s)
+            self._harvested_until_s = time_s
+        self.now_s = time_s
+
+    def _geom(self) -> tuple:
+        if self._geometry is None:
+            motion = self.world.motion
+            self._geometry = (*motion.geometry(), motion.positions_m().copy())
+        return self._geometry
+
+    def _gain(self, device: int) -> float:
+        if self._large is None:
+            horizontal, vertical, pointing, _ = self._geom()
+            self._large = self.world.channel.large_scale_gain(horizontal, vertical, self._step_index, pointing)
+        block = self._step_index if self._coherence_s is None else int(math.floor(self.now_s / self._coherence_s))
+        fading = self._fading.get(block)
+        if fading is None:
+            if len(self._fading) > 64:
+                self._fading.clear()
+            fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
+        return float(self._large[device] * fading[device])
+
+    def rate_bps(self, device: int) -> float:
+        """The device's uplink rate now (full band, radio.tx_power_w)."""
+        radio = self.config.radio
+        return float(shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, self._gain(device), radio.noise_psd_with_figure_w_hz))
+
+    def _next_change_s(self) -> float:
+        return next_boundary_s(self.now_s, self._coherence_s, self._step_s)
+
+    # -- jobs ----------------------------------------------------------------------------------
+    def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
+        """Start ``device``'s job now: download the model (version ``version``), train, upload."""
+        device = int(device)
+        if device in self.jobs or not self.online[device] or self.asleep[device]:
+            raise ValueError(f"device {device} is not idle and online at {self.now_s} s")
+        cfg = self.config
+        download_s = 0.0
+        if cfg.radio.downlink_power_w is not None and downlink_bits > 0:
+            radio = cfg.radio
+            rate = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, self._gain(device), radio.noise_psd_with_figure_w_hz)
+            download_s = float(downlink_bits / rate)
+        seconds, joules = self.world.compute_cost(np.array([device]), np.array([local_iters]), np.array([train_bits]))
+        self._dispatched += 1
+        job = Job(
+            job=self._dispatched, device=device, version=int(version), local_iters=int(local_iters), train_bits=int(train_bits),
+            uplink_bits=float(uplink_bits), dispatched_s=self.now_s, download_s=download_s, compute_s=float(seconds[0]),
+            energy_download_j=cfg.devices.rx_power_w * download_s, energy_compute_j=float(joules[0]),
+            ready_s=self.now_s + download_s + float(seconds[0]),
+        )
+        self.jobs[device] = job
+        self._token[device] += 1
+        self._push(job.ready_s, READY, device, int(self._token[device]))
+        return job
+
+    def advance(self) -> Job | None:
+        """Run events until a job completes (returned: delivered or dropped) or a device switches
+        on or off or wakes (None). Raises IndexError when no event is left."""
+        while True:
+            time_s, kind, _, device, token = heapq.heappop(self._queue)
+            if token >= 0 and token != self._token[device]:
+                continue  # a cancelled job's event
+            self.events_processed += 1
+            self._move_to(time_s)
+            if kind == ON or kind == OFF:
+                return self._switch(device, kind == ON)
+            elif kind == WAKE:
+                self.asleep[device] = False
+                return None
+            elif kind == READY:
+                done = self._start_upload(self.jobs[device])
+                if done is not None:
+                    return done
+            elif kind == RATE:
+                job = self.jobs[device]
+                job.upload.change_rate(self.now_s, self.rate_bps(device))
+                self._schedule_upload(job)
+            else:
+                return self._arrive(self.jobs[device])
+
+    def _switch(self, device: int, going_on: bool) -> Job | None:
+        self.online[device] = going_on
+        if self._onoff is not None:
+            self._push(self._onoff.next_switch(self.now_s, going_on), OFF if going_on else ON, device, -1)
+        if not going_on and device in self.jobs:
+            return self._lose(self.jobs[device], "unavailable")
+        return None
+
+    def _start_upload(self, job: Job) -> Job | None:
+        before = job.energy_download_j + job.energy_compute_j
+        if not self._can_pay(job.device, before):
+            job.energy_compute_j = max(self._level(job.device) - job.energy_download_j, 0.0)
+            return self._lose(job, "battery")
+        self._drain(job.device, before)
+        job.channel_gain = self._gain(job.device)
+        rate = self.rate_bps(job.device)
+        job.upload = InflightUpload(remaining_bits=job.uplink_bits, rate_bps=rate, since_s=self.now_s)
+        self._schedule_upload(job)
+        return None
+
+    def _schedule_upload(self, job: Job) -> None:
+        finish, change = job.upload.finish_s, self._next_change_s()
+        token = int(self._token[job.device])
+        self._push(finish, FINISH, job.device, token) if finish <= change else self._push(change, RATE, job.device, token)
+
+    def _arrive(self, job: Job) -> Job:
+        job.upload.advance(self.now_s)
+        job.upload.remaining_bits = 0.0
+        energy = self.config.radio.tx_power_w * job.upload.on_air_s
+        if not self._can_pay(job.device, energy):
+            job.energy_uplink_j = self._level(job.device)
+            return self._lose(job, "battery")
+        self._drain(job.device, energy)
+        job.energy_uplink_j = energy
+        job.delivered = True
+        return self._close(job)
+
+    def _lose(self, job: Job, reason: str) -> Job:
+        if job.upload is not None and reason == "unavailable":
+            job.upload.advance(self.now_s)
+            job.energy_uplink_j = self.config.radio.tx_power_w * job.upload.on_air_s
+            self._drain(job.device, job.energy_uplink_j)
+        elif job.upload is None and reason == "unavailable":
+            # Gone while downloading or training: it spent the share of the work it did.
+            share = (self.now_s - job.dispatched_s) / max(job.ready_s - job.dispatched_s, 1e-300)
+            job.energy_download_j *= min(share, 1.0)
+            job.energy_compute_j *= min(share, 1.0)
+            self._drain(job.device, job.energy_download_j + job.energy_compute_j)
+        else:  # battery: it spent what it had
+            self._drain(job.device, math.inf)
+        job.drop_reason = reason
+        return self._close(job)
+
+    def _close(self, job: Job) -> Job:
+        job.finish_s = self.now_s
+        job.battery_j = self._level(job.device)
+        horizontal, vertical, _, positions = self._geom()
+        job.distance_m = float(np.hypot(horizontal[job.device], vertical[job.device]))
+        job.position_m = np.array(positions[job.device], dtype=float)
+        del self.jobs[job.device]
+        self._token[job.device] += 1  # its pending events are void
+        if job.battery_j <= 0.0:
+            self._sleep(job.device)
+        return job
+
+    # -- batteries -----------------------------------------------------------------------------
+    def _level(self, device: int) -> float:
+        return float(self.world.battery.level_j[device]) if self._finite_batteries else math.inf
+
+    def _can_pay(self, device: int, energy_j: float) -> bool:
+        return self._level(device) >= energy_j
+
+    def _drain(self, device: int, energy_j: float) -> None:
+        if self._finite_batteries and energy_j > 0:
+            self.world.battery.drain(np.array([min(energy_j, self._level(device))]), np.array([device]))
+
+    def _sleep(self, device: int) -> None:
+        battery = self.world.battery
+        self.asleep[device] = True
+        harvest = float(battery.harvest_w[device])
+        if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
+            target = self.config.availability.wake_fraction * float(battery.capacity_j[device])
+            self._push(self.now_s + (target - float(battery.level_j[device])) / harvest, WAKE, device, -1)

@@ -1,0 +1,123 @@
+"""Device availability for the event-driven world: when each device is online.
+
+``kind``:
+- ``always``: every device is online all the time (the synchronous world's assumption);
+- ``onoff``: each device alternates on and off periods, dwell times ``on_s`` and ``off_s``
+  (``dwell=exponential``: exponential with those means, a device starting on with probability
+  on/(on+off), the stationary share; ``dwell=fixed``: exactly those lengths, every device on at 0);
+- ``trace``: the on-intervals of a CSV file with columns ``device,start_s,end_s`` (a device
+  absent from the trace is never online; overlapping intervals of a device are merged).
+
+Batteries add sleep on top of any kind: a device whose battery is empty sleeps until harvesting
+has recharged it to ``wake_fraction`` of its capacity (the event world schedules the wake-up).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fedsim._checks import check_choice, check_float, check_optional_str
+from fedsim.errors import ConfigError
+
+AVAILABILITY_KINDS = ("always", "onoff", "trace")
+DWELL_KINDS = ("exponential", "fixed")
+
+
+@dataclass(frozen=True)
+class AvailabilityConfig:
+    """The ``availability`` section (read by the event-driven world, ``federation=fedasync|fedbuff``)."""
+
+    kind: str = "always"
+    on_s: float = 60.0  # mean (or fixed) online dwell time
+    off_s: float = 60.0  # mean (or fixed) offline dwell time
+    dwell: str = "exponential"
+    trace_path: str | None = None  # kind=trace: CSV device,start_s,end_s
+    wake_fraction: float = 0.5  # an emptied battery wakes its device at this share of capacity
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, AVAILABILITY_KINDS)
+        check_float("on_s", self.on_s, low=0, low_open=True)
+        check_float("off_s", self.off_s, low=0, low_open=True)
+        check_choice("dwell", self.dwell, DWELL_KINDS)
+        check_optional_str("trace_path", self.trace_path, "a CSV file of device,start_s,end_s rows, or null")
+        check_float("wake_fraction", self.wake_fraction, low=0, high=1, low_open=True)
+        if self.kind == "trace" and self.trace_path is None:
+            raise ConfigError("trace_path", None, "a CSV file of device,start_s,end_s rows with kind=trace")
+
+
+def read_trace(path: str | Path, num_devices: int) -> list[list[tuple[float, float]]]:
+    """Each device's on-intervals (sorted, overlaps merged) from a ``device,start_s,end_s`` CSV.
+
+    A bad row is a one-line ConfigError naming the file, the row and what is allowed."""
+    key = "availability.trace_path"
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(key, str(path), "an existing CSV file of device,start_s,end_s rows")
+    intervals: list[list[tuple[float, float]]] = [[] for _ in range(num_devices)]
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None or [h.strip() for h in header] != ["device", "start_s", "end_s"]:
+            raise ConfigError(key, str(path), "a CSV whose header is device,start_s,end_s")
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            try:
+                device, start, end = int(row[0]), float(row[1]), float(row[2])
+                if len(row) != 3:
+                    raise ValueError
+            except (ValueError, IndexError):
+                raise ConfigError(key, f"{path}:{line} {','.join(row)}", "rows of an integer device and two numbers start_s,end_s") from None
+            if not 0 <= device < num_devices:
+                raise ConfigError(key, f"{path}:{line} device={device}", f"devices in [0, world.num_devices={num_devices})")
+            if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+                raise ConfigError(key, f"{path}:{line} start_s={start:g} end_s={end:g}", "finite times with 0 <= start_s <= end_s")
+            intervals[device].append((start, end))
+    return [_merged(sorted(spans)) for spans in intervals]
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for start, end in spans:
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        elif end > start:
+            out.append((start, end))
+    return out
+
+
+class OnOffProcess:
+    """The on/off dwell process of every device, drawn lazily in event order.
+
+    ``initial()`` gives each device's state at t = 0 and the time of its first switch;
+    ``next_switch(device, now, going_on)`` the time of the switch after one at ``now``. Draws come
+    from one generator consumed in event order, which is deterministic per seed.
+    """
+
+    def __init__(self, config: AvailabilityConfig, num_devices: int, rng: np.random.Generator) -> None:
+        self.config = config
+        self.num_devices = num_devices
+        self.rng = rng
+
+    def _dwell_s(self, online: bool) -> float:
+        mean = self.config.on_s if online else self.config.off_s
+        return mean if self.config.dwell == "fixed" else float(self.rng.exponential(mean))
+
+    def initial(self) -> tuple[np.ndarray, np.ndarray]:
+        """(online at 0, first switch time) of every device."""
+        c, n = self.config, self.num_devices
+        if c.dwell == "fixed":
+            return np.ones(n, dtype=bool), np.full(n, c.on_s)
+        online = self.rng.random(n) < c.on_s / (c.on_s + c.off_s)
+        # Exponential dwells are memoryless: the residual of the current period has the same law.
+        switch = np.where(online, self.rng.exponential(c.on_s, n), self.rng.exponential(c.off_s, n))
+        return online, switch
+
+    def next_switch(self, now_s: float, going_on: bool) -> float:
+        """When a device that switched at ``now_s`` (to on if ``going_on``) switches again."""
+        return now_s + self._dwell_s(going_on)
