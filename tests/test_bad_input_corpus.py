@@ -97,6 +97,10 @@ CASES = [
     ("availability-unknown", ["run", "availability=sometimes"], "availability='sometimes' is not allowed"),
     ("availability-trace-end-before-start", ["run", "federation=fedbuff", "availability=trace", f"availability.trace_path={IN}/trace_backwards.csv"], "start_s=5 end_s=2"),
     ("availability-trace-missing", ["run", "federation=fedbuff", "availability=trace", "availability.trace_path=/nonexistent/trace.csv"], "availability.trace_path='/nonexistent/trace.csv'"),
+    ("faults-crash-prob-above-one", ["run", "faults.client_crash_prob=1.5"], "faults.client_crash_prob=1.5 is not allowed"),
+    ("faults-nonfinite-prob-negative", ["run", "faults.nonfinite_prob=-0.1"], "faults.nonfinite_prob=-0.1 is not allowed"),
+    ("faults-straggler-slowdown-below-one", ["run", "faults.straggler_slowdown=0.5"], "faults.straggler_slowdown=0.5 is not allowed"),
+    ("faults-message-loss-not-a-number", ["run", "faults.message_loss_prob=abc"], "faults.message_loss_prob='abc' is not allowed"),
     ("devices-straggler-fraction", ["run", "devices.straggler_fraction=1.5"], "devices.straggler_fraction=1.5 is not allowed"),
     # urllc
     ("urllc-unknown-key", ["run", "urllc.slots_per_ms=3"], "urllc.slots_per_ms='3' is not allowed: not a known key"),
