@@ -82,3 +82,23 @@ def test_reopen_refuses_files_shorter_than_the_checkpoint_says(tmp_path):
     lengths = {name: n + 1 for name, n in ledger.byte_lengths.items()}
     with pytest.raises(ValueError, match="shorter than"):
         Ledger.reopen(tmp_path, lengths, EXTRAS, DEVICE_EXTRAS)
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN/Infinity, as every JSON parser outside Python does."""
+    import json
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_summary_json_is_strict_json_with_null_for_non_finite_values(tmp_path):
+    ledger = Ledger(tmp_path, EXTRAS, DEVICE_EXTRAS)
+    _record(ledger, range(3))
+    summary = ledger.summary(0.8, extra={"final_loss": math.nan, "per_device_j": [1.5, math.inf, -math.inf], "nested": {"gap": math.nan}})
+    ledger.write_summary(summary)
+    loaded = _strict_json((tmp_path / "summary.json").read_text())
+    assert loaded["final_loss"] is None and loaded["per_device_j"] == [1.5, None, None] and loaded["nested"] == {"gap": None}
+    assert loaded["rounds"] == 2 and loaded["final_accuracy"] == pytest.approx(0.1)  # round 2's NaN accuracy skipped

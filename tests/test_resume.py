@@ -38,6 +38,10 @@ STATEFUL = {
     "devices": {"battery_j": 5e-5},
     "mobility": {"kind": "random_waypoint", "speed_mps": [1e4, 2e4]},
 }
+# faults=flaky with three devices a round: crashes, non-finite updates, lost messages and stragglers
+# (seed 0 draws each kind in these 18 device-rounds; a straggler's compute_s is 4x the others').
+FLAKY_CLI = [*TINY_CLI, "op.devices_per_round=3", "faults=flaky"]
+CONFIGS = {"tiny": lambda: TINY, "stateful": lambda: STATEFUL, "flaky": lambda: fedsim.compose(FLAKY_CLI)}
 
 
 class Killed(BaseException):
@@ -54,9 +58,9 @@ def _ledger(run_dir: Path) -> dict[str, object]:
 def reference(tmp_path_factory) -> dict[str, dict]:
     """Uninterrupted runs of each configuration, and their ledgers."""
     refs = {}
-    for name, config in (("tiny", TINY), ("stateful", STATEFUL)):
+    for name, config in CONFIGS.items():
         out = tmp_path_factory.mktemp(f"reference-{name}")
-        fedsim.run(config, out)
+        fedsim.run(config(), out)
         refs[name] = _ledger(out)
     return refs
 
@@ -112,17 +116,21 @@ def _kill_at(monkeypatch, point: str, k: int) -> None:
         ("tiny", "before_summary", ROUNDS),
         ("stateful", "mid_round", 3),
         ("stateful", "torn_devices_row", 5),
+        ("flaky", "mid_round", 2),
+        ("flaky", "torn_rounds_row", 3),
+        ("flaky", "before_checkpoint", 4),
+        ("flaky", "torn_devices_row", 5),
     ],
 )
 def test_a_killed_run_resumes_to_the_uninterrupted_ledger(reference, tmp_path, monkeypatch, config, point, k):
     with monkeypatch.context() as patch:
         _kill_at(patch, point, k)
         with pytest.raises(Killed):
-            fedsim.run(TINY if config == "tiny" else STATEFUL, tmp_path)
+            fedsim.run(CONFIGS[config](), tmp_path)
     assert not (tmp_path / "summary.json").exists()
     result = fedsim.resume(tmp_path)
     assert _ledger(tmp_path) == reference[config]
-    assert result.rounds[-1]["round"] == ROUNDS and len(result.devices) == 2 * ROUNDS
+    assert result.rounds[-1]["round"] == ROUNDS and len(result.devices) == (3 if config == "flaky" else 2) * ROUNDS
     assert not (tmp_path / CHECKPOINT_FILE).exists()  # a finished run keeps none
 
 
@@ -200,10 +208,11 @@ def _rows(path: Path) -> int:
     return path.read_text().count("\n") - 1 if path.is_file() else -1
 
 
-def _sigkill_then_resume(reference, run_dir: Path, after_round: int) -> None:
+def _sigkill_then_resume(reference, run_dir: Path, after_round: int, config: str = "tiny") -> None:
     """``fedsim run`` killed with SIGKILL (by its pid) once round ``after_round``'s rows are
     there, whatever it is doing then; then ``fedsim resume`` on the command line."""
-    proc = subprocess.Popen([sys.executable, "-m", "fedsim", "run", *TINY_CLI, f"hydra.run.dir={run_dir}"],
+    cli_args = {"tiny": TINY_CLI, "flaky": FLAKY_CLI}[config]
+    proc = subprocess.Popen([sys.executable, "-m", "fedsim", "run", *cli_args, f"hydra.run.dir={run_dir}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -221,11 +230,15 @@ def _sigkill_then_resume(reference, run_dir: Path, after_round: int) -> None:
         return
     assert resumed.returncode == 0, resumed.stderr
     assert f"ledger: {run_dir}" in resumed.stdout
-    assert _ledger(run_dir) == reference["tiny"]
+    assert _ledger(run_dir) == reference[config]
 
 
 def test_sigkill_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path):
     _sigkill_then_resume(reference, tmp_path / "run", after_round=2)
+
+
+def test_sigkill_of_a_faulty_run_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path):
+    _sigkill_then_resume(reference, tmp_path / "run", after_round=3, config="flaky")
 
 
 @pytest.mark.slow
@@ -277,3 +290,23 @@ def test_a_compressed_lm_run_resumes_to_the_uninterrupted_ledger(tmp_path, monke
             fedsim.run(TINY_LM, tmp_path / "run")
     fedsim.resume(tmp_path / "run")
     assert _ledger(tmp_path / "run") == _ledger(tmp_path / "reference")
+
+
+def test_the_flaky_reference_run_shows_the_faults_it_resumes_through(reference):
+    """The kill/resume cases above are only worth something if faults really fired before and
+    after each kill point."""
+    rows = reference["flaky"][DEVICES_FILE].decode().splitlines()
+    header = rows[0].split(",")
+    by_round: dict[str, set[str]] = {}
+    compute_s = set()
+    for line in rows[1:]:
+        cells = dict(zip(header, line.split(","), strict=True))
+        by_round.setdefault(cells["round"], set()).add(cells["drop_reason"])
+        compute_s.add(float(cells["compute_s"]))
+    reasons = set().union(*by_round.values())
+    assert {"client_error", "nonfinite_update", "message_loss"} <= reasons, reasons
+    assert len(compute_s) == 2 and max(compute_s) == pytest.approx(4.0 * min(compute_s))  # stragglers x4
+    early = set().union(*(by_round[str(r)] for r in (1, 2)))
+    late = set().union(*(by_round[str(r)] for r in range(3, ROUNDS + 1)))
+    assert early - {""} and late - {""}, (early, late)  # faults on both sides of the kills
+    assert reference["flaky"]["summary"]["drops"]["client_error"] >= 1
