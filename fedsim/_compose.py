@@ -70,6 +70,11 @@ def check_override_key(key: str, value: str) -> None:
         if inner is None:  # a value, or a free-form mapping (scenario notes): nothing below to check
             return
         section = inner
+    # The key names a whole section: ``partition=shards`` would replace the mapping with a string,
+    # and a later ``partition.kind=...`` then fails inside Hydra over several lines.
+    if not value.strip().startswith("{") and value.strip() not in ("", "null"):
+        names = ", ".join(f.name for f in dataclasses.fields(section))
+        raise ConfigError(key, value, f"a mapping of {section.__name__} fields; set one as {key}.FIELD=VALUE ({names})")
 
 
 def check_group_choices(overrides: Sequence[str]) -> None:

@@ -57,6 +57,7 @@ CASES = [
     ("partition-kind", ["run", "partition.kind=random"], "partition.kind='random' is not allowed"),
     ("partition-alpha-zero", ["run", "partition.kind=dirichlet", "partition.alpha=0"], "partition.alpha=0.0 is not allowed"),
     ("partition-too-many-shards", ["run", "partition.kind=shards", "partition.shards_per_device=100000"], "partition.shards_per_device=100000"),
+    ("partition-section-as-string", ["run", "partition=shards", "partition.shards_per_device=2"], "partition='shards' is not allowed: a mapping of PartitionConfig fields"),
     ("more-devices-than-samples", ["run", "world.num_devices=5000", "op.devices_per_round=2"], "world.num_devices=5000 is not allowed"),
     # model
     ("model-unknown", ["run", "model=resnet"], "model='resnet' is not allowed"),
