@@ -32,3 +32,19 @@ def test_fedbuff_beats_fedavg_only_with_stragglers(tmp_path):
     assert max(int(r["staleness"]) for r in rows) >= 1
     for case in data.values():
         assert all(run["total_energy_j"] > 0 for run in case.values())
+
+
+def test_with_stragglers_fedbuff_reaches_the_target_sooner_on_a_small_federation():
+    # The scenario at half size (10 devices, 5 at once, buffer 5, a 32-unit MLP): 3 stragglers.
+    import fedsim
+
+    small = ["scenario=fedbuff_stragglers", "world.num_devices=10", "op.devices_per_round=5", "federation.concurrency=5",
+             "federation.buffer_size=5", "rounds=10", "model.hidden=[32]"]
+    reached = {}
+    for name in ("fedavg", "fedbuff"):
+        result = fedsim.run(fedsim.compose([*small, f"federation.name={name}"]))
+        reached[name] = time_to_target(result.rounds, 0.8)
+        if name == "fedbuff":
+            assert max(d["staleness"] for d in result.devices) >= 1
+    assert reached["fedavg"] is not None and reached["fedbuff"] is not None
+    assert reached["fedbuff"]["sim_time_s"] < 0.5 * reached["fedavg"]["sim_time_s"]  # measured 0.243 s vs 0.810 s
