@@ -22,7 +22,8 @@ from ._ledger_io import (
 from ._urllc_plots import plot_condition_samples, plot_operating_points, plot_urllc_timeline
 from ._handover_plots import plot_cdfs, plot_handovers_vs_weight, plot_serving_map
 from ._optimizer_plots import plot_epsilon_sweep, plot_line_search, plot_pareto
-from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path
+from ._comparison_plots import comparison_series, plot_comparison
+from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path, plot_paths
 from ._run_plots import plot_run
 from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
 from ._swarm_plots import plot_gap_with_bound, plot_rounds_vs_sweep, plot_swarm_snapshot
@@ -53,6 +54,9 @@ __all__ = [
     "plot_run",
     "plot_sweep",
     "plot_path",
+    "plot_paths",
+    "plot_comparison",
+    "comparison_series",
     "sweep_rows",
     "summary_table",
     "main",

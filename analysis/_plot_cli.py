@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
+from ._comparison_plots import plot_comparison
 from ._ledger_io import LedgerError, PathLike, find_runs, is_run_dir, load_run, run_metrics
 from ._run_plots import plot_run
 from ._sweep_plots import NO_RUN_MESSAGE, plot_sweep, sweep_rows
 from ._table import summary_table
 
-__all__ = ["plot_path", "main", "RUN_SUMMARY_COLUMNS"]
+__all__ = ["plot_path", "plot_paths", "main", "RUN_SUMMARY_COLUMNS"]
 
 RUN_SUMMARY_COLUMNS = [
     "final_accuracy",
@@ -40,6 +42,18 @@ def plot_path(path: PathLike, out_dir: PathLike | None = None) -> list[Path]:
     raise FileNotFoundError(NO_RUN_MESSAGE.format(path=p))
 
 
+def plot_paths(paths: Sequence[PathLike], out_dir: PathLike | None = None) -> list[Path]:
+    """One path: :func:`plot_path`. Several: each must be a run directory (e.g. a sync and an
+    async run); their accuracy vs simulated time and vs energy go on shared axes, written into
+    ``out_dir`` (default: the runs' common parent directory)."""
+    if len(paths) == 1:
+        return plot_path(paths[0], out_dir)
+    runs = [load_run(p) for p in paths]  # FileNotFoundError names a path that is not a run
+    if out_dir is None:
+        out_dir = Path(os.path.commonpath([str(Path(p).resolve()) for p in paths]))
+    return plot_comparison(runs, out_dir)
+
+
 def _describe(path: Path) -> str:
     if is_run_dir(path):
         row = run_metrics(load_run(path))
@@ -54,18 +68,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m analysis",
         description="Plot a fedsim run directory or a sweep (multirun) directory.",
     )
-    parser.add_argument("path", type=Path, help="run directory or sweep directory")
+    parser.add_argument("path", type=Path, nargs="+", help="run directory or sweep directory; several run directories: a comparison")
     parser.add_argument("--out", type=Path, default=None,
                         help="where to write figures (default: PATH)")
     parser.add_argument("--quiet", action="store_true", help="do not print the summary table")
     args = parser.parse_args(argv)
     try:
-        written = plot_path(args.path, args.out)
+        written = plot_paths(args.path, args.out)
     except (FileNotFoundError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not args.quiet:
-        print(_describe(args.path))
+    if not args.quiet and len(args.path) == 1:
+        print(_describe(args.path[0]))
         print()
     for p in written:
         print(f"wrote {p}")

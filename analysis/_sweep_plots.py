@@ -21,6 +21,7 @@ from ._ledger_io import (  # noqa: E402
     sweep_label,
     varying_keys,
 )
+from ._comparison_plots import mixes_federations, plot_comparison  # noqa: E402
 from ._plot_common import (  # noqa: E402
     ACCURACY_LABEL,
     ENERGY_LABEL,
@@ -209,7 +210,8 @@ def draw_perplexity(runs: Sequence[RunData], labels: Sequence[str], cols: Sequen
 
 
 def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Path]:
-    """Write ``tradeoff.png``, ``accuracy_vs_rounds.png`` and ``sweep_summary.csv``.
+    """Write ``tradeoff.png``, ``accuracy_vs_rounds.png`` and ``sweep_summary.csv`` (and, when
+    the runs mix ``federation.name`` values, ``accuracy_vs_time.png`` and ``accuracy_vs_energy.png``).
 
     Every run directory below ``sweep_dir`` is one configuration, labelled by
     the config keys that vary across runs.  ``out_dir`` defaults to
@@ -230,6 +232,8 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
     ]
     if any(has_perplexity(run) for run in runs):
         written.append(draw_perplexity(runs, labels, cols, out / PERPLEXITY_VS_ENERGY))
+    if mixes_federations(runs):  # sync against async: their clocks differ, so time gets its own axis
+        written += plot_comparison(runs, out)
     columns, rows = sweep_rows(runs, root=root)
     written.append(
         write_csv_atomic(

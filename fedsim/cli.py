@@ -4,7 +4,7 @@
     fedsim resume DIR                   continue a killed run from its last completed round
     fedsim optimize [hydra overrides]   Pareto-optimal operating points of the analytic model
     fedsim reproduce NAME [overrides]   a paper scenario's report, paper numbers beside ours
-    fedsim plot DIR                     figures for a run directory or a sweep directory
+    fedsim plot DIR [RUN_DIR ...]       figures for a run or sweep directory; several runs: a comparison
 
 Every command accepts ``scenario=NAME`` (a file of ``scenarios/``) and Hydra overrides such as
 ``hydra.run.dir=...``. A bad value stops the command before any work with one line naming the
@@ -43,6 +43,8 @@ commands:
                      fedsim flwr-run . -c 'overrides="rounds=3" output-dir="/abs/out"'
   plot DIR           plot a run directory (accuracy vs rounds and vs energy) or a sweep
                      directory (energy-accuracy trade-off)
+  plot RUN RUN ...   compare runs (e.g. sync and async): accuracy vs simulated time and
+                     vs energy on shared axes, written into their common parent directory
 
 overrides are Hydra's key=value; `scenario=NAME` loads scenarios/NAME.yaml.
 """
@@ -209,13 +211,13 @@ def _flwr_run_command(args: Sequence[str]) -> int:
 
 
 def _plot(args: Sequence[str]) -> int:
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: fedsim plot DIR", file=sys.stderr)
+    if not args or any(a.startswith("-") for a in args):
+        print("usage: fedsim plot DIR [RUN_DIR ...]", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from analysis import LedgerError, plot_path
+    from analysis import LedgerError, plot_paths
 
     try:
-        written = plot_path(Path(args[0]))
+        written = plot_paths([Path(a) for a in args])
     except (FileNotFoundError, LedgerError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

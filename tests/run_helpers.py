@@ -45,3 +45,20 @@ TINY_LM = {
     "lm": {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32, "pretrain_steps": 40,
            "corpus_chars": 30_000, "group_size": 32, "rank_ratio": 0.25, "calibration_batches": 4},
 }
+
+
+# A small synchronous run and the sha256 of its ledger as main's code wrote it before the lean
+# sequential engine (issue 14) and the event-driven world (issue 17): neither may move a byte.
+PINNED_SYNC_OVERRIDES = ["rounds=2", "world.num_devices=10", "op.devices_per_round=4", "train.rounding=stochastic"]
+PINNED_SYNC_LEDGER = {
+    "rounds.csv": "348b58293f997b3e2fd995ac7ea8ed6388abcf82fd10d1c937d94d6de0b80406",
+    "devices.csv": "3bb52127b86970c259966812f20e05f1567b79905b97f24339577305ca89f448",
+}
+
+
+def ledger_sha256(run_dir) -> dict[str, str]:
+    """sha256 of a run directory's rounds.csv and devices.csv."""
+    import hashlib
+    from pathlib import Path
+
+    return {name: hashlib.sha256((Path(run_dir) / name).read_bytes()).hexdigest() for name in PINNED_SYNC_LEDGER}

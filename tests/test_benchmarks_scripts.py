@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["engine_overhead", "engines", "kernels", "pareto", "world_throughput"])
+@pytest.mark.parametrize("name", ["async_world", "engine_overhead", "engines", "kernels", "pareto", "world_throughput"])
 def test_a_benchmark_runs_as_a_script(name):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-1500:]
@@ -29,3 +29,15 @@ def test_the_engines_benchmark_compares_in_process_and_ray_ledgers():
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["ledger_identical"] is True
     assert result["speedup_vs_ray"] == result["ray_s"] / result["in_process_s"]
+
+
+def test_the_async_world_benchmark_reports_events_against_the_sync_world():
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "async_world.py"), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("load average at start")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["jobs"] == 2_000 and result["device_events"] > result["jobs"]  # ready, rate changes, arrivals, on/off
+    assert result["ratio_vs_sync"] == pytest.approx(result["async_device_jobs_per_s"] / result["sync_device_rounds_per_s"])
+    assert result["met"] == (result["device_events_per_s"] >= result["target_device_events_per_s"] == 100_000)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import RunConfig
 from ..errors import ConfigError
+from ._async_stragglers import reproduce_async_stragglers
 from ._drone_handover import reproduce_drone_handover
 from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
@@ -26,6 +27,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "urllc": reproduce_urllc,
     "mask_learning": reproduce_mask_learning,
     "optimizers": reproduce_optimizers,
+    "async_stragglers": reproduce_async_stragglers,
 }
 
 

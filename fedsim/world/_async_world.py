@@ -96,7 +96,7 @@ class AsyncWorld:
         self.events_processed = 0
         self._queue: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, device, token)
         self._seq = 0
-        self._token = np.zeros(n, dtype=np.int64)  # bumped to cancel a device's pending job events
+        self._token = [0] * n  # bumped to cancel a device's pending job events (a list: read at every event)
         self.jobs: dict[int, Job] = {}  # device -> its job in progress
         self._dispatched = 0
         self.asleep = np.zeros(n, dtype=bool)
@@ -104,6 +104,16 @@ class AsyncWorld:
         self._coherence_s = cfg.radio.coherence_s
         self._step_index = int(math.floor(self.now_s / self._step_s))
         self._large: np.ndarray | None = None
+        # Gains and rates of every device for the current (step, block), computed at once: the
+        # same elementwise numpy operations as one device at a time, so the same bits.
+        self._link: tuple[int, np.ndarray, np.ndarray] | None = None  # (block, gain, uplink rate bps)
+        self._downlink_rate: np.ndarray | None = None
+        self._compute: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (iters, bits) -> (s, J) per device
+        self._busy = np.zeros(n, dtype=bool)
+        self._free: np.ndarray | None = None  # online & awake & idle, built on first use, then kept
+        self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
+        radio = cfg.radio
+        self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
         self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions) this step
         self._fading: dict[int, np.ndarray] = {}
         self._finite_batteries = bool(np.isfinite(world.battery.capacity_j).any())
@@ -148,10 +158,14 @@ class AsyncWorld:
 
     def idle_online(self) -> np.ndarray:
         """Devices that are online, awake and not running a job, in index order."""
-        free = self.online & ~self.asleep
-        if self.jobs:
-            free[list(self.jobs)] = False
-        return np.flatnonzero(free)
+        if self._free is None:
+            self._free = self.online & ~self.asleep & ~self._busy
+        return np.flatnonzero(self._free)
+
+    def _update_free(self, device: int) -> None:
+        """Keep the idle-online mask current after ``device`` changed state."""
+        if self._free is not None:
+            self._free[device] = self.online[device] and not self.asleep[device] and not self._busy[device]
 
     # -- physics at a time ---------------------------------------------------------------------
     def _move_to(self, time_s: float) -> None:
@@ -165,7 +179,7 @@ class AsyncWorld:
             if moves:
                 self._geometry = None
             if moves or self.config.radio.shadowing_db > 0:
-                self._large = None  # shadowing is redrawn per step, like per round
+                self._large = self._link = None  # shadowing is redrawn per step, like per round
             self._step_index = step
         if self._finite_batteries and time_s > self._harvested_until_s:
             self.world.battery.harvest(time_s - self._harvested_until_s)
@@ -173,30 +187,58 @@ class AsyncWorld:
         self.now_s = time_s
 
     def _geom(self) -> tuple:
+        """(horizontal, vertical, pointing, positions, distance) of every device this step."""
         if self._geometry is None:
             motion = self.world.motion
-            self._geometry = (*motion.geometry(), motion.positions_m().copy())
+            horizontal, vertical, pointing = motion.geometry()
+            self._geometry = (horizontal, vertical, pointing, motion.positions_m().copy(), np.hypot(horizontal, vertical))
         return self._geometry
 
-    def _gain(self, device: int) -> float:
-        if self._large is None:
-            horizontal, vertical, pointing, _ = self._geom()
-            self._large = self.world.channel.large_scale_gain(horizontal, vertical, self._step_index, pointing)
+    def _link_now(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(block, gain, uplink rate) of every device in the current step and coherence block."""
         block = self._step_index if self._coherence_s is None else int(math.floor(self.now_s / self._coherence_s))
+        link = self._link
+        if link is not None and link[0] == block:
+            return link
+        if self._large is None:
+            horizontal, vertical, pointing, _, _ = self._geom()
+            self._large = self.world.channel.large_scale_gain(horizontal, vertical, self._step_index, pointing)
         fading = self._fading.get(block)
         if fading is None:
             if len(self._fading) > 64:
                 self._fading.clear()
             fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
-        return float(self._large[device] * fading[device])
+        gain = self._large * fading
+        radio = self.config.radio
+        self._link = link = (block, gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
+        self._downlink_rate = None
+        return link
+
+    def _gain(self, device: int) -> float:
+        return float(self._link_now()[1][device])
 
     def rate_bps(self, device: int) -> float:
         """The device's uplink rate now (full band, radio.tx_power_w)."""
-        radio = self.config.radio
-        return float(shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, self._gain(device), radio.noise_psd_with_figure_w_hz))
+        return float(self._link_now()[2][device])
+
+    def _downlink_rate_bps(self, device: int) -> float:
+        gain = self._link_now()[1]
+        if self._downlink_rate is None:
+            radio = self.config.radio
+            self._downlink_rate = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, gain, self._noise_psd_w_hz)
+        return float(self._downlink_rate[device])
+
+    def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
+        """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
+        key = (int(local_iters), int(train_bits))
+        costs = self._compute.get(key)
+        if costs is None:
+            n = self.config.num_devices
+            costs = self._compute[key] = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
+        return float(costs[0][device]), float(costs[1][device])
 
     def _next_change_s(self) -> float:
-        return next_boundary_s(self.now_s, self._coherence_s, self._step_s)
+        return next_boundary_s(self.now_s, *self._periods_s)
 
     # -- jobs ----------------------------------------------------------------------------------
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
@@ -207,20 +249,20 @@ class AsyncWorld:
         cfg = self.config
         download_s = 0.0
         if cfg.radio.downlink_power_w is not None and downlink_bits > 0:
-            radio = cfg.radio
-            rate = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, self._gain(device), radio.noise_psd_with_figure_w_hz)
-            download_s = float(downlink_bits / rate)
-        seconds, joules = self.world.compute_cost(np.array([device]), np.array([local_iters]), np.array([train_bits]))
+            download_s = float(downlink_bits / self._downlink_rate_bps(device))
+        seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
         job = Job(
             job=self._dispatched, device=device, version=int(version), local_iters=int(local_iters), train_bits=int(train_bits),
-            uplink_bits=float(uplink_bits), dispatched_s=self.now_s, download_s=download_s, compute_s=float(seconds[0]),
-            energy_download_j=cfg.devices.rx_power_w * download_s, energy_compute_j=float(joules[0]),
-            ready_s=self.now_s + download_s + float(seconds[0]),
+            uplink_bits=float(uplink_bits), dispatched_s=self.now_s, download_s=download_s, compute_s=seconds,
+            energy_download_j=cfg.devices.rx_power_w * download_s, energy_compute_j=joules,
+            ready_s=self.now_s + download_s + seconds,
         )
         self.jobs[device] = job
+        self._busy[device] = True
+        self._update_free(device)
         self._token[device] += 1
-        self._push(job.ready_s, READY, device, int(self._token[device]))
+        self._push(job.ready_s, READY, device, self._token[device])
         return job
 
     def advance(self) -> Job | None:
@@ -236,6 +278,7 @@ class AsyncWorld:
                 return self._switch(device, kind == ON)
             elif kind == WAKE:
                 self.asleep[device] = False
+                self._update_free(device)
                 return None
             elif kind == READY:
                 done = self._start_upload(self.jobs[device])
@@ -250,6 +293,7 @@ class AsyncWorld:
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
         self.online[device] = going_on
+        self._update_free(device)
         if self._onoff is not None:
             self._push(self._onoff.next_switch(self.now_s, going_on), OFF if going_on else ON, device, -1)
         if not going_on and device in self.jobs:
@@ -262,15 +306,15 @@ class AsyncWorld:
             job.energy_compute_j = max(self._level(job.device) - job.energy_download_j, 0.0)
             return self._lose(job, "battery")
         self._drain(job.device, before)
-        job.channel_gain = self._gain(job.device)
-        rate = self.rate_bps(job.device)
-        job.upload = InflightUpload(remaining_bits=job.uplink_bits, rate_bps=rate, since_s=self.now_s)
+        _, gain, rate = self._link_now()
+        job.channel_gain = float(gain[job.device])
+        job.upload = InflightUpload(remaining_bits=job.uplink_bits, rate_bps=float(rate[job.device]), since_s=self.now_s)
         self._schedule_upload(job)
         return None
 
     def _schedule_upload(self, job: Job) -> None:
         finish, change = job.upload.finish_s, self._next_change_s()
-        token = int(self._token[job.device])
+        token = self._token[job.device]
         self._push(finish, FINISH, job.device, token) if finish <= change else self._push(change, RATE, job.device, token)
 
     def _arrive(self, job: Job) -> Job:
@@ -304,10 +348,12 @@ class AsyncWorld:
     def _close(self, job: Job) -> Job:
         job.finish_s = self.now_s
         job.battery_j = self._level(job.device)
-        horizontal, vertical, _, positions = self._geom()
-        job.distance_m = float(np.hypot(horizontal[job.device], vertical[job.device]))
-        job.position_m = np.array(positions[job.device], dtype=float)
+        _, _, _, positions, distance = self._geom()
+        job.distance_m = float(distance[job.device])
+        job.position_m = positions[job.device].astype(float)  # a copy
         del self.jobs[job.device]
+        self._busy[job.device] = False
+        self._update_free(job.device)
         self._token[job.device] += 1  # its pending events are void
         if job.battery_j <= 0.0:
             self._sleep(job.device)
@@ -327,6 +373,7 @@ class AsyncWorld:
     def _sleep(self, device: int) -> None:
         battery = self.world.battery
         self.asleep[device] = True
+        self._update_free(device)
         harvest = float(battery.harvest_w[device])
         if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
             target = self.config.availability.wake_fraction * float(battery.capacity_j[device])

@@ -146,6 +146,25 @@ def test_flwr_run_on_ray_writes_the_ledger_of_fedsim_run(local_superlink, refere
     assert _ledger(out) == reference_ledger
 
 
+ASYNC_OVERRIDES = OVERRIDES + " federation=fedbuff federation.concurrency=2 federation.buffer_size=2 devices.straggler_fraction=0.25"
+
+
+@pytest.mark.slow
+def test_flwr_run_on_ray_drives_the_async_server_to_the_in_process_ledger(local_superlink, tmp_path):
+    # The async server pushes one TRAIN message per dispatch through the Grid and waits for its
+    # reply; the clock is the event world's, so Ray's wall-clock order cannot move a byte.
+    fedsim.run(fedsim.compose(ASYNC_OVERRIDES.split()), tmp_path / "in-process")
+    out = tmp_path / "ray-async"
+    done = local_superlink.flwr(
+        "run", ".", "--run-config", f'overrides="{ASYNC_OVERRIDES}" output-dir="{out}"',
+        "--federation-config", f"num-supernodes={NUM_DEVICES}", "--stream",
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (out / "summary.json").is_file(), done.stdout[-3000:]
+    assert _ledger(out) == _ledger(tmp_path / "in-process")
+    assert "staleness" in (out / "devices.csv").read_text().splitlines()[0]
+
+
 def _failing_app(tmp_path: Path) -> Path:
     """fedsim's apps with a ClientApp whose training always raises."""
     app = tmp_path / "failing_app"
@@ -262,3 +281,13 @@ def test_flwr_run_refuses_a_format_of_its_own(capsys):
 
     assert flwr_run([".", "--format", "json"]) == 2
     assert "--format is not allowed" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("deployment", ["insecure"], indirect=True)
+def test_the_deployment_engine_drives_the_async_server_to_the_in_process_ledger(deployment, tmp_path):
+    fedsim.run(fedsim.compose(ASYNC_OVERRIDES.split()), tmp_path / "in-process")
+    out = tmp_path / "deployment-async"
+    done = deployment.fedsim("flwr-run", ".", CONNECTION, "--run-config", f'overrides="{ASYNC_OVERRIDES}" output-dir="{out}"')
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + deployment.log("superlink")[-3000:]
+    assert _ledger(out) == _ledger(tmp_path / "in-process")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from run_helpers import PINNED_SYNC_LEDGER, PINNED_SYNC_OVERRIDES
 
 from fedsim.federation._optimizer import PlainSGD
 from fedsim.qnn import quantize
@@ -71,20 +72,17 @@ def test_plain_sgd_steps_as_torch_sgd_bit_for_bit(momentum):
 
 # rounds.csv and devices.csv of this run as main's code (torch.optim.SGD, the unfused quantizer)
 # wrote them: the lean path must not move a byte.
-PINNED_LEDGER = {
-    "rounds.csv": "348b58293f997b3e2fd995ac7ea8ed6388abcf82fd10d1c937d94d6de0b80406",
-    "devices.csv": "3bb52127b86970c259966812f20e05f1567b79905b97f24339577305ca89f448",
-}
+PINNED_LEDGER = PINNED_SYNC_LEDGER
 
 _SCRIPT = """
 import hashlib, sys, fedsim
 from pathlib import Path
 out = Path(sys.argv[1])
-fedsim.run(fedsim.compose(["rounds=2", "world.num_devices=10", "op.devices_per_round=4", "train.rounding=stochastic"]), out)
+fedsim.run(fedsim.compose(%r), out)
 for name in ("rounds.csv", "devices.csv"):
     print(name, hashlib.sha256((out / name).read_bytes()).hexdigest())
 print("dynamo", "torch._dynamo" in sys.modules)
-"""
+""" % (PINNED_SYNC_OVERRIDES,)
 
 
 def test_a_run_keeps_the_ledger_bytes_and_never_imports_dynamo(tmp_path):

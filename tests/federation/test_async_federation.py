@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 
 import pytest
-from run_helpers import tiny_overrides
+from run_helpers import PINNED_SYNC_LEDGER, PINNED_SYNC_OVERRIDES, ledger_sha256, tiny_overrides
 
 import fedsim
 from fedsim.config import FederationConfig
@@ -69,6 +69,15 @@ def test_devices_that_leave_mid_job_are_lost_as_unavailable(tmp_path):
     assert result.summary["drops"]["unavailable"] == len(lost)
     rows = list(csv.DictReader(open(tmp_path / "devices.csv")))
     assert {r["drop_reason"] for r in rows} >= {"", "unavailable"}
+
+
+def test_the_synchronous_ledger_is_unchanged_by_the_async_keys(tmp_path):
+    # The async knobs at their neutral values (set explicitly, fedbuff's knobs too) write the bytes
+    # main's code wrote before the event-driven world existed.
+    neutral = ["federation=fedavg", "federation.concurrency=3", "federation.buffer_size=2", "availability=always",
+               "devices.straggler_fraction=0", "devices.straggler_slowdown=10", "devices.speed_sigma=0"]
+    fedsim.run(fedsim.compose(PINNED_SYNC_OVERRIDES + neutral), tmp_path)
+    assert ledger_sha256(tmp_path) == PINNED_SYNC_LEDGER
 
 
 def test_the_synchronous_ledger_keeps_its_columns(tmp_path):
