@@ -1,0 +1,191 @@
+"""Local SGD of a cohort: a round's clients train together, vmapped over stacked parameters.
+
+``train_cohort`` computes what ``train_locally`` computes for each client, for many clients at
+once: ``torch.func.vmap(grad(loss of functional_call))`` over per-client copies of the global
+parameters stacked on a leading axis, with each client's own mini-batches and stochastic
+rounding. Each client's torch stream is consumed exactly as the sequential engine consumes it
+(a permutation of its data, then per step a reshuffle when the pass is over and the quantizer's
+U[0, 1) draws in forward order), before the vmapped steps; the drawn noise is then fed to the
+quantizers through ``Precision.noise_source``. So the batches and the noise are the sequential
+engine's, bit for bit; what differs is only the floating-point order of the batched kernels
+(updates agree to ~1e-15 relative in float64).
+
+Clients stack when their steps have the same batch sizes (local data sizes modulo the batch size
+decide that), so a round runs one vmapped program per distinct batch-size sequence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from ..qnn import set_precision
+from ..qnn._layers import Precision, QuantModule
+
+
+class LabelledData(Protocol):
+    """What a client trains on: inputs ``x`` and integer labels ``y`` (numpy arrays). A
+    ``fedsim.data.Dataset`` is one; a float64 test passes any object with the two arrays."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def cohort_unsupported(model: nn.Module, optimizer: str) -> str | None:
+    """Why ``model`` cannot train as a cohort (one short clause), or None if it can."""
+    if optimizer != "sgd":
+        return f"train.optimizer={optimizer} (the cohort engine steps SGD with momentum only)"
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return f"{type(module).__name__} at {name} updates its running statistics in place in train mode"
+    return None
+
+
+class _ClientDraws:
+    """One client's batches and stochastic-rounding noise, drawn from its generator in the order
+    ``train_locally`` draws them."""
+
+    def __init__(self, n: int, iterations: int, batch_size: int, generator: torch.Generator,
+                 noise_shapes: Callable[[int], list[tuple[torch.Size, torch.dtype]]]) -> None:
+        self.batches: list[torch.Tensor] = []
+        self.noises: list[list[torch.Tensor]] = []
+        order = torch.randperm(n, generator=generator)
+        cursor = 0
+        for _ in range(iterations):
+            if cursor >= n:
+                order, cursor = torch.randperm(n, generator=generator), 0
+            batch = order[cursor : cursor + batch_size]
+            cursor += batch_size
+            self.batches.append(batch)
+            self.noises.append([torch.rand(shape, generator=generator, dtype=dtype) for shape, dtype in noise_shapes(len(batch))])
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return tuple(len(b) for b in self.batches)
+
+
+def _shared_precision(model: nn.Module) -> Precision | None:
+    return next((m.precision for m in model.modules() if isinstance(m, QuantModule)), None)
+
+
+def train_cohort(
+    model: nn.Module,
+    datasets: Sequence[LabelledData],
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    train_bits: int,
+    rounding: str,
+    generators: Sequence[torch.Generator],
+) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
+    """Train one copy of ``model`` (its current weights are the global state) per dataset, as
+    ``train_locally`` would with each client's generator; return each client's final state
+    (parameters and buffers by state-dict name) and mean loss, in the order given.
+
+    ``model`` must pass :func:`cohort_unsupported` (SGD with momentum, no BatchNorm)."""
+    reason = cohort_unsupported(model, "sgd")
+    if reason is not None:
+        raise ValueError(f"model {type(model).__name__} cannot train as a cohort: {reason}")
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    set_precision(model, train_bits, rounding)
+    precision = _shared_precision(model)
+    model.train()
+    xs = [torch.from_numpy(d.x) for d in datasets]
+    ys = [torch.from_numpy(d.y) for d in datasets]
+    input_shape = tuple(xs[0].shape[1:])
+
+    shapes_of: dict[int, list[tuple[torch.Size, torch.dtype]]] = {}
+
+    def noise_shapes(batch: int) -> list[tuple[torch.Size, torch.dtype]]:
+        """The (shape, dtype) of each noise draw of the quantizers, in forward order, for a
+        batch of ``batch`` (traced once per batch size with zero noise)."""
+        if precision is None or not precision.stochastic:
+            return []
+        if batch not in shapes_of:
+            recorded: list[tuple[torch.Size, torch.dtype]] = []
+            precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
+            try:
+                with torch.no_grad():
+                    functional_call(model, (params, buffers), (torch.zeros((batch, *input_shape), dtype=xs[0].dtype),))
+            finally:
+                precision.noise_source = None
+            shapes_of[batch] = recorded
+        return shapes_of[batch]
+
+    draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for client, d in enumerate(draws):
+        groups.setdefault(d.batch_sizes, []).append(client)
+
+    def loss_of(p, b, x, y, noises):
+        fed = iter(noises)
+        precision.noise_source = (lambda t: next(fed)) if precision is not None else None
+        loss = F.cross_entropy(functional_call(model, (p, b), (x,)), y)
+        return loss, loss.detach()
+
+    step = vmap(grad(loss_of, has_aux=True))
+    states: list[dict[str, torch.Tensor]] = [{} for _ in datasets]
+    losses = [0.0] * len(datasets)
+    try:
+        for members in groups.values():
+            k = len(members)
+            stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in params.items()}
+            stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in buffers.items()}
+            sgd = _StackedSGD(list(stacked.values()), lr=lr, momentum=momentum)
+            totals = [0.0] * k
+            for i in range(iterations):
+                x = torch.stack([xs[c][draws[c].batches[i]] for c in members])
+                y = torch.stack([ys[c][draws[c].batches[i]] for c in members])
+                noises = [torch.stack(column) for column in zip(*(draws[c].noises[i] for c in members))]
+                grads, loss = step(stacked, stacked_buffers, x, y, noises)
+                sgd.step([grads[name] for name in stacked])
+                for j, value in enumerate(loss.tolist()):
+                    totals[j] += value  # as train_locally: a Python sum of each step's loss
+            for j, c in enumerate(members):
+                states[c] = {**{n: v[j] for n, v in stacked.items()}, **{n: v[j] for n, v in stacked_buffers.items()}}
+                losses[c] = totals[j] / iterations
+    finally:
+        if precision is not None:
+            precision.noise_source = None
+    return states, losses
+
+
+class _StackedSGD:
+    """``PlainSGD``'s update (momentum buffer = first gradient, then ``m * buf + grad``; then
+    ``param -= lr * buf``) on stacked parameters: the same element-wise ops per client."""
+
+    def __init__(self, params: list[torch.Tensor], *, lr: float, momentum: float) -> None:
+        self.params, self.lr, self.momentum = params, float(lr), float(momentum)
+        self._buffers: list[torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor]) -> None:
+        if self.momentum == 0.0:
+            torch._foreach_add_(self.params, grads, alpha=-self.lr)
+            return
+        if self._buffers is None:
+            self._buffers = [g.detach().clone() for g in grads]
+        else:
+            torch._foreach_mul_(self._buffers, self.momentum)
+            torch._foreach_add_(self._buffers, grads)
+        torch._foreach_add_(self.params, self._buffers, alpha=-self.lr)
+
+
+def max_rel_diff(ours: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]]) -> float:
+    """max over clients and tensors of max|ours - reference| / max|reference| (0/0 counts 0)."""
+    worst = 0.0
+    for a_list, b_list in zip(ours, reference, strict=True):
+        for a, b in zip(a_list, b_list, strict=True):
+            scale = float(np.max(np.abs(b))) if b.size else 0.0
+            gap = float(np.max(np.abs(np.asarray(a) - b))) if b.size else 0.0
+            worst = max(worst, gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf")))
+    return worst
