@@ -1,0 +1,107 @@
+"""The cohort engine (``engine=cohort``) against the sequential in-process engine, its reference:
+the same local updates (float64, within 1e-5 relative: ``cohort_max_rel_diff``), the same World
+outcomes in a run, determinism per seed, and the one-line fallback."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import fedsim
+from fedsim.federation import build_task, train_locally
+from fedsim.federation._cohort_training import max_rel_diff, train_cohort
+from fedsim.torch_rng import torch_stream
+
+
+def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str):
+    """(cohort, sequential) float64 updates and losses of ``devices`` from the seeded model."""
+    config = fedsim.compose([f"model={model_name}", "world.num_devices=20"])
+    task = build_task(config)
+    base = task.new_model().double()
+    datasets = [SimpleNamespace(x=task.device_data(d).x.astype(np.float64), y=task.device_data(d).y) for d in devices]
+    train = config.train
+    kwargs = dict(iterations=iterations, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum, train_bits=bits, rounding=rounding)
+    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
+
+    def generator(device):
+        return torch_stream(config.seed, "local-training", device, 1)
+
+    sequential, sequential_losses = [], []
+    for device, data in zip(devices, datasets):
+        model = copy.deepcopy(base)
+        sequential_losses.append(train_locally(model, data, generator=generator(device), **kwargs))
+        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
+    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(d) for d in devices], **kwargs)
+    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
+    return cohort, sequential, losses, sequential_losses, [len(d.y) for d in datasets]
+
+
+@pytest.mark.parametrize(
+    ("model_name", "devices", "bits", "rounding"),
+    [
+        ("mlp", [0, 3, 5, 19], 8, "stochastic"),  # 72, 72, 72 and 71 examples: two stacks
+        ("mlp", [2, 19], 3, "stochastic"),
+        ("mlp", [4, 19], 8, "nearest"),
+        ("cnn", [1, 19], 8, "stochastic"),
+    ],
+)
+def test_cohort_updates_match_the_sequential_engine_in_float64(model_name, devices, bits, rounding):
+    cohort, sequential, losses, sequential_losses, sizes = _float64_updates(model_name, devices, iterations=5, bits=bits, rounding=rounding)
+    assert len(set(sizes)) == 2  # clients of different batch sequences (the last batch of a pass)
+    assert all(max(float(np.abs(a).max()) for a in update) > 1e-3 for update in sequential)  # they trained
+    cohort_max_rel_diff = max_rel_diff(cohort, sequential)
+    assert cohort_max_rel_diff <= 1e-5
+    np.testing.assert_allclose(losses, sequential_losses, rtol=1e-12)
+    # Another client's noise and batches would not pass: the comparison can fail.
+    assert max_rel_diff(cohort[::-1], sequential) > 1e-2
+
+
+@pytest.mark.slow
+def test_cohort_updates_of_qcnn5_with_batchnorm_match_in_float64():
+    cohort, sequential, losses, sequential_losses, _ = _float64_updates("qcnn5", [0, 19], iterations=3, bits=8, rounding="stochastic")
+    assert max_rel_diff(cohort, sequential) <= 1e-5  # BatchNorm running statistics included
+    np.testing.assert_allclose(losses, sequential_losses, rtol=1e-12)
+
+
+def _ledger(out) -> dict[str, list[dict[str, str]]]:
+    return {name: list(csv.DictReader(io.StringIO((out / name).read_text()))) for name in ("rounds.csv", "devices.csv")}
+
+
+@pytest.mark.parametrize("extra", [[], ["faults.client_crash_prob=0.3", "faults.nonfinite_prob=0.2"]], ids=["plain", "faults"])
+def test_a_cohort_run_has_the_sequential_runs_world_and_is_deterministic(tmp_path, extra):
+    overrides = ["rounds=2", "world.num_devices=10", "op.devices_per_round=4", "train.rounding=stochastic", *extra]
+    fedsim.run(fedsim.compose(overrides), tmp_path / "sequential")
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "cohort")
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "again")
+    for name in ("rounds.csv", "devices.csv", "summary.json"):
+        if name != "summary.json":
+            assert (tmp_path / "cohort" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    sequential, cohort = _ledger(tmp_path / "sequential"), _ledger(tmp_path / "cohort")
+    for name in sequential:
+        assert len(cohort[name]) == len(sequential[name]) > 1
+        for ours, theirs in zip(cohort[name], sequential[name]):
+            # Selected devices, energies, times, drops, payloads: the same bytes. Only the float32
+            # training loss carries the batched kernels' rounding.
+            assert {k: v for k, v in ours.items() if k != "train_loss"} == {k: v for k, v in theirs.items() if k != "train_loss"}
+            if theirs["train_loss"]:
+                assert float(ours["train_loss"]) == pytest.approx(float(theirs["train_loss"]), rel=1e-5)
+    if extra:
+        reasons = {row["drop_reason"] for row in sequential["devices.csv"]}
+        assert "client_error" in reasons  # the crash path was exercised
+
+
+def test_a_model_that_cannot_train_as_a_cohort_says_so_once_and_runs_sequentially(tmp_path, capfd):
+    overrides = ["rounds=2", "world.num_devices=6", "op.devices_per_round=3", "train.optimizer=adamw"]
+    fedsim.run(fedsim.compose(overrides), tmp_path / "sequential")
+    capfd.readouterr()
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "cohort")
+    lines = [line for line in capfd.readouterr().err.splitlines() if "engine=cohort" in line]
+    assert lines == ["fedsim: engine=cohort: model mlp cannot be vmapped (train.optimizer=adamw (the cohort engine steps SGD with momentum only)); its clients train sequentially"]
+    for name in ("rounds.csv", "devices.csv"):
+        assert (tmp_path / "cohort" / name).read_bytes() == (tmp_path / "sequential" / name).read_bytes()
