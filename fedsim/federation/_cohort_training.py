@@ -17,6 +17,7 @@ decide that), so a round runs one vmapped program per distinct batch-size sequen
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -46,14 +47,30 @@ def cohort_unsupported(model: nn.Module, optimizer: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _NoiseLayout:
+    """The shapes of a forward pass's noise draws, in draw order, and their one dtype."""
+
+    shapes: tuple[torch.Size, ...]
+    dtype: torch.dtype
+
+    def split(self, stacked: torch.Tensor) -> list[torch.Tensor]:
+        """(K, total) concatenated draws -> one (K, *shape) view per quantizer call."""
+        out, offset = [], 0
+        for shape in self.shapes:
+            out.append(stacked[:, offset : offset + shape.numel()].unflatten(1, shape))
+            offset += shape.numel()
+        return out
+
+
 class _ClientDraws:
     """One client's batches and stochastic-rounding noise, drawn from its generator in the order
     ``train_locally`` draws them."""
 
     def __init__(self, n: int, iterations: int, batch_size: int, generator: torch.Generator,
-                 noise_shapes: Callable[[int], list[tuple[torch.Size, torch.dtype]]]) -> None:
+                 noise_shapes: Callable[[int], _NoiseLayout]) -> None:
         self.batches: list[torch.Tensor] = []
-        self.noises: list[list[torch.Tensor]] = []
+        self.noises: list[torch.Tensor] = []  # per step: the draws of all quantizers, concatenated
         order = torch.randperm(n, generator=generator)
         cursor = 0
         for _ in range(iterations):
@@ -62,7 +79,10 @@ class _ClientDraws:
             batch = order[cursor : cursor + batch_size]
             cursor += batch_size
             self.batches.append(batch)
-            self.noises.append([torch.rand(shape, generator=generator, dtype=dtype) for shape, dtype in noise_shapes(len(batch))])
+            layout = noise_shapes(len(batch))
+            # CPU uniform_ fills serially, one generator value per element, so one draw of the
+            # concatenated size is the quantizers' draws one after another (the streams match).
+            self.noises.append(torch.rand(sum(shape.numel() for shape in layout.shapes), generator=generator, dtype=layout.dtype))
 
     @property
     def batch_sizes(self) -> tuple[int, ...]:
@@ -99,25 +119,27 @@ def train_cohort(
     ys = [torch.from_numpy(d.y) for d in datasets]
     input_shape = tuple(xs[0].shape[1:])
 
-    shapes_of: dict[int, list[tuple[torch.Size, torch.dtype]]] = {}
+    layouts: dict[int, _NoiseLayout] = {}
 
-    def noise_shapes(batch: int) -> list[tuple[torch.Size, torch.dtype]]:
-        """The (shape, dtype) of each noise draw of the quantizers, in forward order, for a
-        batch of ``batch`` (traced once per batch size with zero noise)."""
-        if precision is None or not precision.stochastic:
-            return []
-        if batch not in shapes_of:
+    def noise_shapes(batch: int) -> _NoiseLayout:
+        """The noise draws of the quantizers in forward order for a batch of ``batch`` (traced
+        once per batch size, with zero noise)."""
+        if batch not in layouts:
             recorded: list[tuple[torch.Size, torch.dtype]] = []
-            precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
-            model.eval()  # the same quantizer calls; BatchNorm leaves its running statistics alone
-            try:
-                with torch.no_grad():
-                    functional_call(model, (params, buffers), (torch.zeros((batch, *input_shape), dtype=xs[0].dtype),))
-            finally:
-                precision.noise_source = None
-                model.train()
-            shapes_of[batch] = recorded
-        return shapes_of[batch]
+            if precision is not None and precision.stochastic:
+                precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
+                model.eval()  # the same quantizer calls; BatchNorm leaves its running statistics alone
+                try:
+                    with torch.no_grad():
+                        functional_call(model, (params, buffers), (torch.zeros((batch, *input_shape), dtype=xs[0].dtype),))
+                finally:
+                    precision.noise_source = None
+                    model.train()
+            dtypes = {dtype for _, dtype in recorded}
+            if len(dtypes) > 1:
+                raise ValueError(f"quantizers of {type(model).__name__} round tensors of several dtypes ({sorted(map(str, dtypes))})")
+            layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else xs[0].dtype)
+        return layouts[batch]
 
     draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
     groups: dict[tuple[int, ...], list[int]] = {}
@@ -143,7 +165,7 @@ def train_cohort(
             for i in range(iterations):
                 x = torch.stack([xs[c][draws[c].batches[i]] for c in members])
                 y = torch.stack([ys[c][draws[c].batches[i]] for c in members])
-                noises = [torch.stack(column) for column in zip(*(draws[c].noises[i] for c in members))]
+                noises = noise_shapes(len(draws[members[0]].batches[i])).split(torch.stack([draws[c].noises[i] for c in members]))
                 grads, loss = step(stacked, stacked_buffers, x, y, noises)
                 sgd.step([grads[name] for name in stacked])
                 for j, value in enumerate(loss.tolist()):
