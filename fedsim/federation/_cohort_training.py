@@ -16,6 +16,7 @@ decide that), so a round runs one vmapped program per distinct batch-size sequen
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -28,6 +29,8 @@ from torch.func import functional_call, grad, vmap
 
 from ..qnn import set_precision
 from ..qnn._layers import Precision, QuantModule
+from ..torch_rng import torch_stream
+from ._local_training import train_locally  # the reference: the sequential engine's training
 
 
 class LabelledData(Protocol):
@@ -211,3 +214,43 @@ def max_rel_diff(ours: Sequence[Sequence[np.ndarray]], reference: Sequence[Seque
         gap = max((float(np.max(np.abs(np.asarray(a) - b))) for a, b in pairs if b.size), default=0.0)
         worst = max(worst, gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf")))
     return worst
+
+
+def float64_equivalence(task, devices: Sequence[int], server_round: int, *, train_bits: int, iterations: int,
+                        rounding: str | None = None) -> dict[str, object]:
+    """``cohort_max_rel_diff``: ``devices``' updates from the task's seeded model, trained in float64
+    by the cohort (``train_cohort``) and one by one (``train_locally``, the sequential engine's
+    code) with the same streams; also both engines' losses and the updates themselves.
+
+    ``task`` is a ``ClassifierTask`` (its model, partitions and ``config.train``)."""
+    train = task.config.train
+    base = task.new_model().double()
+    datasets = [_Float64Data(task.device_data(d)) for d in devices]
+    kwargs = dict(iterations=iterations, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
+                  train_bits=train_bits, rounding=rounding or train.rounding)
+    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
+
+    def generator(device: int) -> torch.Generator:
+        return torch_stream(task.config.seed, "local-training", device, server_round)
+
+    sequential, sequential_losses = [], []
+    for device, data in zip(devices, datasets):
+        model = copy.deepcopy(base)
+        sequential_losses.append(train_locally(model, data, generator=generator(device), **kwargs))
+        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
+    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(d) for d in devices], **kwargs)
+    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
+    return {
+        "cohort_max_rel_diff": max_rel_diff(cohort, sequential),
+        "cohort_updates": cohort, "sequential_updates": sequential,
+        "cohort_losses": losses, "sequential_losses": sequential_losses,
+        "num_examples": [len(d.y) for d in datasets],
+    }
+
+
+class _Float64Data:
+    """A client's data with float64 inputs (``fedsim.data.Dataset`` keeps float32)."""
+
+    def __init__(self, data: LabelledData) -> None:
+        self.x = np.asarray(data.x, dtype=np.float64)
+        self.y = data.y

@@ -4,42 +4,22 @@ outcomes in a run, determinism per seed, and the one-line fallback."""
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 import fedsim
-from fedsim.federation import build_task, train_locally
-from fedsim.federation._cohort_training import max_rel_diff, train_cohort
-from fedsim.torch_rng import torch_stream
+from fedsim.federation import build_task
+from fedsim.federation._cohort_training import float64_equivalence, max_rel_diff
 
 
 def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str):
     """(cohort, sequential) float64 updates and losses of ``devices`` from the seeded model."""
-    config = fedsim.compose([f"model={model_name}", "world.num_devices=20"])
-    task = build_task(config)
-    base = task.new_model().double()
-    datasets = [SimpleNamespace(x=task.device_data(d).x.astype(np.float64), y=task.device_data(d).y) for d in devices]
-    train = config.train
-    kwargs = dict(iterations=iterations, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum, train_bits=bits, rounding=rounding)
-    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
-
-    def generator(device):
-        return torch_stream(config.seed, "local-training", device, 1)
-
-    sequential, sequential_losses = [], []
-    for device, data in zip(devices, datasets):
-        model = copy.deepcopy(base)
-        sequential_losses.append(train_locally(model, data, generator=generator(device), **kwargs))
-        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
-    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(d) for d in devices], **kwargs)
-    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
-    return cohort, sequential, losses, sequential_losses, [len(d.y) for d in datasets]
+    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20"]))
+    out = float64_equivalence(task, devices, 1, train_bits=bits, iterations=iterations, rounding=rounding)
+    return out["cohort_updates"], out["sequential_updates"], out["cohort_losses"], out["sequential_losses"], out["num_examples"]
 
 
 @pytest.mark.parametrize(
