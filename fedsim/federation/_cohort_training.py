@@ -10,8 +10,10 @@ quantizers through ``Precision.noise_source``. So the batches and the noise are 
 engine's, bit for bit; what differs is only the floating-point order of the batched kernels
 (updates agree to ~1e-15 relative in float64).
 
-Clients stack when their steps have the same batch sizes (local data sizes modulo the batch size
-decide that), so a round runs one vmapped program per distinct batch-size sequence.
+A step's shorter batches (a client's last batch of a pass, a smaller partition) are padded with
+zero rows of zero loss weight, so all clients stack into one vmapped program; a model with
+BatchNorm, whose batch statistics would see the padding, runs one program per distinct sequence
+of batch sizes instead.
 """
 
 from __future__ import annotations
@@ -56,6 +58,22 @@ class _NoiseLayout:
 
     shapes: tuple[torch.Size, ...]
     dtype: torch.dtype
+
+    def padded(self, flat: torch.Tensor, rows: _NoiseLayout) -> torch.Tensor:
+        """``flat`` (draws of this layout) laid out as ``rows``, a larger batch's: each batch-
+        dependent draw gets zero rows appended (the padding rows' noise)."""
+        if rows.shapes == self.shapes:
+            return flat
+        pieces, offset = [], 0
+        for mine, theirs in zip(self.shapes, rows.shapes, strict=True):
+            piece = flat[offset : offset + mine.numel()].view(mine)
+            offset += mine.numel()
+            if mine != theirs:
+                if mine[1:] != theirs[1:]:
+                    raise ValueError(f"a quantizer draws noise of shape {tuple(mine)} at one batch size, {tuple(theirs)} at another: not padded rows")
+                piece = torch.cat([piece, piece.new_zeros((theirs[0] - mine[0], *mine[1:]))])
+            pieces.append(piece.reshape(-1))
+        return torch.cat(pieces)
 
     def split(self, stacked: torch.Tensor) -> list[torch.Tensor]:
         """(K, total) concatenated draws -> one (K, *shape) view per quantizer call."""
@@ -145,14 +163,19 @@ def train_cohort(
         return layouts[batch]
 
     draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
+    # Without BatchNorm, rows do not see each other: shorter batches are padded with zero rows of
+    # zero weight, and every client stacks. BatchNorm's batch statistics would see the padding, so
+    # its clients stack only with the same batch sizes step by step.
+    padded = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     groups: dict[tuple[int, ...], list[int]] = {}
     for client, d in enumerate(draws):
-        groups.setdefault(d.batch_sizes, []).append(client)
+        groups.setdefault(() if padded else d.batch_sizes, []).append(client)
 
-    def loss_of(p, b, x, y, noises):
+    def loss_of(p, b, x, y, weight, noises):
         fed = iter(noises)
         precision.noise_source = (lambda t: next(fed)) if precision is not None else None
-        loss = F.cross_entropy(functional_call(model, (p, b), (x,)), y)
+        # The mean over the client's own rows (weight 1/b on them, 0 on the padding).
+        loss = (F.cross_entropy(functional_call(model, (p, b), (x,)), y, reduction="none") * weight).sum()
         return loss, loss.detach()
 
     step = vmap(grad(loss_of, has_aux=True))
@@ -166,10 +189,18 @@ def train_cohort(
             sgd = _StackedSGD(list(stacked.values()), lr=lr, momentum=momentum)
             totals = [0.0] * k
             for i in range(iterations):
-                x = torch.stack([xs[c][draws[c].batches[i]] for c in members])
-                y = torch.stack([ys[c][draws[c].batches[i]] for c in members])
-                noises = noise_shapes(len(draws[members[0]].batches[i])).split(torch.stack([draws[c].noises[i] for c in members]))
-                grads, loss = step(stacked, stacked_buffers, x, y, noises)
+                sizes = [len(draws[c].batches[i]) for c in members]
+                rows = max(sizes)
+                x = xs[0].new_zeros((k, rows, *input_shape))
+                y = ys[0].new_zeros((k, rows))
+                weight = torch.zeros((k, rows), dtype=x.dtype)
+                layout = noise_shapes(rows)
+                flat = []
+                for j, (c, size) in enumerate(zip(members, sizes)):
+                    batch = draws[c].batches[i]
+                    x[j, :size], y[j, :size], weight[j, :size] = xs[c][batch], ys[c][batch], 1.0 / size
+                    flat.append(noise_shapes(size).padded(draws[c].noises[i], layout))
+                grads, loss = step(stacked, stacked_buffers, x, y, weight, layout.split(torch.stack(flat)))
                 sgd.step([grads[name] for name in stacked])
                 for j, value in enumerate(loss.tolist()):
                     totals[j] += value  # as train_locally: a Python sum of each step's loss

@@ -15,9 +15,9 @@ from fedsim.federation import build_task
 from fedsim.federation._cohort_training import float64_equivalence, max_rel_diff
 
 
-def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str):
+def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str, extra=()):
     """(cohort, sequential) float64 updates and losses of ``devices`` from the seeded model."""
-    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20"]))
+    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20", *extra]))
     out = float64_equivalence(task, devices, 1, train_bits=bits, iterations=iterations, rounding=rounding)
     return out["cohort_updates"], out["sequential_updates"], out["cohort_losses"], out["sequential_losses"], out["num_examples"]
 
@@ -34,6 +34,19 @@ def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bi
 def test_cohort_updates_match_the_sequential_engine_in_float64(model_name, devices, bits, rounding):
     cohort, sequential, losses, sequential_losses, sizes = _float64_updates(model_name, devices, iterations=5, bits=bits, rounding=rounding)
     assert len(set(sizes)) == 2  # clients of different batch sequences (the last batch of a pass)
+    _assert_equivalent(cohort, sequential, losses, sequential_losses)
+
+
+def test_non_iid_partitions_of_very_different_sizes_stack_padded_and_still_match():
+    devices = [0, 1, 2, 3, 4, 5]
+    cohort, sequential, losses, sequential_losses, sizes = _float64_updates(
+        "mlp", devices, iterations=5, bits=8, rounding="stochastic", extra=["partition.kind=dirichlet", "partition.alpha=0.3"]
+    )
+    assert max(sizes) > 2 * min(sizes) and len({n % 32 for n in sizes}) > 2  # last batches padded by many rows
+    _assert_equivalent(cohort, sequential, losses, sequential_losses)
+
+
+def _assert_equivalent(cohort, sequential, losses, sequential_losses):
     assert all(max(float(np.abs(a).max()) for a in update) > 1e-3 for update in sequential)  # they trained
     cohort_max_rel_diff = max_rel_diff(cohort, sequential)
     assert cohort_max_rel_diff <= 1e-5
