@@ -150,8 +150,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of {', '.join(ENGINES)}")
     parser.add_argument("--overhead-repeats", type=int, default=5, help="repeats of engine_overhead.py (0: skip it)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads of the in-process engines (0: torch's default)")
     parser.add_argument("--quick", action="store_true", help="2 rounds, 4 devices, 2 per round, one overhead repeat")
     args = parser.parse_args()
+    if args.torch_threads > 0:
+        # On a shared machine, busy-waiting intra-op threads of a descheduled peer cost more than
+        # they give a small MLP; Ray's ClientApp actors keep their own setting.
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     if args.quick:
         args.rounds, args.settings, args.overhead_repeats = 2, "4:2", 1
     settings = _settings(args.settings)
@@ -194,6 +201,7 @@ def main() -> None:
     result = {
         "benchmark": "engines",
         "rounds": args.rounds,
+        "torch_threads": args.torch_threads or None,
         "settings": rows,
         "reference_devices": reference["devices"],
         **{k: reference[k] for k in ("speedup_vs_ray", "cohort_speedup_vs_sequential", "peak_memory_per_device_bytes") if k in reference},
