@@ -172,8 +172,9 @@ def train_cohort(
         groups.setdefault(() if padded else d.batch_sizes, []).append(client)
 
     def loss_of(p, b, x, y, weight, noises):
-        fed = iter(noises)
-        precision.noise_source = (lambda t: next(fed)) if precision is not None else None
+        if precision is not None:
+            fed = iter(noises)
+            precision.noise_source = lambda t: next(fed)
         # The mean over the client's own rows (weight 1/b on them, 0 on the padding).
         loss = (F.cross_entropy(functional_call(model, (p, b), (x,)), y, reduction="none") * weight).sum()
         return loss, loss.detach()
