@@ -12,7 +12,7 @@ from flwr.app import Context, RecordDict
 
 from ._atomic import atomic_write_text
 from .config import RunConfig
-from .engine import InProcessGrid
+from .engine import CohortGrid, InProcessGrid
 from .errors import ConfigError
 from .federation import config_to_run_config, run_federation, task_from_run_config
 from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
@@ -105,7 +105,9 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
 
 
 def _federate(config: RunConfig, run_config: dict, out: Path | None, progress: bool, resume_from: Checkpoint | None = None) -> RunResult:
-    """The rounds of ``config`` on the in-process engine (from the start, or after a checkpoint)."""
-    grid = InProcessGrid(client_app, config.world.num_devices, run_config, seed=config.seed)
+    """The rounds of ``config`` on the in-process engine (``engine=cohort``: its cohort mode),
+    from the start or after a checkpoint."""
+    engine = CohortGrid if config.engine == "cohort" else InProcessGrid
+    grid = engine(client_app, config.world.num_devices, run_config, seed=config.seed)
     server_context = Context(run_id=grid.run.run_id, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
     return run_federation(grid, server_context, output_dir=out, progress=progress, resume_from=resume_from)

@@ -30,7 +30,7 @@ CASES = [
     ("rounds-zero", ["run", "rounds=0"], "rounds=0 is not allowed"),
     ("rounds-string", ["run", "rounds=many"], "rounds='many' is not allowed"),
     ("target-above-one", ["run", "target_accuracy=1.5"], "target_accuracy=1.5 is not allowed"),
-    ("engine-unknown", ["run", "engine=gpu"], "engine='gpu' is not allowed: one of inprocess"),
+    ("engine-unknown", ["run", "engine=gpu"], "engine='gpu' is not allowed: one of inprocess, cohort"),
     ("eval-batch-zero", ["run", "eval_batch_size=0"], "eval_batch_size=0 is not allowed"),
     ("unknown-top-key", ["run", "bogus=1"], "bogus='1' is not allowed: not a known key"),
     ("misspelled-key", ["run", "radio.tx_powr_w=1"], "did you mean radio.tx_power_w?"),

@@ -20,7 +20,7 @@ def test_a_benchmark_runs_as_a_script(name):
 
 
 @pytest.mark.slow
-def test_the_engines_benchmark_compares_in_process_and_ray_ledgers():
+def test_the_engines_benchmark_compares_the_sequential_cohort_and_ray_engines():
     import json
 
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "engines.py"), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=900)
@@ -28,7 +28,12 @@ def test_the_engines_benchmark_compares_in_process_and_ray_ledgers():
     assert out.stdout.startswith("load average at start")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["ledger_identical"] is True
-    assert result["speedup_vs_ray"] == result["ray_s"] / result["in_process_s"]
+    (row,) = result["settings"]
+    assert row["cohort_same_world"] is True
+    assert result["speedup_vs_ray"] == row["ray_s"] / row["cohort_s"]
+    assert result["cohort_speedup_vs_sequential"] == row["in_process_s"] / row["cohort_s"]
+    assert result["cohort_max_rel_diff"] <= 1e-5
+    assert result["overhead_vs_plain"] > 0 and result["peak_memory_per_device_bytes"] > 0
 
 
 def test_the_async_world_benchmark_reports_events_against_the_sync_world():

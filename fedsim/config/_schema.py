@@ -35,7 +35,7 @@ from ..world._availability import read_trace
 from ..world import AccessConfig, AvailabilityConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int, check_list, check_optional_str
 
-ENGINES = ("inprocess",)
+ENGINES = ("inprocess", "cohort")  # cohort: the round's clients vmapped together (fedsim.engine.CohortGrid)
 CALIBRATIONS = ("server", "federated")  # where the LM's calibration statistics come from
 AGGREGATIONS = ("fedavg", "svd")  # how adapter factors are averaged
 MASKS = ("leap", "patch")  # learnable masks of model=tinylm_masks: per-weight Gumbel-sigmoid | 2:4 patterns

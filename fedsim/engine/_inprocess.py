@@ -72,25 +72,38 @@ class InProcessGrid(Grid):
         return list(self._contexts)
 
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        messages = list(messages)
         ids = []
         for message in messages:
             message_id = f"m{next(self._ids)}"
             message.metadata.__dict__["_message_id"] = message_id
-            context = self._contexts[message.metadata.dst_node_id]
-            try:
-                reply = self._client_app(message, context)
-            except Exception as error:  # noqa: BLE001 - as Flower's runtimes do: the reply carries it
-                reply = Message(error=Error(code=CLIENT_APP_RAISED, reason=f"{type(error).__name__}: {error}"), reply_to=message)
+            ids.append(message_id)
+        for message_id, reply in zip(ids, self._replies_to(messages), strict=True):
             reply.metadata.__dict__["_message_id"] = f"r{message_id}"
             self._replies[message_id] = reply
-            ids.append(message_id)
         return ids
+
+    def _replies_to(self, messages: list[Message]) -> list[Message]:
+        """One reply per pushed message, in order (an engine may compute them together)."""
+        return [self._deliver(message) for message in messages]
+
+    def _deliver(self, message: Message) -> Message:
+        """The ClientApp's reply to one message; an exception becomes an error reply."""
+        try:
+            return self._client_app(message, self._contexts[message.metadata.dst_node_id])
+        except Exception as error:  # noqa: BLE001 - as Flower's runtimes do: the reply carries it
+            return error_reply(message, error)
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._replies.pop(i) for i in message_ids if i in self._replies]
 
     def send_and_receive(self, messages: Iterable[Message], *, timeout: float | None = None) -> Iterable[Message]:
         return self.pull_messages(self.push_messages(messages))
+
+
+def error_reply(message: Message, error: Exception) -> Message:
+    """The reply of a ClientApp that raised, as Flower's runtimes build it."""
+    return Message(error=Error(code=CLIENT_APP_RAISED, reason=f"{type(error).__name__}: {error}"), reply_to=message)
 
 
 def _node_ids(seed: int, count: int) -> list[int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
@@ -16,9 +17,10 @@ from ..errors import DataError
 from ..qnn import build_model, profile_model
 from ..torch_rng import torch_stream
 from ..workload import Workload
+from ._cohort_training import cohort_unsupported, train_cohort
 from ._local_training import evaluate, train_locally
 from ._optimizer import optimizer_part
-from ._records import load_record, model_to_record, record_to_numpy, update_from_model
+from ._records import load_record, model_to_record, record_to_numpy, update_from_model, update_from_state
 from ._task import LocalResult, Task
 
 
@@ -107,6 +109,35 @@ class ClassifierTask(Task):
             mkor_inv_freq=train.mkor_inv_freq,
         )
         return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
+
+    def cohort_unsupported(self) -> str | None:
+        return cohort_unsupported(self.scratch_model, self.config.train.optimizer or "sgd")
+
+    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint) -> list[LocalResult]:
+        """The devices' local updates trained together (``train_cohort``), each as ``local_update``
+        computes it."""
+        if self.cohort_unsupported() is not None:
+            return super().local_updates(record, devices, server_round, op)
+        model = self.scratch_model
+        load_record(model, record)
+        global_arrays = record_to_numpy(record, self.update_keys)
+        datasets = [self.device_data(device) for device in devices]
+        train = self.config.train
+        states, losses = train_cohort(
+            model,
+            datasets,
+            iterations=op.local_iters,
+            batch_size=train.batch_size,
+            lr=train.lr,
+            momentum=train.momentum,
+            train_bits=op.train_bits,
+            rounding=train.rounding,
+            generators=[torch_stream(self.config.seed, "local-training", device, server_round) for device in devices],
+        )
+        return [
+            LocalResult(update_from_state(state, global_arrays, self.update_keys), len(data), loss)
+            for state, data, loss in zip(states, datasets, losses)
+        ]
 
     @cached_property
     def _eval_model(self) -> nn.Module:

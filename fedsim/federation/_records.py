@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -29,7 +29,11 @@ def load_record(model: nn.Module, record: ArrayRecord) -> None:
 
 def update_from_model(model: nn.Module, global_arrays: Sequence[np.ndarray], keys: Sequence[str]) -> list[np.ndarray]:
     """Δw = local - global for the averaged state entries."""
-    state = model.state_dict()
+    return update_from_state(model.state_dict(), global_arrays, keys)
+
+
+def update_from_state(state: Mapping[str, torch.Tensor], global_arrays: Sequence[np.ndarray], keys: Sequence[str]) -> list[np.ndarray]:
+    """Δw = local - global from a local state by state-dict name."""
     return [state[k].detach().numpy() - g for k, g in zip(keys, global_arrays)]
 
 

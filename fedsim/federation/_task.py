@@ -72,6 +72,15 @@ class Task(ABC):
     def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
         """Train on ``device``'s data from the global ``record`` as the operating point says."""
 
+    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint) -> list[LocalResult]:
+        """``local_update`` of each device (the cohort engine's call): one at a time unless the
+        task trains a cohort together."""
+        return [self.local_update(record, device, server_round, op) for device in devices]
+
+    def cohort_unsupported(self) -> str | None:
+        """Why this task's devices cannot train together as a cohort (None: they can)."""
+        return f"the {type(self).__name__} trains one device at a time"
+
     @abstractmethod
     def evaluate(self, record: ArrayRecord, op: OperatingPoint) -> dict[str, float]:
         """Server-side test metrics of a global state: at least ``loss`` and ``accuracy``."""

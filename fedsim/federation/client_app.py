@@ -13,6 +13,8 @@ depend on which process or engine runs the client.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -21,10 +23,10 @@ from ..config import OperatingPoint
 from ..errors import ConfigError
 from ..rng import numpy_stream
 from ..uplink import encode_update
-from ..world import InjectedFaultError
+from ..world import DeviceFaults, InjectedFaultError
 from ._job import task_from_run_config
 from ._records import encoded_to_record
-from ._task import Task
+from ._task import LocalResult, Task
 
 app = ClientApp()
 
@@ -71,14 +73,36 @@ def local_update(task: Task, device: int, msg: Message) -> RecordDict:
     Injected faults (``faults.*``) strike here: a crash raises ``InjectedFaultError`` (the engine
     turns it into an error reply), a non-finite fault uploads NaN and inf.
     """
+    request = train_request(task, device, msg)
+    result = task.local_update(msg.content["arrays"], device, request.server_round, request.op)
+    return train_reply(task, request, result)
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    """What a TRAIN message asks of one device, with the faults drawn for it this round."""
+
+    device: int
+    server_round: int
+    op: OperatingPoint
+    faults: DeviceFaults
+
+
+def train_request(task: Task, device: int, msg: Message) -> TrainRequest:
+    """Read a TRAIN message; an injected crash raises ``InjectedFaultError`` here, before training."""
     cfg = msg.content["config"]
     server_round = int(cfg["server-round"])
-    op = operating_point(cfg)
     faults = task.config.faults.draw(task.config.seed, server_round, device)
     if faults.crash:
         raise InjectedFaultError(f"injected crash of device {device} in round {server_round} (faults.client_crash_prob={task.config.faults.client_crash_prob:g})")
-    result = task.local_update(msg.content["arrays"], device, server_round, op)
-    update = poisoned(result.update) if faults.nonfinite else result.update
+    return TrainRequest(device, server_round, operating_point(cfg), faults)
+
+
+def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> RecordDict:
+    """The reply content of a trained device: its update packed at m bits and its metrics (every
+    engine builds replies here, so they do not depend on how the training ran)."""
+    device, server_round, op = request.device, request.server_round, request.op
+    update = poisoned(result.update) if request.faults.nonfinite else result.update
     encoded = encode_update(update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round))
     metrics = MetricRecord(
         {

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._names import FULL_PRECISION_BITS, ROUNDING_MODES
-from ._quantizer import quantize
+from ._quantizer import NoiseSource, quantize
 
 
 @dataclass
@@ -24,6 +24,7 @@ class Precision:
     bits: int = FULL_PRECISION_BITS
     rounding: str = "nearest"
     generator: torch.Generator | None = None
+    noise_source: NoiseSource | None = None  # replaces the generator's draws (the cohort engine)
 
     @property
     def stochastic(self) -> bool:
@@ -37,11 +38,11 @@ class QuantModule(nn.Module):
 
     def _quantize_weight(self, weight: torch.Tensor) -> torch.Tensor:
         p = self.precision
-        return quantize(weight, p.bits, clip=True, stochastic=p.stochastic, generator=p.generator)
+        return quantize(weight, p.bits, clip=True, stochastic=p.stochastic, generator=p.generator, noise_source=p.noise_source)
 
     def _quantize_input(self, x: torch.Tensor) -> torch.Tensor:
         p = self.precision
-        return quantize(x, p.bits, clip=False, stochastic=p.stochastic, generator=p.generator)
+        return quantize(x, p.bits, clip=False, stochastic=p.stochastic, generator=p.generator, noise_source=p.noise_source)
 
 
 class QuantLinear(nn.Linear, QuantModule):
@@ -69,13 +70,14 @@ def set_precision(
     bits: int,
     rounding: str = "nearest",
     generator: torch.Generator | None = None,
+    noise_source: NoiseSource | None = None,
 ) -> None:
-    """Set the training precision of every quantized layer of ``model``."""
+    """Set the training precision of every quantized layer of ``model`` (one shared ``Precision``)."""
     if not 1 <= int(bits) <= FULL_PRECISION_BITS:
         raise ValueError(f"bits={bits} is not allowed: an integer in [1, 32]")
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding={rounding!r} is not allowed: one of {', '.join(ROUNDING_MODES)}")
-    shared = Precision(int(bits), rounding, generator)
+    shared = Precision(int(bits), rounding, generator, noise_source)
     for module in model.modules():
         if isinstance(module, QuantModule):
             module.precision = shared

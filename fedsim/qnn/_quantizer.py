@@ -9,6 +9,8 @@ without bound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ._names import FULL_PRECISION_BITS
@@ -19,8 +21,13 @@ def grid_step(bits: int) -> float:
     return 2.0 ** -(bits - 1)
 
 
+# Supplies the U[0, 1) noise of one stochastic rounding of x (x's shape and dtype) in place of
+# drawing it: the cohort engine feeds each client's pre-drawn noise through it under vmap.
+NoiseSource = Callable[[torch.Tensor], torch.Tensor]
+
+
 def _round_to_grid(
-    x: torch.Tensor, bits: int, stochastic: bool, generator: torch.Generator | None
+    x: torch.Tensor, bits: int, stochastic: bool, generator: torch.Generator | None, noise_source: NoiseSource | None = None
 ) -> torch.Tensor:
     """x on the grid, in one fresh tensor rounded in place (no autograd)."""
     if bits == 1:
@@ -32,6 +39,8 @@ def _round_to_grid(
     if stochastic:
         # floor(x + u), u ~ U[0, 1): rounds up with probability equal to the fractional part,
         # so the result is unbiased.
+        if noise_source is not None:  # out of place: the fed noise may be a vmap input
+            return torch.add(noise_source(x), x, alpha=scale).floor_().mul_(1.0 / scale)
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return noise.add_(x, alpha=scale).floor_().mul_(1.0 / scale)
     return torch.mul(x, scale).round_().mul_(1.0 / scale)
@@ -63,11 +72,13 @@ def quantize(
     clip: bool,
     stochastic: bool = False,
     generator: torch.Generator | None = None,
+    noise_source: NoiseSource | None = None,
 ) -> torch.Tensor:
     """Quantize ``x`` to the 2^-(bits-1) grid with a straight-through gradient.
 
     ``clip=True`` is for weights (clipped to [-1, 1] before rounding), ``clip=False`` for
-    activations. ``bits >= 32`` returns ``x`` untouched.
+    activations. ``bits >= 32`` returns ``x`` untouched. ``noise_source``, if given, supplies the
+    stochastic-rounding noise instead of ``generator``.
     """
     if bits >= FULL_PRECISION_BITS:
         return x
@@ -75,7 +86,11 @@ def quantize(
         raise ValueError(f"bits={bits} is not allowed: an integer in [1, 32]")
     source = torch.clamp(x, -1.0, 1.0) if clip else x
     with torch.no_grad():
-        rounded = _round_to_grid(source.detach(), bits, stochastic, generator)
+        rounded = _round_to_grid(source.detach(), bits, stochastic, generator, noise_source)
     if not source.requires_grad:
         return rounded.sub_(source).add_(source)
+    if torch._C._are_functorch_transforms_active():
+        # Under torch.func (the cohort engine), a custom Function takes a slow generic path; the
+        # detach form gives the same float (IEEE addition commutes) and the same gradient.
+        return source + (rounded - source).detach()
     return _StraightThrough.apply(source, rounded)

@@ -1,0 +1,288 @@
+"""Local SGD of a cohort: a round's clients train together, vmapped over stacked parameters.
+
+``train_cohort`` computes what ``train_locally`` computes for each client, for many clients at
+once: ``torch.func.vmap(grad(loss of functional_call))`` over per-client copies of the global
+parameters stacked on a leading axis, with each client's own mini-batches and stochastic
+rounding. Each client's torch stream is consumed exactly as the sequential engine consumes it
+(a permutation of its data, then per step a reshuffle when the pass is over and the quantizer's
+U[0, 1) draws in forward order), before the vmapped steps; the drawn noise is then fed to the
+quantizers through ``Precision.noise_source``. So the batches and the noise are the sequential
+engine's, bit for bit; what differs is only the floating-point order of the batched kernels
+(updates agree to ~1e-15 relative in float64).
+
+A step's shorter batches (a client's last batch of a pass, a smaller partition) are padded with
+zero rows of zero loss weight, so all clients stack into one vmapped program; a model with
+BatchNorm, whose batch statistics would see the padding, runs one program per distinct sequence
+of batch sizes instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from ..qnn import set_precision
+from ..qnn._layers import Precision, QuantModule
+from ..torch_rng import torch_stream
+from ._local_training import train_locally  # the reference: the sequential engine's training
+
+
+class LabelledData(Protocol):
+    """What a client trains on: inputs ``x`` and integer labels ``y`` (numpy arrays). A
+    ``fedsim.data.Dataset`` is one; a float64 test passes any object with the two arrays."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+def cohort_unsupported(model: nn.Module, optimizer: str) -> str | None:
+    """Why ``model`` cannot train as a cohort (one short clause), or None if it can."""
+    if optimizer != "sgd":
+        return f"train.optimizer={optimizer} (the cohort engine steps SGD with momentum only)"
+    # BatchNorm in train mode is fine: its running statistics are stacked buffers too, which
+    # vmap updates in place per client.
+    return None
+
+
+@dataclass(frozen=True)
+class _NoiseLayout:
+    """The shapes of a forward pass's noise draws, in draw order, and their one dtype."""
+
+    shapes: tuple[torch.Size, ...]
+    dtype: torch.dtype
+
+    def padded(self, flat: torch.Tensor, rows: _NoiseLayout) -> torch.Tensor:
+        """``flat`` (draws of this layout) laid out as ``rows``, a larger batch's: each batch-
+        dependent draw gets zero rows appended (the padding rows' noise)."""
+        if rows.shapes == self.shapes:
+            return flat
+        pieces, offset = [], 0
+        for mine, theirs in zip(self.shapes, rows.shapes, strict=True):
+            piece = flat[offset : offset + mine.numel()].view(mine)
+            offset += mine.numel()
+            if mine != theirs:
+                if mine[1:] != theirs[1:]:
+                    raise ValueError(f"a quantizer draws noise of shape {tuple(mine)} at one batch size, {tuple(theirs)} at another: not padded rows")
+                piece = torch.cat([piece, piece.new_zeros((theirs[0] - mine[0], *mine[1:]))])
+            pieces.append(piece.reshape(-1))
+        return torch.cat(pieces)
+
+    def split(self, stacked: torch.Tensor) -> list[torch.Tensor]:
+        """(K, total) concatenated draws -> one (K, *shape) view per quantizer call."""
+        out, offset = [], 0
+        for shape in self.shapes:
+            out.append(stacked[:, offset : offset + shape.numel()].unflatten(1, shape))
+            offset += shape.numel()
+        return out
+
+
+class _ClientDraws:
+    """One client's batches and stochastic-rounding noise, drawn from its generator in the order
+    ``train_locally`` draws them."""
+
+    def __init__(self, n: int, iterations: int, batch_size: int, generator: torch.Generator,
+                 noise_shapes: Callable[[int], _NoiseLayout]) -> None:
+        self.batches: list[torch.Tensor] = []
+        self.noises: list[torch.Tensor] = []  # per step: the draws of all quantizers, concatenated
+        order = torch.randperm(n, generator=generator)
+        cursor = 0
+        for _ in range(iterations):
+            if cursor >= n:
+                order, cursor = torch.randperm(n, generator=generator), 0
+            batch = order[cursor : cursor + batch_size]
+            cursor += batch_size
+            self.batches.append(batch)
+            layout = noise_shapes(len(batch))
+            # CPU uniform_ fills serially, one generator value per element, so one draw of the
+            # concatenated size is the quantizers' draws one after another (the streams match).
+            self.noises.append(torch.rand(sum(shape.numel() for shape in layout.shapes), generator=generator, dtype=layout.dtype))
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        return tuple(len(b) for b in self.batches)
+
+
+def _shared_precision(model: nn.Module) -> Precision | None:
+    return next((m.precision for m in model.modules() if isinstance(m, QuantModule)), None)
+
+
+def train_cohort(
+    model: nn.Module,
+    datasets: Sequence[LabelledData],
+    *,
+    iterations: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    train_bits: int,
+    rounding: str,
+    generators: Sequence[torch.Generator],
+) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
+    """Train one copy of ``model`` (its current weights are the global state) per dataset, as
+    ``train_locally`` would with each client's generator; return each client's final state
+    (parameters and buffers by state-dict name) and mean loss, in the order given.
+
+    The step is SGD with momentum (see :func:`cohort_unsupported`)."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    buffers = {k: v.detach() for k, v in model.named_buffers()}
+    set_precision(model, train_bits, rounding)
+    precision = _shared_precision(model)
+    model.train()
+    xs = [torch.from_numpy(d.x) for d in datasets]
+    ys = [torch.from_numpy(d.y) for d in datasets]
+    input_shape = tuple(xs[0].shape[1:])
+
+    layouts: dict[int, _NoiseLayout] = {}
+
+    def noise_shapes(batch: int) -> _NoiseLayout:
+        """The noise draws of the quantizers in forward order for a batch of ``batch`` (traced
+        once per batch size, with zero noise)."""
+        if batch not in layouts:
+            recorded: list[tuple[torch.Size, torch.dtype]] = []
+            if precision is not None and precision.stochastic:
+                precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
+                model.eval()  # the same quantizer calls; BatchNorm leaves its running statistics alone
+                try:
+                    with torch.no_grad():
+                        functional_call(model, (params, buffers), (torch.zeros((batch, *input_shape), dtype=xs[0].dtype),))
+                finally:
+                    precision.noise_source = None
+                    model.train()
+            dtypes = {dtype for _, dtype in recorded}
+            if len(dtypes) > 1:
+                raise ValueError(f"quantizers of {type(model).__name__} round tensors of several dtypes ({sorted(map(str, dtypes))})")
+            layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else xs[0].dtype)
+        return layouts[batch]
+
+    draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
+    # Without BatchNorm, rows do not see each other: shorter batches are padded with zero rows of
+    # zero weight, and every client stacks. BatchNorm's batch statistics would see the padding, so
+    # its clients stack only with the same batch sizes step by step.
+    padded = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for client, d in enumerate(draws):
+        groups.setdefault(() if padded else d.batch_sizes, []).append(client)
+
+    def loss_of(p, b, x, y, weight, noises):
+        if precision is not None:
+            fed = iter(noises)
+            precision.noise_source = lambda t: next(fed)
+        # The mean over the client's own rows (weight 1/b on them, 0 on the padding).
+        loss = (F.cross_entropy(functional_call(model, (p, b), (x,)), y, reduction="none") * weight).sum()
+        return loss, loss.detach()
+
+    step = vmap(grad(loss_of, has_aux=True))
+    states: list[dict[str, torch.Tensor]] = [{} for _ in datasets]
+    losses = [0.0] * len(datasets)
+    try:
+        for members in groups.values():
+            k = len(members)
+            stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in params.items()}
+            stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in buffers.items()}
+            sgd = _StackedSGD(list(stacked.values()), lr=lr, momentum=momentum)
+            totals = [0.0] * k
+            for i in range(iterations):
+                sizes = [len(draws[c].batches[i]) for c in members]
+                rows = max(sizes)
+                x = xs[0].new_zeros((k, rows, *input_shape))
+                y = ys[0].new_zeros((k, rows))
+                weight = torch.zeros((k, rows), dtype=x.dtype)
+                layout = noise_shapes(rows)
+                flat = []
+                for j, (c, size) in enumerate(zip(members, sizes)):
+                    batch = draws[c].batches[i]
+                    x[j, :size], y[j, :size], weight[j, :size] = xs[c][batch], ys[c][batch], 1.0 / size
+                    flat.append(noise_shapes(size).padded(draws[c].noises[i], layout))
+                grads, loss = step(stacked, stacked_buffers, x, y, weight, layout.split(torch.stack(flat)))
+                sgd.step([grads[name] for name in stacked])
+                for j, value in enumerate(loss.tolist()):
+                    totals[j] += value  # as train_locally: a Python sum of each step's loss
+            for j, c in enumerate(members):
+                states[c] = {**{n: v[j] for n, v in stacked.items()}, **{n: v[j] for n, v in stacked_buffers.items()}}
+                losses[c] = totals[j] / iterations
+    finally:
+        if precision is not None:
+            precision.noise_source = None
+    return states, losses
+
+
+class _StackedSGD:
+    """``PlainSGD``'s update (momentum buffer = first gradient, then ``m * buf + grad``; then
+    ``param -= lr * buf``) on stacked parameters: the same element-wise ops per client."""
+
+    def __init__(self, params: list[torch.Tensor], *, lr: float, momentum: float) -> None:
+        self.params, self.lr, self.momentum = params, float(lr), float(momentum)
+        self._buffers: list[torch.Tensor] | None = None
+
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor]) -> None:
+        if self.momentum == 0.0:
+            torch._foreach_add_(self.params, grads, alpha=-self.lr)
+            return
+        if self._buffers is None:
+            self._buffers = [g.detach().clone() for g in grads]
+        else:
+            torch._foreach_mul_(self._buffers, self.momentum)
+            torch._foreach_add_(self._buffers, grads)
+        torch._foreach_add_(self.params, self._buffers, alpha=-self.lr)
+
+
+def max_rel_diff(ours: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]]) -> float:
+    """max over clients of max|ours - reference| / max|reference|, each client's update taken as
+    one vector (a tensor whose true update is 0, as a conv bias before BatchNorm, holds only
+    rounding noise, so it is not measured against itself). An all-zero reference counts 0/0 as 0."""
+    worst = 0.0
+    for a_list, b_list in zip(ours, reference, strict=True):
+        pairs = list(zip(a_list, b_list, strict=True))
+        scale = max((float(np.max(np.abs(b))) for _, b in pairs if b.size), default=0.0)
+        gap = max((float(np.max(np.abs(np.asarray(a) - b))) for a, b in pairs if b.size), default=0.0)
+        worst = max(worst, gap / scale if scale > 0 else (0.0 if gap == 0 else float("inf")))
+    return worst
+
+
+def float64_equivalence(task, devices: Sequence[int], server_round: int, *, train_bits: int, iterations: int,
+                        rounding: str | None = None) -> dict[str, object]:
+    """``cohort_max_rel_diff``: ``devices``' updates from the task's seeded model, trained in float64
+    by the cohort (``train_cohort``) and one by one (``train_locally``, the sequential engine's
+    code) with the same streams; also both engines' losses and the updates themselves.
+
+    ``task`` is a ``ClassifierTask`` (its model, partitions and ``config.train``)."""
+    train = task.config.train
+    base = task.new_model().double()
+    datasets = [_Float64Data(task.device_data(d)) for d in devices]
+    kwargs = dict(iterations=iterations, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
+                  train_bits=train_bits, rounding=rounding or train.rounding)
+    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
+
+    def generator(device: int) -> torch.Generator:
+        return torch_stream(task.config.seed, "local-training", device, server_round)
+
+    sequential, sequential_losses = [], []
+    for device, data in zip(devices, datasets):
+        model = copy.deepcopy(base)
+        sequential_losses.append(train_locally(model, data, generator=generator(device), **kwargs))
+        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
+    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(d) for d in devices], **kwargs)
+    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
+    return {
+        "cohort_max_rel_diff": max_rel_diff(cohort, sequential),
+        "cohort_updates": cohort, "sequential_updates": sequential,
+        "cohort_losses": losses, "sequential_losses": sequential_losses,
+        "num_examples": [len(d.y) for d in datasets],
+    }
+
+
+class _Float64Data:
+    """A client's data with float64 inputs (``fedsim.data.Dataset`` keeps float32)."""
+
+    def __init__(self, data: LabelledData) -> None:
+        self.x = np.asarray(data.x, dtype=np.float64)
+        self.y = data.y

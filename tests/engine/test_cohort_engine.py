@@ -1,0 +1,104 @@
+"""The cohort engine (``engine=cohort``) against the sequential in-process engine, its reference:
+the same local updates (float64, within 1e-5 relative: ``cohort_max_rel_diff``), the same World
+outcomes in a run, determinism per seed, and the one-line fallback."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+import pytest
+
+import fedsim
+from fedsim.federation import build_task
+from fedsim.federation._cohort_training import float64_equivalence, max_rel_diff
+
+
+def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str, extra=()):
+    """(cohort, sequential) float64 updates and losses of ``devices`` from the seeded model."""
+    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20", *extra]))
+    out = float64_equivalence(task, devices, 1, train_bits=bits, iterations=iterations, rounding=rounding)
+    return out["cohort_updates"], out["sequential_updates"], out["cohort_losses"], out["sequential_losses"], out["num_examples"]
+
+
+@pytest.mark.parametrize(
+    ("model_name", "devices", "bits", "rounding"),
+    [
+        ("mlp", [0, 3, 5, 19], 8, "stochastic"),  # 72, 72, 72 and 71 examples: two stacks
+        ("mlp", [2, 19], 3, "stochastic"),
+        ("mlp", [4, 19], 8, "nearest"),
+        ("cnn", [1, 19], 8, "stochastic"),
+    ],
+)
+def test_cohort_updates_match_the_sequential_engine_in_float64(model_name, devices, bits, rounding):
+    cohort, sequential, losses, sequential_losses, sizes = _float64_updates(model_name, devices, iterations=5, bits=bits, rounding=rounding)
+    assert len(set(sizes)) == 2  # clients of different batch sequences (the last batch of a pass)
+    _assert_equivalent(cohort, sequential, losses, sequential_losses)
+
+
+def test_non_iid_partitions_of_very_different_sizes_stack_padded_and_still_match():
+    devices = [0, 1, 2, 3, 4, 5]
+    cohort, sequential, losses, sequential_losses, sizes = _float64_updates(
+        "mlp", devices, iterations=5, bits=8, rounding="stochastic", extra=["partition.kind=dirichlet", "partition.alpha=0.3"]
+    )
+    assert max(sizes) > 2 * min(sizes) and len({n % 32 for n in sizes}) > 2  # last batches padded by many rows
+    _assert_equivalent(cohort, sequential, losses, sequential_losses)
+
+
+def _assert_equivalent(cohort, sequential, losses, sequential_losses):
+    assert all(max(float(np.abs(a).max()) for a in update) > 1e-3 for update in sequential)  # they trained
+    cohort_max_rel_diff = max_rel_diff(cohort, sequential)
+    assert cohort_max_rel_diff <= 1e-5
+    np.testing.assert_allclose(losses, sequential_losses, rtol=1e-12)
+    # Another client's noise and batches would not pass: the comparison can fail.
+    assert max_rel_diff(cohort[::-1], sequential) > 1e-2
+
+
+@pytest.mark.slow
+def test_cohort_updates_of_qcnn5_with_batchnorm_match_in_float64():
+    cohort, sequential, losses, sequential_losses, _ = _float64_updates("qcnn5", [0, 19], iterations=3, bits=8, rounding="stochastic")
+    assert max_rel_diff(cohort, sequential) <= 1e-5  # BatchNorm running statistics included
+    np.testing.assert_allclose(losses, sequential_losses, rtol=1e-12)
+
+
+LEARNING = {"train_loss": 1e-5, "test_loss": 1e-3, "test_accuracy": 1e-2}  # column -> relative tolerance
+
+
+def _ledger(out) -> dict[str, list[dict[str, str]]]:
+    return {name: list(csv.DictReader(io.StringIO((out / name).read_text()))) for name in ("rounds.csv", "devices.csv")}
+
+
+@pytest.mark.parametrize("extra", [[], ["faults.client_crash_prob=0.3", "faults.nonfinite_prob=0.2"]], ids=["plain", "faults"])
+def test_a_cohort_run_has_the_sequential_runs_world_and_is_deterministic(tmp_path, extra):
+    overrides = ["rounds=2", "world.num_devices=10", "op.devices_per_round=4", "train.rounding=stochastic", *extra]
+    fedsim.run(fedsim.compose(overrides), tmp_path / "sequential")
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "cohort")
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "again")
+    for name in ("rounds.csv", "devices.csv", "summary.json"):
+        if name != "summary.json":
+            assert (tmp_path / "cohort" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
+    sequential, cohort = _ledger(tmp_path / "sequential"), _ledger(tmp_path / "cohort")
+    for name in sequential:
+        assert len(cohort[name]) == len(sequential[name]) > 1
+        for ours, theirs in zip(cohort[name], sequential[name]):
+            # Selected devices, energies, times, drops, payloads: the same bytes. The float32
+            # learning columns carry the batched kernels' rounding.
+            assert {k: v for k, v in ours.items() if k not in LEARNING} == {k: v for k, v in theirs.items() if k not in LEARNING}
+            for key, rel in LEARNING.items():
+                if theirs.get(key):
+                    assert float(ours[key]) == pytest.approx(float(theirs[key]), rel=rel)
+    if extra:
+        reasons = {row["drop_reason"] for row in sequential["devices.csv"]}
+        assert "client_error" in reasons  # the crash path was exercised
+
+
+def test_a_model_that_cannot_train_as_a_cohort_says_so_once_and_runs_sequentially(tmp_path, capfd):
+    overrides = ["rounds=2", "world.num_devices=6", "op.devices_per_round=3", "train.optimizer=adamw"]
+    fedsim.run(fedsim.compose(overrides), tmp_path / "sequential")
+    capfd.readouterr()
+    fedsim.run(fedsim.compose([*overrides, "engine=cohort"]), tmp_path / "cohort")
+    lines = [line for line in capfd.readouterr().err.splitlines() if "engine=cohort" in line]
+    assert lines == ["fedsim: engine=cohort: model mlp cannot be vmapped (train.optimizer=adamw (the cohort engine steps SGD with momentum only)); its clients train sequentially"]
+    for name in ("rounds.csv", "devices.csv"):
+        assert (tmp_path / "cohort" / name).read_bytes() == (tmp_path / "sequential" / name).read_bytes()
