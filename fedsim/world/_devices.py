@@ -248,7 +248,18 @@ class Battery:
         Returns a mask (aligned with the drained devices) of those that were charged before and
         are empty now.
         """
-        idx = self._index(devices)
+        return self._drain(energy_j, self._index(devices))
+
+    def drain_unique(self, energy_j: ArrayLike, devices: np.ndarray) -> np.ndarray:
+        """:meth:`drain` of ``devices`` already known to be unique int64 indices in range (a
+        RoundPlan's, checked when it was made): skips re-checking them every round."""
+        return self._drain(energy_j, devices)
+
+    def levels_at(self, devices: np.ndarray) -> np.ndarray:
+        """The levels of ``devices`` (index array), a new array."""
+        return self._level[devices]
+
+    def _drain(self, energy_j: ArrayLike, idx: np.ndarray | slice) -> np.ndarray:
         before = self._level[idx].copy()  # a slice would be a view, overwritten below
         energy = np.broadcast_to(np.asarray(energy_j, dtype=float), before.shape)
         if np.any(np.isnan(energy)) or np.any(energy < 0):

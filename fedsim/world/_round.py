@@ -62,7 +62,8 @@ class RoundPlan:
         if devices.size and (
             not np.issubdtype(devices.dtype, np.integer)
             or np.any(devices < 0)
-            or np.unique(devices).size != size
+            # strictly increasing (the usual selection) is unique without sorting a copy
+            or (not np.all(devices[1:] > devices[:-1]) and np.unique(devices).size != size)
         ):
             raise ConfigError("plan.devices", arrays["devices"], "unique integer indices >= 0")
         iters = converted["local_iters"]

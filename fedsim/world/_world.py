@@ -26,7 +26,9 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.workload import Workload
 from fedsim.world._channel import Channel
+from fedsim.world._clock import single_step_end_s
 from fedsim.world._compute_speed import compute_slowdown
+from fedsim.world._compute_energy import check_train_bits
 from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._drone_fleet import DroneFleet
@@ -39,6 +41,9 @@ from fedsim.world._round import AUTO_CHANNEL, RoundOutcome, RoundPlan, _frozen_a
 # Forward plus a backward of twice the forward: the usual 1 + 2 MAC count of a training step.
 _TRAIN_MACS_PER_FORWARD = 3.0
 CSI_KINDS = ("large_scale", "perfect", "noisy")
+# Drop reasons a round assigns, by code (0: delivered).
+_REASONS = np.array(["", "packet_error", "deadline", "handover", "battery", MESSAGE_LOSS], dtype=object)
+_PACKET_ERROR, _DEADLINE, _HANDOVER, _BATTERY, _MESSAGE_LOSS = range(1, 6)
 
 
 class World:
@@ -83,6 +88,13 @@ class World:
         self.fleet = draw_fleet([profile], n, numpy_stream(self.seed, "device-cycles"))
         self.slowdown = compute_slowdown(dev, n, self.seed)  # stragglers; ones by default
         self._csi_history: deque[np.ndarray] = deque()
+        # Joules per local iteration at each precision 1..32, per workload part: a round prices
+        # its devices by lookup (the same float ops per entry as pricing the array itself).
+        self._iteration_energy_j = [
+            np.asarray(self.energy_model.train_iteration_energy(np.arange(33.0).clip(1), w), float)
+            for w, _ in parts
+        ]
+        self._static_gain: tuple | None = None  # (geometry, large-scale gain, distance) of a static drop
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -219,9 +231,8 @@ class World:
         if scheme != "ofdma" and np.any(channel != AUTO_CHANNEL):
             raise ConfigError("plan.channel", channel.tolist(), f"-1 under access={scheme} (the scheme assigns channels)")
         t0 = self.now_s
-        horizontal, vertical, pointing = self.motion.geometry()
-        large = self.channel.large_scale_gain(horizontal, vertical, plan.round, pointing)[devices]
-        distance = np.hypot(horizontal, vertical)[devices]
+        large_all, distance_all = self._large_scale(plan.round)
+        large, distance = large_all[devices], distance_all[devices]
         noise_psd = radio.noise_psd_with_figure_w_hz
 
         # Downlink: the server broadcasts the global model at the worst selected device's rate.
@@ -268,7 +279,7 @@ class World:
 
         # Batteries: a device that cannot pay for download and compute never transmits; one that
         # runs dry on air stops there.
-        level = self.battery.level_j[devices]
+        level = self.battery.levels_at(devices)
         before_upload_j = energy_download_j + energy_compute_j
         dead_early = level < before_upload_j
         with np.errstate(invalid="ignore", over="ignore"):  # mains power: an infinite budget
@@ -296,16 +307,17 @@ class World:
         energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
         energy_uplink_j = np.where(dead_early, 0.0, energy_uplink_j)
         energy_uplink_j = np.where(dead_on_air & ~late, level - before_upload_j, energy_uplink_j)
-        reason = np.full(devices.shape, "", dtype=object)
-        reason[corrupted] = "packet_error"
-        reason[late] = "deadline"
+        # Drop reasons as small codes (indices into _REASONS; strings only at the end).
+        reason = np.zeros(devices.shape, dtype=np.int8)
+        reason[corrupted] = _PACKET_ERROR
+        reason[late] = _DEADLINE
         if unhindered_s is not None:  # late only because of handovers: they cost the upload
-            reason[late & (start_s + unhindered_s <= deadline)] = "handover"
-        reason[battery_out] = "battery"
+            reason[late & (start_s + unhindered_s <= deadline)] = _HANDOVER
+        reason[battery_out] = _BATTERY
         # An upload that would have arrived is lost in the air: sent, paid for, never received.
-        lost = faults.message_loss & (reason == "")
-        reason[lost] = MESSAGE_LOSS
-        delivered = reason == ""
+        lost = faults.message_loss & (reason == 0)
+        reason[lost] = _MESSAGE_LOSS
+        delivered = reason == 0
 
         # The server waits for every upload it can expect, or for the deadline; a lost one
         # it waits for as for a corrupted one (no deadline: until its transmission would end).
@@ -315,13 +327,13 @@ class World:
             end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
         else:
             end_of_round = max(float(arrivals[-1]) if arrivals.size else t0, t0 + download_s)
-        self.env.run(until=self.env.process(self._round_process(t0 + download_s, arrivals, end_of_round)))
+        self._advance_clock(t0 + download_s, arrivals, end_of_round)
         duration = end_of_round - t0
 
-        self.battery.drain(energy_download_j + energy_compute_j + energy_uplink_j, devices)
+        self.battery.drain_unique(energy_download_j + energy_compute_j + energy_uplink_j, devices)
         self.battery.harvest(duration)
         propulsion_w = self.motion.step(duration) if duration > 0 else np.zeros(n_all)
-        positions = self.motion.positions_m()[devices]
+        positions = self.motion.positions_m()[devices]  # a new array (fancy indexing copies)
 
         return RoundOutcome(
             round=plan.round,
@@ -335,17 +347,41 @@ class World:
             energy_download_j=_frozen_array(energy_download_j, float),
             energy_propulsion_j=_frozen_array(propulsion_w[devices] * duration, float),
             delivered=_frozen_array(delivered, bool),
-            drop_reason=_frozen_array(reason, object),
+            drop_reason=_frozen_array(_REASONS[reason], object),
             channel_gain=_frozen_array(gain, float),
             distance_m=_frozen_array(distance, float),
             upload_start_s=_frozen_array(start_s, float),
             finish_s=_frozen_array(end_s, float),
-            battery_j=_frozen_array(self.battery.level_j[devices], float),
-            position_m=np.array(positions, dtype=float),
+            battery_j=_frozen_array(self.battery.levels_at(devices), float),
+            position_m=np.asarray(positions, dtype=float),
             start_s=t0,
             duration_s=duration,
             download_s=download_s,
         )
+
+    def _large_scale(self, round_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) large-scale gains and distances of the round; computed once for a static drop
+        under deterministic path loss (the same geometry arrays, no draws)."""
+        horizontal, vertical, pointing = self.motion.geometry()
+        cached = self._static_gain
+        if cached is not None and cached[0] is horizontal and cached[1] is vertical:
+            return cached[2], cached[3]
+        large = self.channel.large_scale_gain(horizontal, vertical, round_index, pointing)
+        distance = np.hypot(horizontal, vertical)
+        if not horizontal.flags.writeable and pointing is None and not self.channel.draws_large_scale:
+            self._static_gain = (horizontal, vertical, large, distance)
+        return large, distance
+
+    def _advance_clock(self, broadcast_done_s: float, arrivals_s: np.ndarray, end_s: float) -> None:
+        """Move the clock through the round's events: in one timeout where that lands exactly where
+        replaying them one by one would (nothing observes them in between), else one by one."""
+        env = self.env
+        times_s = np.concatenate(([broadcast_done_s], arrivals_s, [end_s]))
+        at_s = single_step_end_s(env.now, times_s)
+        if at_s is None:
+            env.run(until=env.process(self._round_process(broadcast_done_s, arrivals_s, end_s)))
+        elif at_s > env.now:
+            env.run(until=at_s)
 
     def _round_process(self, broadcast_done_s: float, arrivals_s: np.ndarray, end_s: float):
         """The round on the clock: broadcast, each upload arriving, then the round's end."""
@@ -374,9 +410,9 @@ class World:
         energy = self.energy_model
         joules = np.zeros(devices.shape)
         macs = 0.0
-        for workload, bits in self.workload_parts:
-            precision = np.asarray(train_bits) if bits is None else np.full(devices.shape, bits)
-            joules = joules + iters * energy.train_iteration_energy(precision, workload)
+        precision = check_train_bits(train_bits).astype(np.int64)
+        for (workload, bits), per_bits_j in zip(self.workload_parts, self._iteration_energy_j):
+            joules = joules + iters * (per_bits_j[precision] if bits is None else per_bits_j[int(bits)])
             macs += workload.macs
         macs_per_iter = energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
         return iters * macs_per_iter / cfg.devices.macs_per_s * self.slowdown[devices], np.asarray(joules, float)
