@@ -8,6 +8,8 @@ Example: C = 2·10⁴, D = 500, f = 1 GHz → 10 ms and 1.0 mJ.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -194,6 +196,7 @@ class Battery:
         self._capacity = capacity
         self._level = level
         self._harvest = harvest
+        self._harvests_nothing = not np.any(harvest)
 
     @classmethod
     def full(cls, num_devices: int, capacity_j: float, harvest_w: float = 0.0) -> Battery:
@@ -265,7 +268,9 @@ class Battery:
         if np.any(np.isnan(energy)) or np.any(energy < 0):
             raise ConfigError("energy_j", energy_j, "energies >= 0 J")
         with np.errstate(invalid="ignore"):  # inf - inf on a mains-powered device
-            after = np.maximum(np.nan_to_num(before - energy, nan=np.inf), 0.0)
+            after = before - energy
+            # nan_to_num changes only non-finite entries (nan -> inf, ±inf -> ±max float)
+            after = np.maximum(after if np.isfinite(after).all() else np.nan_to_num(after, nan=np.inf), 0.0)
         self._level[idx] = after
         return (before > 0.0) & (after <= 0.0)
 
@@ -282,4 +287,6 @@ class Battery:
     def harvest(self, duration_s: float) -> None:
         """Add harvest_w·duration to every battery, up to its capacity."""
         dt = check_float("duration_s", duration_s, low=0)
+        if self._harvests_nothing and math.isfinite(dt):
+            return  # level + 0·dt is level, already <= capacity
         np.minimum(self._level + self._harvest * dt, self._capacity, out=self._level)

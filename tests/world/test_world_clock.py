@@ -10,9 +10,9 @@ from fedsim.world._clock import single_step_end_s
 WORKLOAD = Workload(params=20_000, macs=2e4, activations=200, input_size=64)
 
 
-def replay(now_s, times_s):
+def replay(now_s, first_s, times_s, last_s):
     """simpy's arithmetic: a timeout of (t - now) moves the clock to now + (t - now)."""
-    for t in times_s:
+    for t in [first_s, *np.sort(times_s), last_s]:
         if t > now_s:
             now_s = now_s + (t - now_s)
     return now_s
@@ -21,25 +21,30 @@ def replay(now_s, times_s):
 def test_one_step_lands_where_the_replay_does_or_declines():
     rng = np.random.default_rng(0)
     declined = 0
-    for _ in range(2000):
+    for _ in range(3000):
         now = float(rng.uniform(0, 1) * 10 ** rng.uniform(-3, 3))
-        times = np.concatenate(([now + rng.exponential()], np.sort(now * (1 + 10 ** rng.uniform(-2, 3, 5))), [now]))
-        end = single_step_end_s(now, times)
+        first = now + rng.exponential() * rng.choice([-1, 1])
+        times = now * (1 + 10 ** rng.uniform(-2, 3, rng.integers(0, 6)) * rng.choice([-1, 1]))  # unsorted
+        last = now + rng.exponential() * rng.choice([-1, 3])
+        end = single_step_end_s(now, first, times, last)
         if end is None:
             declined += 1
         else:
-            assert end == replay(now, times)  # exact, not approximately
-            assert end + 0.0 == now + (end - now)  # and one timeout from now lands there
-    assert 0 < declined < 2000  # both paths are exercised
+            assert end == replay(now, first, times, last)  # exact, not approximately
+            assert end == now or now + (end - now) == end  # and one timeout from now lands there
+    assert 0 < declined < 3000  # both paths are exercised
 
 
 def test_a_step_that_would_round_is_declined():
     now, t = 23.816824614314527, 312.64365149310976
     assert now + (t - now) != t
-    assert single_step_end_s(now, np.array([t])) is None
-    assert single_step_end_s(0.0, np.array([t])) == t
-    assert single_step_end_s(5.0, np.array([])) == 5.0
-    assert single_step_end_s(5.0, np.array([1.0, 2.0])) == 5.0  # all in the past: the clock stays
+    none = np.array([])
+    assert single_step_end_s(now, t, none, t) is None
+    assert single_step_end_s(0.0, t, none, t) == t
+    assert single_step_end_s(5.0, 5.0, none, 5.0) == 5.0
+    assert single_step_end_s(5.0, 1.0, np.array([2.0, 1.5]), 3.0) == 5.0  # all in the past: the clock stays
+    # a step that rounds in the middle of the replay: 23.8 -> 312.6 after a first step to 23.8
+    assert single_step_end_s(1.0, now, np.array([t]), t) is None
 
 
 @pytest.mark.parametrize("fields", [
@@ -50,7 +55,7 @@ def test_a_step_that_would_round_is_declined():
 def test_the_world_clock_is_the_event_by_event_clock(monkeypatch, fields):
     def run(one_step):
         if not one_step:
-            monkeypatch.setattr(world_module, "single_step_end_s", lambda now, times: None)
+            monkeypatch.setattr(world_module, "single_step_end_s", lambda *times: None)
         w = World(WorldConfig.of(num_devices=40, **fields), WORKLOAD, seed=3)
         clocks = []
         for r in range(1, 12):
