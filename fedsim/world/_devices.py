@@ -265,7 +265,7 @@ class Battery:
     def _drain(self, energy_j: ArrayLike, idx: np.ndarray | slice) -> np.ndarray:
         before = self._level[idx].copy()  # a slice would be a view, overwritten below
         energy = np.broadcast_to(np.asarray(energy_j, dtype=float), before.shape)
-        if np.any(np.isnan(energy)) or np.any(energy < 0):
+        if not (energy >= 0).all():  # one pass: NaN is not >= 0 either
             raise ConfigError("energy_j", energy_j, "energies >= 0 J")
         with np.errstate(invalid="ignore"):  # inf - inf on a mains-powered device
             after = before - energy

@@ -233,17 +233,25 @@ class World:
             raise ConfigError("plan.channel", channel.tolist(), f"-1 under access={scheme} (the scheme assigns channels)")
         t0 = self.now_s
         large_all, distance_all = self._large_scale(plan.round)
-        large, distance = large_all[devices], distance_all[devices]
+        # Everyone selected, in order (the plan's devices are unique and in range): per-device
+        # arrays are the fleet's own, read in place instead of gathered.
+        everyone = devices.size == n_all and bool((devices[1:] > devices[:-1]).all())
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            """The selected devices' entries (the array itself for everyone: read it, never write)."""
+            return values if everyone else values[devices]
+
+        large, distance = pick(large_all), pick(distance_all)
         noise_psd = radio.noise_psd_with_figure_w_hz
 
         # Without a coherence time the uplink sees the round's fading block, as the downlink does:
         # one gain serves both.
-        round_gain = large * self.channel.fading(plan.round, n_all)[devices] if radio.coherence_s is None else None
+        round_gain = large * pick(self.channel.fading(plan.round, n_all)) if radio.coherence_s is None else None
 
         # Downlink: the server broadcasts the global model at the worst selected device's rate.
         download_s = 0.0
         if radio.downlink_power_w is not None and plan.downlink_bits > 0 and devices.size:
-            gain_dl = large * self.channel.fading(plan.round, n_all)[devices] if round_gain is None else round_gain
+            gain_dl = large * pick(self.channel.fading(plan.round, n_all)) if round_gain is None else round_gain
             rate_dl = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, gain_dl, noise_psd)
             download_s = broadcast_time_s(plan.downlink_bits, rate_dl)
         energy_download_j = np.full(devices.shape, cfg.devices.rx_power_w * download_s)
@@ -282,11 +290,11 @@ class World:
                 channel = devices.astype(np.int64) if scheme == "orthogonal" else np.zeros(devices.size, np.int64)
         if self.drones is None:
             with np.errstate(divide="ignore"):
-                airtime_s = bits / rate if np.all(bits > 0) else np.where(bits > 0, bits / rate, 0.0)
+                airtime_s = bits / rate if (bits > 0).all() else np.where(bits > 0, bits / rate, 0.0)
 
         # Batteries: a device that cannot pay for download and compute never transmits; one that
         # runs dry on air stops there.
-        level = self.battery.levels_at(devices)
+        level = self.battery.level_j if everyone else self.battery.levels_at(devices)  # copies
         before_upload_j = energy_download_j + energy_compute_j
         dead_early = level < before_upload_j
         any_dead_early = bool(dead_early.any())  # rare: the fixes below are skipped without one
@@ -307,7 +315,7 @@ class World:
 
         if radio.waterfall_threshold is not None and devices.size and self.drones is None:
             q = packet_error_rate(power, gain, band_hz, radio.waterfall_threshold, noise_psd_w_hz=noise_psd)
-            corrupted = numpy_stream(self.seed, "packet-error", plan.round).random(n_all)[devices] < q
+            corrupted = pick(numpy_stream(self.seed, "packet-error", plan.round).random(n_all)) < q
         else:
             corrupted = np.zeros(devices.shape, dtype=bool)
 
@@ -335,7 +343,7 @@ class World:
         # The server waits for every upload it can expect, or for the deadline; a lost one
         # it waits for as for a corrupted one (no deadline: until its transmission would end).
         arrivals = end_s[delivered | ((corrupted | lost) & ~late & ~battery_out)]  # unsorted
-        waiting_for_missing = bool(np.any(battery_out | late | lost))
+        waiting_for_missing = bool((battery_out | late | lost).any())
         if deadline_s is not None and waiting_for_missing:
             end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
         else:
@@ -343,10 +351,15 @@ class World:
         self._advance_clock(t0 + download_s, arrivals, end_of_round)
         duration = end_of_round - t0
 
-        self.battery.drain_unique(energy_download_j + energy_compute_j + energy_uplink_j, devices)
+        spent_j = energy_download_j + energy_compute_j + energy_uplink_j
+        if everyone:
+            self.battery.drain(spent_j)
+        else:
+            self.battery.drain_unique(spent_j, devices)
         self.battery.harvest(duration)
         propulsion_w = self.motion.step(duration) if duration > 0 else np.zeros(n_all)
-        positions = self.motion.positions_m()[devices]  # a new array (fancy indexing copies)
+        # A new array: take copies rows (several times faster than fancy indexing rows).
+        positions = self.motion.positions_m().copy() if everyone else self.motion.positions_m().take(devices, axis=0)
 
         # Each array is this round's own or the plan's (already frozen): frozen without a copy.
         return RoundOutcome(
@@ -359,14 +372,14 @@ class World:
             energy_compute_j=_frozen_array(energy_compute_j, float, copy=False),
             energy_uplink_j=_frozen_array(energy_uplink_j, float, copy=False),
             energy_download_j=_frozen_array(energy_download_j, float, copy=False),
-            energy_propulsion_j=_frozen_array(propulsion_w[devices] * duration, float, copy=False),
+            energy_propulsion_j=_frozen_array(pick(propulsion_w) * duration, float, copy=False),
             delivered=_frozen_array(delivered, bool, copy=False),
             drop_reason=_frozen_array(_REASONS[reason], object, copy=False),
             channel_gain=_frozen_array(gain, float, copy=False),
             distance_m=_frozen_array(distance, float, copy=False),
             upload_start_s=_frozen_array(start_s, float, copy=False),
             finish_s=_frozen_array(end_s, float, copy=False),
-            battery_j=_frozen_array(self.battery.levels_at(devices), float, copy=False),
+            battery_j=_frozen_array(self.battery.level_j if everyone else self.battery.levels_at(devices), float, copy=False),
             position_m=np.asarray(positions, dtype=float),
             start_s=t0,
             duration_s=duration,
