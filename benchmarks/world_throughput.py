@@ -112,6 +112,17 @@ def unskippable_draws_s(n: int, repeats: int = 20) -> float:
     return best
 
 
+def elementwise_pass_s(n: int, repeats: int = 50) -> float:
+    """Best time of one elementwise pass over n float64 (c = a * b): the unit a round costs in."""
+    a, b, c = np.random.default_rng(0).random((3, n))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.multiply(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
@@ -134,6 +145,9 @@ def main() -> None:
         print(f"{n:>7} devices: {rate:>13,.0f} device-rounds/s (best round {best:>13,.0f}; "
               f"median round {statistics.median(seconds) * 1e3:7.3f} ms; {delivered:.0%} of uploads delivered)", flush=True)
         report[f"device_rounds_per_s_{n}"] = rate
+        # A round's cost in elementwise passes over its arrays: what it would cost at numpy's
+        # memory bandwidth (~1 per numpy call) vs what it costs.
+        report[f"round_in_elementwise_passes_{n}"] = statistics.median(seconds) / elementwise_pass_s(n)
         report[f"best_round_device_rounds_per_s_{n}"] = best
         if n == naive_size:
             slow_world = make_world(n)
@@ -150,8 +164,10 @@ def main() -> None:
     fixed_s = min(timed(small, small.simulate_round, 50)[0][1:])
     draws_n = sizes[-2] if len(sizes) > 2 else sizes[-1]
     draws_s = unskippable_draws_s(draws_n)
+    passes = ", ".join(f"{report[f'round_in_elementwise_passes_{n}']:.0f} at {n:,}" for n in sizes)
     print(f"bounds: a round of 10 devices takes {fixed_s * 1e3:.3f} ms (per-round overhead); "
-          f"the fading and packet-error draws of {draws_n:,} devices {draws_s * 1e3:.3f} ms", flush=True)
+          f"the fading and packet-error draws of {draws_n:,} devices {draws_s * 1e3:.3f} ms; "
+          f"a round costs as many elementwise passes (c = a * b) as: {passes}", flush=True)
     report["fixed_round_s"] = fixed_s
     report[f"unskippable_draws_s_{draws_n}"] = draws_s
 
