@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 # Run as a script, sys.path[0] is benchmarks/ itself: put the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import print_load_average  # noqa: E402
 from fedsim.world import AsyncWorld, AvailabilityConfig, RoundPlan, Workload, World, WorldConfig  # noqa: E402
 
 WORKLOAD = Workload(params=20_000, macs=2e4, activations=200, input_size=64)
@@ -92,8 +92,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.devices, args.jobs = 1_000, 2_000
-    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    print_load_average()
     concurrency = max(1, int(round(args.concurrency * args.devices)))
     async_s, events, completed, delivered = run_async(make_world(args.devices), concurrency, args.jobs)
     sync_s, rounds = run_sync(make_world(args.devices), concurrency, args.jobs)

@@ -5,18 +5,19 @@ per round, I local iterations, m-bit uplink) with the same building blocks: the 
 sampler, ``train_locally``, the uplink codec, ``weighted_average`` and the server evaluation.
 The federated side adds what fedsim adds: Flower messages and records, the in-process Grid, the
 strategy, the World's energy accounting and the ledger. Both are timed in this run, alternating,
-and the ratio of their medians is printed (target <= 1.3).
+and the ratio of their medians is printed (target <= 1.1), with the ratio of their minima (the
+machine is shared: the minimum is the run least disturbed by others) and the median of the
+per-pair ratios (each engine run over the plain run just before it).
 
-    python benchmarks/engine_overhead.py [--rounds 20] [--repeats 3]
+    python benchmarks/engine_overhead.py [--rounds 20] [--repeats 7]
 
-The last line is one JSON object with "overhead_ratio".
+The last line is one JSON object with "overhead_ratio" (of the medians) and "overhead_ratio_min".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import statistics
 import time
@@ -28,6 +29,8 @@ import torch
 # Run as a script, sys.path[0] is benchmarks/ itself, where benchmarks/kernels.py would shadow the
 # kernels package: put the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import print_load_average  # noqa: E402
 
 import fedsim
 from fedsim.config import RunConfig
@@ -83,10 +86,11 @@ def plain_pytorch_loop(config: RunConfig) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    loads = print_load_average()
+    if args.repeats < 1 or args.rounds < 1:
+        parser.error(f"--repeats={args.repeats} --rounds={args.rounds}: both must be >= 1")
     config = workload(args.rounds)
     ClassifierTask(config).data  # warm caches and imports outside the timed region, for both sides
     fedsim.run(workload(1))
@@ -101,9 +105,14 @@ def main() -> None:
         result = fedsim.run(config)
         engine_s.append(time.perf_counter() - t)
     ratio = statistics.median(engine_s) / statistics.median(plain_s)
+    ratio_min = min(engine_s) / min(plain_s)
+    # Each engine run over the plain run just before it: others' load drifts slowly, so a pair
+    # sees about the same machine.
+    ratio_paired = statistics.median(e / p for e, p in zip(engine_s, plain_s))
     print(f"plain PyTorch loop : median {statistics.median(plain_s):.3f} s  {plain_s}")
     print(f"in-process engine  : median {statistics.median(engine_s):.3f} s  {engine_s}")
     print(f"final accuracy     : plain {plain_acc:.4f}  engine {result.final_accuracy:.4f}")
+    print(f"overhead           : {ratio:.3f}x (medians), {ratio_min:.3f}x (minima), {ratio_paired:.3f}x (median of pairs) over {args.repeats} repeats")
     print(
         json.dumps(
             {
@@ -113,9 +122,16 @@ def main() -> None:
                 "rounds": config.rounds,
                 "plain_s": statistics.median(plain_s),
                 "engine_s": statistics.median(engine_s),
+                "repeats": args.repeats,
+                "plain_min_s": min(plain_s),
+                "engine_min_s": min(engine_s),
                 "overhead_ratio": ratio,
+                "overhead_ratio_min": ratio_min,
+                "overhead_ratio_paired_median": ratio_paired,
                 "same_accuracy": bool(np.isclose(plain_acc, result.final_accuracy)),
-                "target": 1.3,
+                "target": 1.1,
+                "met": bool(ratio_paired <= 1.1),  # the pairs: the statistic least moved by others' load
+                "loadavg_1min_at_start": round(loads[0], 2),
             }
         )
     )

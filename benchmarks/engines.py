@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -38,6 +37,8 @@ from pathlib import Path
 # Run as a script, sys.path[0] is benchmarks/ itself, where benchmarks/kernels.py would shadow the
 # kernels package: put the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import print_load_average  # noqa: E402
 
 LEDGER_FILES = ("rounds.csv", "devices.csv")
 
@@ -169,8 +170,7 @@ def main() -> None:
     unknown = [e for e in engines if e not in ENGINES]
     if unknown or "in_process" not in engines:
         parser.error(f"--engines={args.engines} is not allowed: in_process and any of {', '.join(ENGINES)}")
-    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    print_load_average()
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="fedsim-engines-") as scratch:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -33,6 +32,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import load_average, print_load_average  # noqa: E402
 
 from kernels.calibration import LayerStats  # noqa: E402
 from kernels.masks import nm_mask, wanda_score  # noqa: E402
@@ -120,8 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error(f"--repeats={args.repeats} is too small; expected >= 5")
     torch.set_num_threads(THREADS)
     result: dict = {}
-    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    loads = print_load_average()
     load = loads[0]
     if load > 0.5:
         print(f"note: 1-minute load average {load:.2f} at start; other processes share the cores, "
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["compress_s_optimal_direct"] = round(t_direct, 3)
     result["optimal_rel_diff"] = float(f"{rel:.2e}")
     result["loadavg_1min_at_start"] = round(load, 2)
-    result["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
+    result["loadavg_1min_at_end"] = round(load_average()[0], 2)
     print(f"Linear(768, 3072) 2:4: SparseGPT {t_sgpt:.2f} s, OPTIMA reconstruction {t_opt:.2f} s "
           f"(per-row Cholesky {t_direct:.2f} s: {t_direct / t_opt:.1f}x; rel. difference {rel:.1e})")
     print(json.dumps(result))

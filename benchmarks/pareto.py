@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,6 +32,8 @@ from pymoo.problems import get_problem
 # Run as a script, sys.path[0] is benchmarks/ itself, where benchmarks/kernels.py would shadow the
 # kernels package: put the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import print_load_average  # noqa: E402
 
 from fedsim._compose import scenarios_dir
 from fedsim.optimize import GreenQflProblem, ParetoResult, nbi, nsga2_front
@@ -83,8 +84,7 @@ def main() -> None:
     parser.add_argument("--budget-factor", type=int, default=10, help="NSGA-II evals / NBI evals")
     parser.add_argument("--sigma", type=Path, default=DEFAULT_SIGMA, help="green_qfl_sigma.txt")
     args = parser.parse_args()
-    loads = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print("load average at start (1, 5, 15 min): " + " ".join(f"{x:.2f}" for x in loads), flush=True)
+    print_load_average()
 
     dtlz2 = get_problem("dtlz2", n_var=12, n_obj=3)
     cases = [

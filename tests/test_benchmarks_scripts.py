@@ -46,3 +46,25 @@ def test_the_async_world_benchmark_reports_events_against_the_sync_world():
     assert result["jobs"] == 2_000 and result["device_events"] > result["jobs"]  # ready, rate changes, arrivals, on/off
     assert result["ratio_vs_sync"] == pytest.approx(result["async_device_jobs_per_s"] / result["sync_device_rounds_per_s"])
     assert result["met"] == (result["device_events_per_s"] >= result["target_device_events_per_s"] == 100_000)
+
+
+BENCHMARK_SCRIPTS = ["async_world", "engine_overhead", "engines", "kernels", "pareto", "world_throughput"]
+
+
+@pytest.mark.parametrize("name", BENCHMARK_SCRIPTS)
+def test_every_benchmark_prints_the_load_average_through_the_shared_helper(name):
+    source = (ROOT / "benchmarks" / f"{name}.py").read_text()
+    assert "print_load_average()" in source and "getloadavg" not in source  # one helper, no copies
+
+
+def test_the_world_benchmark_reports_rates_the_naive_ratio_memory_and_the_target():
+    import json
+
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "world_throughput.py"), "--quick"], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("load average at start")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["device_rounds_per_s_1000"] > 0 and result["speedup_vs_naive_100"] > 1
+    assert result["naive_device_rounds_per_s_100"] * result["speedup_vs_naive_100"] == pytest.approx(result["device_rounds_per_s_100"])
+    assert 0 < result["state_bytes_per_device_1000"] < 10_000 and result["round_peak_bytes_per_device_1000"] > 0
+    assert result["met"] is False  # --quick has no 10k run to meet the target with

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 from flwr.app import Array, ArrayRecord
+from flwr.common.constant import SType
 from torch import nn
 
 from ..uplink import EncodedUpdate
@@ -19,12 +22,43 @@ def model_to_record(model: nn.Module) -> ArrayRecord:
     return ArrayRecord(torch_state_dict=model.state_dict())
 
 
+_NPY_V1 = b"\x93NUMPY\x01"  # magic and major version of a .npy v1.0 header (2-byte length)
+
+
+def array_to_numpy(array: Array) -> np.ndarray:
+    """``array.numpy()`` without ``np.load``: Flower's arrays are .npy bytes, and parsing their
+    header (``ast.literal_eval``) costs more than copying a small model's data. The data after the
+    header is read as the dtype and shape the Array declares, once the header agrees with them
+    (C order, same dtype string, the right byte count); anything else goes through ``np.load``."""
+    data = array.data
+    if array.stype == SType.NUMPY and data[:7] == _NPY_V1:
+        offset = 10 + int.from_bytes(data[8:10], "little")
+        header = data[10:offset]
+        dtype = np.dtype(array.dtype)
+        shape = tuple(array.shape)
+        count = math.prod(shape)
+        if (
+            b"'fortran_order': False" in header
+            and f"'descr': '{dtype.str}'".encode() in header
+            and not dtype.hasobject
+            and count > 0
+            and len(data) - offset == count * dtype.itemsize
+        ):
+            return np.frombuffer(data, dtype, count, offset).reshape(shape).copy()  # writable, as np.load's
+    return array.numpy()
+
+
 def record_to_numpy(record: ArrayRecord, keys: Sequence[str]) -> list[np.ndarray]:
-    return [record[k].numpy() for k in keys]
+    return [array_to_numpy(record[k]) for k in keys]
+
+
+def record_to_state_dict(record: ArrayRecord) -> OrderedDict[str, torch.Tensor]:
+    """``record.to_torch_state_dict()``, decoded by :func:`array_to_numpy`."""
+    return OrderedDict((k, torch.from_numpy(array_to_numpy(record[k]))) for k in list(record.keys()))
 
 
 def load_record(model: nn.Module, record: ArrayRecord) -> None:
-    model.load_state_dict(record.to_torch_state_dict(), strict=True)
+    model.load_state_dict(record_to_state_dict(record), strict=True)
 
 
 def update_from_model(model: nn.Module, global_arrays: Sequence[np.ndarray], keys: Sequence[str]) -> list[np.ndarray]:
@@ -46,12 +80,12 @@ def encoded_to_record(encoded: EncodedUpdate) -> ArrayRecord:
 
 
 def record_to_encoded(record: ArrayRecord, bits: int) -> EncodedUpdate:
-    return EncodedUpdate(bits=bits, codes=record[CODES_KEY].numpy(), scales=record[SCALES_KEY].numpy())
+    return EncodedUpdate(bits=bits, codes=array_to_numpy(record[CODES_KEY]), scales=array_to_numpy(record[SCALES_KEY]))
 
 
 def apply_update(record: ArrayRecord, keys: Sequence[str], delta: Sequence[np.ndarray]) -> ArrayRecord:
     """A new global ArrayRecord: ``record`` with ``delta`` added to the averaged entries."""
-    state = record.to_torch_state_dict()
+    state = record_to_state_dict(record)
     for key, d in zip(keys, delta):
         state[key] = state[key] + torch.from_numpy(np.asarray(d, dtype=np.float32)).to(state[key].dtype)
     return ArrayRecord(torch_state_dict=state)

@@ -27,6 +27,9 @@ class Channel:
     def __init__(self, config: RadioConfig, seed: int) -> None:
         self.config = config
         self.seed = seed
+        # The last block's fading of every device: a round reads it for the downlink and again
+        # for the uplink (and the server's perfect CSI), and the draw is the same each time.
+        self._last_fading: tuple[int, int, np.ndarray] | None = None
 
     # -- large scale --------------------------------------------------------------------------
     @property
@@ -112,13 +115,21 @@ class Channel:
         """Fading power of every device in one block: (N,) or (N, resource_blocks) for OFDMA."""
         c = self.config
         if resource_blocks is None:
+            last = self._last_fading
+            if last is not None and last[0] == block and last[1] == num_devices:
+                return last[2]
             rng = numpy_stream(self.seed, "fading", block)
-            return fading_power(c.fading, rng, num_devices, **c.fading_params)
+            power = fading_power(c.fading, rng, num_devices, **c.fading_params)
+            power.flags.writeable = False  # shared by the block's readers
+            self._last_fading = (block, num_devices, power)
+            return power
         rng = numpy_stream(self.seed, "fading-per-resource-block", block)
         return fading_power(c.fading, rng, (num_devices, resource_blocks), **c.fading_params)
 
     def fading_at(self, blocks: np.ndarray, devices: np.ndarray, num_devices: int) -> np.ndarray:
         """Fading of each device in its own block (vectorized over the distinct blocks)."""
+        if blocks.size and blocks[0] == blocks[-1] and np.all(blocks == blocks[0]):
+            return self.fading(int(blocks[0]), num_devices)[devices]  # one block: the usual round
         out = np.empty(devices.shape, dtype=float)
         for block in np.unique(blocks):
             here = blocks == block

@@ -8,6 +8,8 @@ Example: C = 2·10⁴, D = 500, f = 1 GHz → 10 ms and 1.0 mJ.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -194,6 +196,7 @@ class Battery:
         self._capacity = capacity
         self._level = level
         self._harvest = harvest
+        self._harvests_nothing = not np.any(harvest)
 
     @classmethod
     def full(cls, num_devices: int, capacity_j: float, harvest_w: float = 0.0) -> Battery:
@@ -248,13 +251,26 @@ class Battery:
         Returns a mask (aligned with the drained devices) of those that were charged before and
         are empty now.
         """
-        idx = self._index(devices)
+        return self._drain(energy_j, self._index(devices))
+
+    def drain_unique(self, energy_j: ArrayLike, devices: np.ndarray) -> np.ndarray:
+        """:meth:`drain` of ``devices`` already known to be unique int64 indices in range (a
+        RoundPlan's, checked when it was made): skips re-checking them every round."""
+        return self._drain(energy_j, devices)
+
+    def levels_at(self, devices: np.ndarray) -> np.ndarray:
+        """The levels of ``devices`` (index array), a new array."""
+        return self._level[devices]
+
+    def _drain(self, energy_j: ArrayLike, idx: np.ndarray | slice) -> np.ndarray:
         before = self._level[idx].copy()  # a slice would be a view, overwritten below
         energy = np.broadcast_to(np.asarray(energy_j, dtype=float), before.shape)
-        if np.any(np.isnan(energy)) or np.any(energy < 0):
+        if not (energy >= 0).all():  # one pass: NaN is not >= 0 either
             raise ConfigError("energy_j", energy_j, "energies >= 0 J")
         with np.errstate(invalid="ignore"):  # inf - inf on a mains-powered device
-            after = np.maximum(np.nan_to_num(before - energy, nan=np.inf), 0.0)
+            after = before - energy
+            # nan_to_num changes only non-finite entries (nan -> inf, ±inf -> ±max float)
+            after = np.maximum(after if np.isfinite(after).all() else np.nan_to_num(after, nan=np.inf), 0.0)
         self._level[idx] = after
         return (before > 0.0) & (after <= 0.0)
 
@@ -271,4 +287,6 @@ class Battery:
     def harvest(self, duration_s: float) -> None:
         """Add harvest_w·duration to every battery, up to its capacity."""
         dt = check_float("duration_s", duration_s, low=0)
+        if self._harvests_nothing and math.isfinite(dt):
+            return  # level + 0·dt is level, already <= capacity
         np.minimum(self._level + self._harvest * dt, self._capacity, out=self._level)

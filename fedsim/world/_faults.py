@@ -83,6 +83,9 @@ class FaultConfig:
 
     def draw_round(self, seed: int, round_index: int, devices: np.ndarray) -> RoundFaults:
         """The World's faults (stragglers, lost uploads) of a round's selected devices."""
+        if not self.any:  # nothing to draw: skip K per-device streams
+            none = np.zeros(np.shape(devices), dtype=bool).reshape(-1)
+            return RoundFaults(straggler=none, message_loss=none.copy())
         draws = [self.draw(seed, round_index, int(d)) for d in devices]
         return RoundFaults(
             straggler=np.array([d.straggler for d in draws], dtype=bool).reshape(-1),

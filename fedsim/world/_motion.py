@@ -54,17 +54,32 @@ class GroundMotion:
         self._bs_m = config.deployment.bs_position_m
         self._device_height_m = config.radio.device_height_m
         self._vertical_m = abs(config.radio.bs_height_m - config.radio.device_height_m)
+        # A static drop never moves: its geometry and positions are computed once, read-only
+        # (the same array objects every round, so a caller may key a cache on them).
+        self._static: tuple | None = None
+        if walk is None:
+            geometry = self._geometry()
+            positions = self._positions()
+            for array in (*geometry[:2], positions):
+                array.flags.writeable = False
+            self._static = (geometry, positions)
 
     def _xy(self) -> np.ndarray:
         return self._walk.positions_m if self._walk is not None else self._positions_m
 
-    def geometry(self):
+    def _geometry(self):
         horizontal = distances_to_bs(self._xy(), self._bs_m)
         return horizontal, np.full(horizontal.shape, self._vertical_m), None
 
-    def positions_m(self) -> np.ndarray:
+    def _positions(self) -> np.ndarray:
         xy = self._xy()
         return np.column_stack([xy, np.full(len(xy), self._device_height_m)])
+
+    def geometry(self):
+        return self._geometry() if self._static is None else self._static[0]
+
+    def positions_m(self) -> np.ndarray:
+        return self._positions() if self._static is None else self._static[1]
 
     def step(self, dt_s: float) -> np.ndarray:
         if self._walk is not None:

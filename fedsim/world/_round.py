@@ -17,8 +17,10 @@ AUTO_CHANNEL = -1  # a plan's channel entry that lets the access scheme assign o
 DROP_REASONS = ("", "deadline", "packet_error", "battery", "handover", MESSAGE_LOSS, CLIENT_ERROR, NONFINITE_UPDATE)
 
 
-def _frozen_array(values: object, dtype: type) -> np.ndarray:
-    array = np.array(values, dtype=dtype, copy=True).reshape(-1)
+def _frozen_array(values: object, dtype: type, copy: bool = True) -> np.ndarray:
+    """A read-only 1-D array of ``values``; ``copy=False`` freezes an array the caller has just
+    made and holds no other reference to (no copy)."""
+    array = np.array(values, dtype=dtype, copy=True if copy else None).reshape(-1)
     array.flags.writeable = False  # frozen dataclass: the arrays must not change behind it either
     return array
 
@@ -62,7 +64,8 @@ class RoundPlan:
         if devices.size and (
             not np.issubdtype(devices.dtype, np.integer)
             or np.any(devices < 0)
-            or np.unique(devices).size != size
+            # strictly increasing (the usual selection) is unique without sorting a copy
+            or (not np.all(devices[1:] > devices[:-1]) and np.unique(devices).size != size)
         ):
             raise ConfigError("plan.devices", arrays["devices"], "unique integer indices >= 0")
         iters = converted["local_iters"]

@@ -26,7 +26,9 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.workload import Workload
 from fedsim.world._channel import Channel
+from fedsim.world._clock import single_step_end_s
 from fedsim.world._compute_speed import compute_slowdown
+from fedsim.world._compute_energy import check_train_bits
 from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._drone_fleet import DroneFleet
@@ -39,6 +41,9 @@ from fedsim.world._round import AUTO_CHANNEL, RoundOutcome, RoundPlan, _frozen_a
 # Forward plus a backward of twice the forward: the usual 1 + 2 MAC count of a training step.
 _TRAIN_MACS_PER_FORWARD = 3.0
 CSI_KINDS = ("large_scale", "perfect", "noisy")
+# Drop reasons a round assigns, by code (0: delivered).
+_REASONS = np.array(["", "packet_error", "deadline", "handover", "battery", MESSAGE_LOSS], dtype=object)
+_PACKET_ERROR, _DEADLINE, _HANDOVER, _BATTERY, _MESSAGE_LOSS = range(1, 6)
 
 
 class World:
@@ -82,7 +87,15 @@ class World:
         )
         self.fleet = draw_fleet([profile], n, numpy_stream(self.seed, "device-cycles"))
         self.slowdown = compute_slowdown(dev, n, self.seed)  # stragglers; ones by default
+        self._uniform_speed = bool(np.all(self.slowdown == 1.0))
         self._csi_history: deque[np.ndarray] = deque()
+        # Joules per local iteration at each precision 1..32, per workload part: a round prices
+        # its devices by lookup (the same float ops per entry as pricing the array itself).
+        self._iteration_energy_j = [
+            np.asarray(self.energy_model.train_iteration_energy(np.arange(33.0).clip(1), w), float)
+            for w, _ in parts
+        ]
+        self._static_gain: tuple | None = None  # (geometry, large-scale gain, distance) of a static drop
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -216,18 +229,29 @@ class World:
             cfg.access.check_devices(devices.size)
         power = np.full(devices.shape, radio.tx_power_w) if plan.tx_power_w is None else plan.tx_power_w
         channel = np.full(devices.shape, AUTO_CHANNEL, dtype=np.int64) if plan.channel is None else plan.channel
-        if scheme != "ofdma" and np.any(channel != AUTO_CHANNEL):
+        if scheme != "ofdma" and plan.channel is not None and np.any(channel != AUTO_CHANNEL):
             raise ConfigError("plan.channel", channel.tolist(), f"-1 under access={scheme} (the scheme assigns channels)")
         t0 = self.now_s
-        horizontal, vertical, pointing = self.motion.geometry()
-        large = self.channel.large_scale_gain(horizontal, vertical, plan.round, pointing)[devices]
-        distance = np.hypot(horizontal, vertical)[devices]
+        large_all, distance_all = self._large_scale(plan.round)
+        # Everyone selected, in order (the plan's devices are unique and in range): per-device
+        # arrays are the fleet's own, read in place instead of gathered.
+        everyone = devices.size == n_all and bool((devices[1:] > devices[:-1]).all())
+
+        def pick(values: np.ndarray) -> np.ndarray:
+            """The selected devices' entries (the array itself for everyone: read it, never write)."""
+            return values if everyone else values[devices]
+
+        large, distance = pick(large_all), pick(distance_all)
         noise_psd = radio.noise_psd_with_figure_w_hz
+
+        # Without a coherence time the uplink sees the round's fading block, as the downlink does:
+        # one gain serves both.
+        round_gain = large * pick(self.channel.fading(plan.round, n_all)) if radio.coherence_s is None else None
 
         # Downlink: the server broadcasts the global model at the worst selected device's rate.
         download_s = 0.0
         if radio.downlink_power_w is not None and plan.downlink_bits > 0 and devices.size:
-            gain_dl = large * self.channel.fading(plan.round, n_all)[devices]
+            gain_dl = large * pick(self.channel.fading(plan.round, n_all)) if round_gain is None else round_gain
             rate_dl = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, gain_dl, noise_psd)
             download_s = broadcast_time_s(plan.downlink_bits, rate_dl)
         energy_download_j = np.full(devices.shape, cfg.devices.rx_power_w * download_s)
@@ -236,7 +260,8 @@ class World:
         faults = cfg.faults.draw_round(self.seed, plan.round, devices)
         # A transient straggler (background load, throttling) does the same work more slowly:
         # its compute time grows, its compute energy (per operation) does not.
-        compute_s = np.where(faults.straggler, compute_s * cfg.faults.straggler_slowdown, compute_s)
+        if faults.straggler.any():
+            compute_s = np.where(faults.straggler, compute_s * cfg.faults.straggler_slowdown, compute_s)
         ready_s = t0 + download_s + compute_s
 
         # Uplink rates under the access scheme, with the fading block in force when ready.
@@ -252,27 +277,31 @@ class World:
         elif scheme == "ofdma":
             rate, band_hz, gain, channel = self._ofdma_rates(devices, large, blocks, bits, noise_psd, power, channel)
         else:
-            gain = large * self.channel.fading_at(blocks, devices, n_all)
+            gain = large * self.channel.fading_at(blocks, devices, n_all) if round_gain is None else round_gain
+            # One band for all (a scalar prices each device as the array of it would).
             if scheme == "fdma":
-                band_hz = np.full(devices.shape, radio.bandwidth_hz / max(devices.size, 1))
+                band_hz = radio.bandwidth_hz / max(devices.size, 1)
                 rate = fdma_rates(radio.bandwidth_hz, power, gain, noise_psd_w_hz=noise_psd) if devices.size else gain
                 channel = np.arange(devices.size, dtype=np.int64)  # the k-th equal sub-band
             else:  # orthogonal and tdma use the full band
-                band_hz = np.full(devices.shape, radio.bandwidth_hz)
+                band_hz = radio.bandwidth_hz
                 rate = shannon_rate_bps(radio.bandwidth_hz, power, gain, noise_psd)
                 # orthogonal: each device on its own channel; tdma: everyone on the one channel
                 channel = devices.astype(np.int64) if scheme == "orthogonal" else np.zeros(devices.size, np.int64)
         if self.drones is None:
             with np.errstate(divide="ignore"):
-                airtime_s = np.where(bits > 0, bits / rate, 0.0)
+                airtime_s = bits / rate if (bits > 0).all() else np.where(bits > 0, bits / rate, 0.0)
 
         # Batteries: a device that cannot pay for download and compute never transmits; one that
         # runs dry on air stops there.
-        level = self.battery.level_j[devices]
+        level = self.battery.level_j if everyone else self.battery.levels_at(devices)  # copies
         before_upload_j = energy_download_j + energy_compute_j
         dead_early = level < before_upload_j
+        any_dead_early = bool(dead_early.any())  # rare: the fixes below are skipped without one
         with np.errstate(invalid="ignore", over="ignore"):  # mains power: an infinite budget
-            budget_s = np.where(dead_early, 0.0, (level - before_upload_j) / power)
+            budget_s = (level - before_upload_j) / power
+        if any_dead_early:
+            budget_s = np.where(dead_early, 0.0, budget_s)
         on_air_s = np.minimum(airtime_s, budget_s)
         dead_on_air = ~dead_early & (on_air_s < airtime_s)
 
@@ -286,66 +315,100 @@ class World:
 
         if radio.waterfall_threshold is not None and devices.size and self.drones is None:
             q = packet_error_rate(power, gain, band_hz, radio.waterfall_threshold, noise_psd_w_hz=noise_psd)
-            corrupted = numpy_stream(self.seed, "packet-error", plan.round).random(n_all)[devices] < q
+            corrupted = pick(numpy_stream(self.seed, "packet-error", plan.round).random(n_all)) < q
         else:
             corrupted = np.zeros(devices.shape, dtype=bool)
 
         battery_out = dead_early | dead_on_air
         # A device that runs dry spends exactly what it had, phase by phase, and ends at 0 J.
-        energy_download_j = np.where(dead_early, np.minimum(energy_download_j, level), energy_download_j)
-        energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
-        energy_uplink_j = np.where(dead_early, 0.0, energy_uplink_j)
-        energy_uplink_j = np.where(dead_on_air & ~late, level - before_upload_j, energy_uplink_j)
-        reason = np.full(devices.shape, "", dtype=object)
-        reason[corrupted] = "packet_error"
-        reason[late] = "deadline"
+        if any_dead_early:
+            energy_download_j = np.where(dead_early, np.minimum(energy_download_j, level), energy_download_j)
+            energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
+            energy_uplink_j = np.where(dead_early, 0.0, energy_uplink_j)
+        dry_on_air = dead_on_air & ~late
+        if dry_on_air.any():
+            energy_uplink_j = np.where(dry_on_air, level - before_upload_j, energy_uplink_j)
+        # Drop reasons as small codes (indices into _REASONS; strings only at the end).
+        reason = np.zeros(devices.shape, dtype=np.int8)
+        reason[corrupted] = _PACKET_ERROR
+        reason[late] = _DEADLINE
         if unhindered_s is not None:  # late only because of handovers: they cost the upload
-            reason[late & (start_s + unhindered_s <= deadline)] = "handover"
-        reason[battery_out] = "battery"
+            reason[late & (start_s + unhindered_s <= deadline)] = _HANDOVER
+        reason[battery_out] = _BATTERY
         # An upload that would have arrived is lost in the air: sent, paid for, never received.
-        lost = faults.message_loss & (reason == "")
-        reason[lost] = MESSAGE_LOSS
-        delivered = reason == ""
+        lost = faults.message_loss & (reason == 0)
+        reason[lost] = _MESSAGE_LOSS
+        delivered = reason == 0
 
         # The server waits for every upload it can expect, or for the deadline; a lost one
         # it waits for as for a corrupted one (no deadline: until its transmission would end).
-        arrivals = np.sort(end_s[delivered | ((corrupted | lost) & ~late & ~battery_out)])
-        waiting_for_missing = bool(np.any(battery_out | late | lost))
+        arrivals = end_s[delivered | ((corrupted | lost) & ~late & ~battery_out)]  # unsorted
+        waiting_for_missing = bool((battery_out | late | lost).any())
         if deadline_s is not None and waiting_for_missing:
             end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
         else:
-            end_of_round = max(float(arrivals[-1]) if arrivals.size else t0, t0 + download_s)
-        self.env.run(until=self.env.process(self._round_process(t0 + download_s, arrivals, end_of_round)))
+            end_of_round = max(float(arrivals.max()) if arrivals.size else t0, t0 + download_s)
+        self._advance_clock(t0 + download_s, arrivals, end_of_round)
         duration = end_of_round - t0
 
-        self.battery.drain(energy_download_j + energy_compute_j + energy_uplink_j, devices)
+        spent_j = energy_download_j + energy_compute_j + energy_uplink_j
+        if everyone:
+            self.battery.drain(spent_j)
+        else:
+            self.battery.drain_unique(spent_j, devices)
         self.battery.harvest(duration)
         propulsion_w = self.motion.step(duration) if duration > 0 else np.zeros(n_all)
-        positions = self.motion.positions_m()[devices]
+        # A new array: take copies rows (several times faster than fancy indexing rows).
+        positions = self.motion.positions_m().copy() if everyone else self.motion.positions_m().take(devices, axis=0)
 
+        # Each array is this round's own or the plan's (already frozen): frozen without a copy.
         return RoundOutcome(
             round=plan.round,
-            devices=_frozen_array(devices, np.int64),
-            tx_power_w=_frozen_array(power, float),
-            channel=_frozen_array(channel, np.int64),
-            compute_s=_frozen_array(compute_s, float),
-            upload_s=_frozen_array(sent_s, float),
-            energy_compute_j=_frozen_array(energy_compute_j, float),
-            energy_uplink_j=_frozen_array(energy_uplink_j, float),
-            energy_download_j=_frozen_array(energy_download_j, float),
-            energy_propulsion_j=_frozen_array(propulsion_w[devices] * duration, float),
-            delivered=_frozen_array(delivered, bool),
-            drop_reason=_frozen_array(reason, object),
-            channel_gain=_frozen_array(gain, float),
-            distance_m=_frozen_array(distance, float),
-            upload_start_s=_frozen_array(start_s, float),
-            finish_s=_frozen_array(end_s, float),
-            battery_j=_frozen_array(self.battery.level_j[devices], float),
-            position_m=np.array(positions, dtype=float),
+            devices=_frozen_array(devices, np.int64, copy=False),
+            tx_power_w=_frozen_array(power, float, copy=False),
+            channel=_frozen_array(channel, np.int64, copy=False),
+            compute_s=_frozen_array(compute_s, float, copy=False),
+            upload_s=_frozen_array(sent_s, float, copy=False),
+            energy_compute_j=_frozen_array(energy_compute_j, float, copy=False),
+            energy_uplink_j=_frozen_array(energy_uplink_j, float, copy=False),
+            energy_download_j=_frozen_array(energy_download_j, float, copy=False),
+            energy_propulsion_j=_frozen_array(pick(propulsion_w) * duration, float, copy=False),
+            delivered=_frozen_array(delivered, bool, copy=False),
+            drop_reason=_frozen_array(_REASONS[reason], object, copy=False),
+            channel_gain=_frozen_array(gain, float, copy=False),
+            distance_m=_frozen_array(distance, float, copy=False),
+            upload_start_s=_frozen_array(start_s, float, copy=False),
+            finish_s=_frozen_array(end_s, float, copy=False),
+            battery_j=_frozen_array(self.battery.level_j if everyone else self.battery.levels_at(devices), float, copy=False),
+            position_m=np.asarray(positions, dtype=float),
             start_s=t0,
             duration_s=duration,
             download_s=download_s,
         )
+
+    def _large_scale(self, round_index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) large-scale gains and distances of the round; computed once for a static drop
+        under deterministic path loss (the same geometry arrays, no draws)."""
+        horizontal, vertical, pointing = self.motion.geometry()
+        cached = self._static_gain
+        if cached is not None and cached[0] is horizontal and cached[1] is vertical:
+            return cached[2], cached[3]
+        large = self.channel.large_scale_gain(horizontal, vertical, round_index, pointing)
+        distance = np.hypot(horizontal, vertical)
+        if not horizontal.flags.writeable and pointing is None and not self.channel.draws_large_scale:
+            self._static_gain = (horizontal, vertical, large, distance)
+        return large, distance
+
+    def _advance_clock(self, broadcast_done_s: float, arrivals_s: np.ndarray, end_s: float) -> None:
+        """Move the clock through the round's events: in one timeout where that lands exactly where
+        replaying them one by one would (nothing observes them in between), else one by one."""
+        env = self.env
+        at_s = single_step_end_s(env.now, broadcast_done_s, arrivals_s, end_s)
+        if at_s is None:
+            arrivals_s = np.sort(arrivals_s)
+            env.run(until=env.process(self._round_process(broadcast_done_s, arrivals_s, end_s)))
+        elif at_s > env.now:
+            env.run(until=at_s)
 
     def _round_process(self, broadcast_done_s: float, arrivals_s: np.ndarray, end_s: float):
         """The round on the clock: broadcast, each upload arriving, then the round's end."""
@@ -359,12 +422,16 @@ class World:
             yield env.timeout(end_s - env.now)
 
     def _compute(self, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
-        return self.compute_cost(plan.devices, plan.local_iters, plan.train_bits)
+        return self._compute_cost(plan.devices, plan.local_iters, plan.train_bits)  # checked by the plan
 
     def compute_cost(self, devices: np.ndarray, local_iters: np.ndarray, train_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(seconds, joules) of local training per device, as a round would price it."""
+        bits = check_train_bits(train_bits).astype(np.int64)
+        return self._compute_cost(np.asarray(devices, dtype=np.int64), local_iters, bits)
+
+    def _compute_cost(self, devices: np.ndarray, local_iters: np.ndarray, precision: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """compute_cost of int64 ``devices`` and integer ``precision`` in [1, 32], checked."""
         cfg = self.config
-        devices = np.asarray(devices, dtype=np.int64)
         iters = np.asarray(local_iters).astype(float)
         if cfg.devices.compute == "cmos":  # Yang et al.: D = the mini-batch, C per device
             samples = cfg.batch_size
@@ -374,12 +441,13 @@ class World:
         energy = self.energy_model
         joules = np.zeros(devices.shape)
         macs = 0.0
-        for workload, bits in self.workload_parts:
-            precision = np.asarray(train_bits) if bits is None else np.full(devices.shape, bits)
-            joules = joules + iters * energy.train_iteration_energy(precision, workload)
+        for (workload, bits), per_bits_j in zip(self.workload_parts, self._iteration_energy_j):
+            joules = joules + iters * (per_bits_j[precision] if bits is None else per_bits_j[int(bits)])
             macs += workload.macs
         macs_per_iter = energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
-        return iters * macs_per_iter / cfg.devices.macs_per_s * self.slowdown[devices], np.asarray(joules, float)
+        seconds = iters * macs_per_iter / cfg.devices.macs_per_s
+        # x * 1.0 is x: uniform devices skip the gather and the product.
+        return seconds if self._uniform_speed else seconds * self.slowdown[devices], np.asarray(joules, float)
 
     def _ofdma_rates(self, devices, large, blocks, bits, noise_psd, power, channel):
         """One resource block per device: the decision's where given, the rest assigned by the
