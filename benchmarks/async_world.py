@@ -55,10 +55,10 @@ def run_async(world: World, concurrency: int, jobs: int) -> tuple[float, int, in
     start = time.perf_counter()
     while completed < jobs:
         while events.busy < concurrency:  # one idle online device at random per free slot, as the server does
-            idle = events.idle_online()
-            if not idle.size:
+            idle = events.idle_count
+            if not idle:
                 break
-            events.dispatch(int(idle[rng.integers(idle.size)]), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
+            events.dispatch(events.idle_device(int(rng.integers(idle))), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
                             downlink_bits=DOWNLINK_BITS, version=0)
         job = events.advance()
         if job is not None:

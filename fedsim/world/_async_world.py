@@ -36,7 +36,7 @@ EVENT_NAMES = ("on", "wake", "ready", "rate", "finish", "off")
 ASYNC_DROP_REASONS = ("", "unavailable", "battery")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one is built per dispatch, its fields read at every event
 class Job:
     """One device's download, local training and upload, from dispatch to arrival or loss."""
 
@@ -103,6 +103,7 @@ class AsyncWorld:
         self._step_s = cfg.mobility.step_s
         self._coherence_s = cfg.radio.coherence_s
         self._step_index = int(math.floor(self.now_s / self._step_s))
+        self._step_fast_until_s = self._fast_until(self._step_index)
         self._large: np.ndarray | None = None
         # Gains and rates of every device for the current (step, block), computed at once: the
         # same elementwise numpy operations as one device at a time, so the same bits.
@@ -110,7 +111,9 @@ class AsyncWorld:
         self._downlink_rate: np.ndarray | None = None
         self._compute: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (iters, bits) -> (s, J) per device
         self._busy = np.zeros(n, dtype=bool)
-        self._free: np.ndarray | None = None  # online & awake & idle, built on first use, then kept
+        self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
+        self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
+        self._idle_count = 0
         self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
         radio = cfg.radio
         self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
@@ -156,20 +159,72 @@ class AsyncWorld:
     def busy(self) -> int:
         return len(self.jobs)
 
+    def _free_mask(self) -> bytearray:
+        """The idle-online mask and a Fenwick tree of it (built on first use, then kept)."""
+        if self._free is None:
+            free = self.online & ~self.asleep & ~self._busy
+            self._free = bytearray(free.tobytes())  # a bytearray: read and set per event at Python speed
+            n = free.size
+            tree = [0] + free.astype(int).tolist()  # 1-based; tree[i] counts devices (i - lowbit(i), i]
+            for i in range(1, n + 1):
+                parent = i + (i & -i)
+                if parent <= n:
+                    tree[parent] += tree[i]
+            self._fenwick = tree
+            self._idle_count = int(free.sum())
+        return self._free
+
     def idle_online(self) -> np.ndarray:
         """Devices that are online, awake and not running a job, in index order."""
-        if self._free is None:
-            self._free = self.online & ~self.asleep & ~self._busy
-        return np.flatnonzero(self._free)
+        return np.frombuffer(self._free_mask(), dtype=bool).nonzero()[0]
+
+    @property
+    def idle_count(self) -> int:
+        """How many devices are online, awake and idle (len(idle_online()), kept as they change)."""
+        self._free_mask()
+        return self._idle_count
+
+    def idle_device(self, k: int) -> int:
+        """``idle_online()[k]`` in O(log N) without listing them: descend the Fenwick tree to the
+        first device whose prefix count of idle devices exceeds k."""
+        self._free_mask()
+        if not 0 <= k < self._idle_count:
+            raise IndexError(f"idle device {k} of {self._idle_count}")
+        tree, n = self._fenwick, len(self._fenwick) - 1
+        position, rest, stride = 0, k + 1, 1 << n.bit_length()
+        while stride:
+            nxt = position + stride
+            if nxt <= n and tree[nxt] < rest:
+                position = nxt
+                rest -= tree[nxt]
+            stride >>= 1
+        return position  # 1-based position + 1 is the device, so the 0-based device is position
 
     def _update_free(self, device: int) -> None:
-        """Keep the idle-online mask current after ``device`` changed state."""
-        if self._free is not None:
-            self._free[device] = self.online[device] and not self.asleep[device] and not self._busy[device]
+        """Keep the idle-online mask, its count and tree current after ``device`` changed state."""
+        free = self._free
+        if free is not None:
+            now = 1 if self.online[device] and not self.asleep[device] and device not in self.jobs else 0
+            if now != free[device]:
+                free[device] = now
+                change = 2 * now - 1
+                self._idle_count += change
+                tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
+                while i <= n:
+                    tree[i] += change
+                    i += i & -i
 
     # -- physics at a time ---------------------------------------------------------------------
+    def _fast_until(self, step: int) -> float:
+        """A time below which floor(t / step_s) is surely still ``step`` (a margin of 1e-9 relative
+        under the boundary, far above rounding): events before it skip the floor division."""
+        return (step + 1) * self._step_s * (1.0 - 1e-9)
+
     def _move_to(self, time_s: float) -> None:
         """Advance the clock: mobility steps passed, batteries harvested."""
+        if time_s < self._step_fast_until_s and not self._finite_batteries:
+            self.now_s = time_s  # same step, nothing to harvest
+            return
         step = int(math.floor(time_s / self._step_s))
         if step > self._step_index:
             moves = self.config.mobility.kind != "static"
@@ -181,6 +236,7 @@ class AsyncWorld:
             if moves or self.config.radio.shadowing_db > 0:
                 self._large = self._link = None  # shadowing is redrawn per step, like per round
             self._step_index = step
+            self._step_fast_until_s = self._fast_until(step)
         if self._finite_batteries and time_s > self._harvested_until_s:
             self.world.battery.harvest(time_s - self._harvested_until_s)
             self._harvested_until_s = time_s
@@ -268,28 +324,29 @@ class AsyncWorld:
     def advance(self) -> Job | None:
         """Run events until a job completes (returned: delivered or dropped) or a device switches
         on or off or wakes (None). Raises IndexError when no event is left."""
+        queue, tokens, jobs, pop = self._queue, self._token, self.jobs, heapq.heappop  # locals: this loop is the hot path
         while True:
-            time_s, kind, _, device, token = heapq.heappop(self._queue)
-            if token >= 0 and token != self._token[device]:
+            time_s, kind, _, device, token = pop(queue)
+            if token >= 0 and token != tokens[device]:
                 continue  # a cancelled job's event
             self.events_processed += 1
             self._move_to(time_s)
-            if kind == ON or kind == OFF:
-                return self._switch(device, kind == ON)
+            if kind == RATE:
+                job = jobs[device]
+                job.upload.change_rate(time_s, float(self._link_now()[2][device]))
+                self._schedule_upload(job)
+            elif kind == READY:
+                done = self._start_upload(jobs[device])
+                if done is not None:
+                    return done
+            elif kind == FINISH:
+                return self._arrive(jobs[device])
             elif kind == WAKE:
                 self.asleep[device] = False
                 self._update_free(device)
                 return None
-            elif kind == READY:
-                done = self._start_upload(self.jobs[device])
-                if done is not None:
-                    return done
-            elif kind == RATE:
-                job = self.jobs[device]
-                job.upload.change_rate(self.now_s, self.rate_bps(device))
-                self._schedule_upload(job)
             else:
-                return self._arrive(self.jobs[device])
+                return self._switch(device, kind == ON)
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
         self.online[device] = going_on
@@ -314,8 +371,10 @@ class AsyncWorld:
 
     def _schedule_upload(self, job: Job) -> None:
         finish, change = job.upload.finish_s, self._next_change_s()
-        token = self._token[job.device]
-        self._push(finish, FINISH, job.device, token) if finish <= change else self._push(change, RATE, job.device, token)
+        device = job.device
+        self._seq += 1
+        heapq.heappush(self._queue, (finish, FINISH, self._seq, device, self._token[device]) if finish <= change
+                       else (change, RATE, self._seq, device, self._token[device]))
 
     def _arrive(self, job: Job) -> Job:
         job.upload.advance(self.now_s)

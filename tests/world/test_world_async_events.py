@@ -213,3 +213,22 @@ def test_bad_availability_values_are_one_line_errors():
         AvailabilityConfig(kind="trace")
     with pytest.raises(ConfigError, match="straggler_slowdown=0.5"):
         WorldConfig.of(straggler_slowdown=0.5)
+
+
+def test_idle_device_and_count_follow_the_idle_online_list():
+    # 300 devices switching on and off, 40 jobs at a time: after every event the tree's count and
+    # its k-th pick equal the mask's list, and a k out of range is an error.
+    world = async_world(num_devices=300, availability=AvailabilityConfig(kind="onoff", on_s=2.0, off_s=1.0))
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(400):
+        while world.busy < 40 and world.idle_count:
+            idle = world.idle_online()
+            assert world.idle_count == idle.size
+            assert [world.idle_device(k) for k in range(idle.size)] == idle.tolist()
+            checked += idle.size
+            dispatch(world, world.idle_device(int(rng.integers(idle.size))), 1, 100.0)
+        world.advance()
+    assert checked > 10_000
+    with pytest.raises(IndexError):
+        world.idle_device(world.idle_count)
