@@ -61,6 +61,9 @@ class Job:
     distance_m: float = math.nan
     battery_j: float = math.inf
     position_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    # In-step rate changes already applied to the upload: (time_s, then the upload's remaining
+    # bits, rate, since and on-air seconds just before it), to undo those after a loss.
+    ahead: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
     @property
     def upload_start_s(self) -> float:
@@ -93,7 +96,7 @@ class AsyncWorld:
         self.config = cfg
         n = cfg.num_devices
         self.now_s = world.now_s
-        self.events_processed = 0
+        self._events = 0  # events served from the queue plus in-step rate changes passed (events_processed)
         self._queue: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, device, token)
         self._seq = 0
         self._token = [0] * n  # bumped to cancel a device's pending job events (a list: read at every event)
@@ -109,6 +112,11 @@ class AsyncWorld:
         # same elementwise numpy operations as one device at a time, so the same bits.
         self._link: tuple[int, np.ndarray, np.ndarray] | None = None  # (block, gain, uplink rate bps)
         self._downlink_rate: np.ndarray | None = None
+        self._links: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (gain, uplink rate) this step
+        # Rate changes inside a mobility step are applied when the upload is scheduled, not queued
+        # (they touch nothing but the upload); batteries need the clock at each one to harvest.
+        self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
+        self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (iters, bits) -> (s, J) per device
         self._busy = np.zeros(n, dtype=bool)
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
@@ -235,6 +243,7 @@ class AsyncWorld:
                 self._geometry = None
             if moves or self.config.radio.shadowing_db > 0:
                 self._large = self._link = None  # shadowing is redrawn per step, like per round
+                self._links.clear()
             self._step_index = step
             self._step_fast_until_s = self._fast_until(step)
         if self._finite_batteries and time_s > self._harvested_until_s:
@@ -256,6 +265,18 @@ class AsyncWorld:
         link = self._link
         if link is not None and link[0] == block:
             return link
+        self._link = link = (block, *self._block_link(block))
+        self._downlink_rate = None
+        return link
+
+    def _block_link(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """(gain, uplink rate) of every device in coherence ``block`` of the current step, kept
+        per block: an upload's in-step rate changes read blocks ahead of the clock."""
+        link = self._links.get(block)
+        if link is not None:
+            return link
+        if len(self._links) > 64:
+            self._links.clear()
         if self._large is None:
             horizontal, vertical, pointing, _, _ = self._geom()
             self._large = self.world.channel.large_scale_gain(horizontal, vertical, self._step_index, pointing)
@@ -266,8 +287,7 @@ class AsyncWorld:
             fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
         gain = self._large * fading
         radio = self.config.radio
-        self._link = link = (block, gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
-        self._downlink_rate = None
+        link = self._links[block] = (gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
         return link
 
     def _gain(self, device: int) -> float:
@@ -292,9 +312,6 @@ class AsyncWorld:
             n = self.config.num_devices
             costs = self._compute[key] = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
         return float(costs[0][device]), float(costs[1][device])
-
-    def _next_change_s(self) -> float:
-        return next_boundary_s(self.now_s, *self._periods_s)
 
     # -- jobs ----------------------------------------------------------------------------------
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
@@ -329,10 +346,13 @@ class AsyncWorld:
             time_s, kind, _, device, token = pop(queue)
             if token >= 0 and token != tokens[device]:
                 continue  # a cancelled job's event
-            self.events_processed += 1
+            self._events += 1
+            self._last_kind = kind
             self._move_to(time_s)
             if kind == RATE:
                 job = jobs[device]
+                self._events += len(job.ahead)  # all before this step boundary
+                job.ahead.clear()
                 job.upload.change_rate(time_s, float(self._link_now()[2][device]))
                 self._schedule_upload(job)
             elif kind == READY:
@@ -370,13 +390,56 @@ class AsyncWorld:
         return None
 
     def _schedule_upload(self, job: Job) -> None:
-        finish, change = job.upload.finish_s, self._next_change_s()
-        device = job.device
+        """Queue the upload's finish or its next rate change. Changes at coherence blocks inside the
+        current mobility step are applied right away (the rate of a block ahead is known: this
+        step's large-scale gain times the block's fading), each remembered with the state before
+        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued."""
+        upload, device = job.upload, job.device
+        time_s = self.now_s
+        while True:
+            finish, change = upload.finish_s, next_boundary_s(time_s, *self._periods_s)
+            if finish <= change:
+                kind, time_s = FINISH, finish
+                break
+            if not self._plan_ahead or int(math.floor(change / self._step_s)) > self._step_index:
+                kind, time_s = RATE, change  # _move_to steps the world there
+                break
+            job.ahead.append((change, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s))
+            upload.change_rate(change, float(self._block_link(int(math.floor(change / self._coherence_s)))[1][device]))
+            time_s = change
         self._seq += 1
-        heapq.heappush(self._queue, (finish, FINISH, self._seq, device, self._token[device]) if finish <= change
-                       else (change, RATE, self._seq, device, self._token[device]))
+        heapq.heappush(self._queue, (time_s, kind, self._seq, device, self._token[device]))
+
+    def _undo_ahead(self, job: Job) -> None:
+        """Keep the planned rate changes up to now (a change at this instant is served before an
+        'off'), undo the later ones, count the kept ones as events."""
+        ahead, now = job.ahead, self.now_s
+        kept = 0
+        while kept < len(ahead) and ahead[kept][0] <= now:
+            kept += 1
+        if kept < len(ahead):
+            upload = job.upload
+            _, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s = ahead[kept]
+            del upload.segments[len(upload.segments) - (len(ahead) - kept):]
+        self._events += kept
+        ahead.clear()
+
+    @property
+    def events_processed(self) -> int:
+        """Device events so far: the queue's (availability switches, wake-ups, training done, step
+        boundaries of uploads, arrivals) plus each in-step rate change an upload went through by
+        now: the same count as queueing every change."""
+        now, served_at_now = self.now_s, self._last_kind > RATE  # a change at now precedes a later kind
+        pending = 0
+        for job in self.jobs.values():
+            for change_s, *_ in job.ahead:
+                if change_s < now or (change_s == now and served_at_now):
+                    pending += 1
+        return self._events + pending
 
     def _arrive(self, job: Job) -> Job:
+        self._events += len(job.ahead)  # all before the finish
+        job.ahead.clear()
         job.upload.advance(self.now_s)
         job.upload.remaining_bits = 0.0
         energy = self.config.radio.tx_power_w * job.upload.on_air_s
@@ -390,6 +453,7 @@ class AsyncWorld:
 
     def _lose(self, job: Job, reason: str) -> Job:
         if job.upload is not None and reason == "unavailable":
+            self._undo_ahead(job)
             job.upload.advance(self.now_s)
             job.energy_uplink_j = self.config.radio.tx_power_w * job.upload.on_air_s
             self._drain(job.device, job.energy_uplink_j)
