@@ -117,7 +117,7 @@ class AsyncWorld:
         # (they touch nothing but the upload); batteries need the clock at each one to harvest.
         self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
         self._last_kind = ON
-        self._compute: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (iters, bits) -> (s, J) per device
+        self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
         self._busy = np.zeros(n, dtype=bool)
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
         self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
@@ -310,8 +310,9 @@ class AsyncWorld:
         costs = self._compute.get(key)
         if costs is None:
             n = self.config.num_devices
-            costs = self._compute[key] = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
-        return float(costs[0][device]), float(costs[1][device])
+            seconds, joules = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
+            costs = self._compute[key] = (seconds.tolist(), joules.tolist())  # Python floats: the same values, read faster
+        return costs[0][device], costs[1][device]
 
     # -- jobs ----------------------------------------------------------------------------------
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
@@ -378,14 +379,16 @@ class AsyncWorld:
         return None
 
     def _start_upload(self, job: Job) -> Job | None:
-        before = job.energy_download_j + job.energy_compute_j
-        if not self._can_pay(job.device, before):
-            job.energy_compute_j = max(self._level(job.device) - job.energy_download_j, 0.0)
-            return self._lose(job, "battery")
-        self._drain(job.device, before)
+        device = job.device
+        if self._finite_batteries:
+            before = job.energy_download_j + job.energy_compute_j
+            if not self._can_pay(device, before):
+                job.energy_compute_j = max(self._level(device) - job.energy_download_j, 0.0)
+                return self._lose(job, "battery")
+            self._drain(device, before)
         _, gain, rate = self._link_now()
-        job.channel_gain = float(gain[job.device])
-        job.upload = InflightUpload(remaining_bits=job.uplink_bits, rate_bps=float(rate[job.device]), since_s=self.now_s)
+        job.channel_gain = float(gain[device])
+        job.upload = InflightUpload(job.uplink_bits, float(rate[device]), self.now_s)
         self._schedule_upload(job)
         return None
 
@@ -394,10 +397,10 @@ class AsyncWorld:
         current mobility step are applied right away (the rate of a block ahead is known: this
         step's large-scale gain times the block's fading), each remembered with the state before
         it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued."""
-        upload, device = job.upload, job.device
+        upload, device, periods = job.upload, job.device, self._periods_s
         time_s = self.now_s
         while True:
-            finish, change = upload.finish_s, next_boundary_s(time_s, *self._periods_s)
+            finish, change = upload.finish_s, next_boundary_s(time_s, *periods)
             if finish <= change:
                 kind, time_s = FINISH, finish
                 break
