@@ -2,7 +2,8 @@
 synchronous world on the same workload.
 
 The AsyncWorld is driven the way ``run_async_federation`` drives it: keep ``concurrency`` devices
-busy (each new job on an idle online device drawn at random), price each job's download, compute
+busy (each new job on an idle online device drawn at random: ``idle_device(k)``, the k-th of
+``idle_online()`` in O(log N)), price each job's download, compute
 and in-flight upload, advance the event queue to the next completion; the updates are synthetic
 (payload bits only, no torch). The synchronous world then prices the same number of device-jobs
 as rounds of ``concurrency`` devices (World.simulate_round). Devices come and go (on/off

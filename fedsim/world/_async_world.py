@@ -10,7 +10,9 @@ advances the queue until a job completes; nothing here waits for a round.
 Uplinks: each device transmits on the full band (the orthogonal scheme) at
 ``radio.tx_power_w``; the rate is recomputed at every coherence block (``radio.coherence_s``;
 unset, every mobility step) and every mobility step (``mobility.step_s``) while the upload is on
-air. A job whose device goes offline before its upload arrives is lost (``unavailable``); one
+air. Changes at coherence blocks inside the current mobility step are applied when the upload
+is scheduled (they are known then) instead of being queued; ``events_processed`` still counts each
+one the upload has passed. A job whose device goes offline before its upload arrives is lost (``unavailable``); one
 whose battery cannot pay is lost (``battery``) and the device sleeps until harvesting recharges it
 to ``availability.wake_fraction`` of its capacity.
 """
