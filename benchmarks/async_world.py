@@ -2,7 +2,8 @@
 synchronous world on the same workload.
 
 The AsyncWorld is driven the way ``run_async_federation`` drives it: keep ``concurrency`` devices
-busy (each new job on an idle online device drawn at random), price each job's download, compute
+busy (each new job on an idle online device drawn at random: ``idle_device(k)``, the k-th of
+``idle_online()`` in O(log N)), price each job's download, compute
 and in-flight upload, advance the event queue to the next completion; the updates are synthetic
 (payload bits only, no torch). The synchronous world then prices the same number of device-jobs
 as rounds of ``concurrency`` devices (World.simulate_round). Devices come and go (on/off
@@ -55,10 +56,10 @@ def run_async(world: World, concurrency: int, jobs: int) -> tuple[float, int, in
     start = time.perf_counter()
     while completed < jobs:
         while events.busy < concurrency:  # one idle online device at random per free slot, as the server does
-            idle = events.idle_online()
-            if not idle.size:
+            idle = events.idle_count
+            if not idle:
                 break
-            events.dispatch(int(idle[rng.integers(idle.size)]), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
+            events.dispatch(events.idle_device(int(rng.integers(idle))), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
                             downlink_bits=DOWNLINK_BITS, version=0)
         job = events.advance()
         if job is not None:

@@ -10,7 +10,9 @@ advances the queue until a job completes; nothing here waits for a round.
 Uplinks: each device transmits on the full band (the orthogonal scheme) at
 ``radio.tx_power_w``; the rate is recomputed at every coherence block (``radio.coherence_s``;
 unset, every mobility step) and every mobility step (``mobility.step_s``) while the upload is on
-air. A job whose device goes offline before its upload arrives is lost (``unavailable``); one
+air. Changes at coherence blocks inside the current mobility step are applied when the upload
+is scheduled (they are known then) instead of being queued; ``events_processed`` still counts each
+one the upload has passed. A job whose device goes offline before its upload arrives is lost (``unavailable``); one
 whose battery cannot pay is lost (``battery``) and the device sleeps until harvesting recharges it
 to ``availability.wake_fraction`` of its capacity.
 """
@@ -36,7 +38,7 @@ EVENT_NAMES = ("on", "wake", "ready", "rate", "finish", "off")
 ASYNC_DROP_REASONS = ("", "unavailable", "battery")
 
 
-@dataclass
+@dataclass(slots=True)  # slots: one is built per dispatch, its fields read at every event
 class Job:
     """One device's download, local training and upload, from dispatch to arrival or loss."""
 
@@ -61,6 +63,9 @@ class Job:
     distance_m: float = math.nan
     battery_j: float = math.inf
     position_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    # In-step rate changes already applied to the upload: (time_s, then the upload's remaining
+    # bits, rate, since and on-air seconds just before it), to undo those after a loss.
+    ahead: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
     @property
     def upload_start_s(self) -> float:
@@ -93,7 +98,7 @@ class AsyncWorld:
         self.config = cfg
         n = cfg.num_devices
         self.now_s = world.now_s
-        self.events_processed = 0
+        self._events = 0  # events served from the queue plus in-step rate changes passed (events_processed)
         self._queue: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, device, token)
         self._seq = 0
         self._token = [0] * n  # bumped to cancel a device's pending job events (a list: read at every event)
@@ -103,14 +108,22 @@ class AsyncWorld:
         self._step_s = cfg.mobility.step_s
         self._coherence_s = cfg.radio.coherence_s
         self._step_index = int(math.floor(self.now_s / self._step_s))
+        self._step_fast_until_s = self._fast_until(self._step_index)
         self._large: np.ndarray | None = None
         # Gains and rates of every device for the current (step, block), computed at once: the
         # same elementwise numpy operations as one device at a time, so the same bits.
         self._link: tuple[int, np.ndarray, np.ndarray] | None = None  # (block, gain, uplink rate bps)
         self._downlink_rate: np.ndarray | None = None
-        self._compute: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}  # (iters, bits) -> (s, J) per device
+        self._links: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (gain, uplink rate) this step
+        # Rate changes inside a mobility step are applied when the upload is scheduled, not queued
+        # (they touch nothing but the upload); batteries need the clock at each one to harvest.
+        self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
+        self._last_kind = ON
+        self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
         self._busy = np.zeros(n, dtype=bool)
-        self._free: np.ndarray | None = None  # online & awake & idle, built on first use, then kept
+        self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
+        self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
+        self._idle_count = 0
         self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
         radio = cfg.radio
         self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
@@ -156,20 +169,72 @@ class AsyncWorld:
     def busy(self) -> int:
         return len(self.jobs)
 
+    def _free_mask(self) -> bytearray:
+        """The idle-online mask and a Fenwick tree of it (built on first use, then kept)."""
+        if self._free is None:
+            free = self.online & ~self.asleep & ~self._busy
+            self._free = bytearray(free.tobytes())  # a bytearray: read and set per event at Python speed
+            n = free.size
+            tree = [0] + free.astype(int).tolist()  # 1-based; tree[i] counts devices (i - lowbit(i), i]
+            for i in range(1, n + 1):
+                parent = i + (i & -i)
+                if parent <= n:
+                    tree[parent] += tree[i]
+            self._fenwick = tree
+            self._idle_count = int(free.sum())
+        return self._free
+
     def idle_online(self) -> np.ndarray:
         """Devices that are online, awake and not running a job, in index order."""
-        if self._free is None:
-            self._free = self.online & ~self.asleep & ~self._busy
-        return np.flatnonzero(self._free)
+        return np.frombuffer(self._free_mask(), dtype=bool).nonzero()[0]
+
+    @property
+    def idle_count(self) -> int:
+        """How many devices are online, awake and idle (len(idle_online()), kept as they change)."""
+        self._free_mask()
+        return self._idle_count
+
+    def idle_device(self, k: int) -> int:
+        """``idle_online()[k]`` in O(log N) without listing them: descend the Fenwick tree to the
+        first device whose prefix count of idle devices exceeds k."""
+        self._free_mask()
+        if not 0 <= k < self._idle_count:
+            raise IndexError(f"idle device {k} of {self._idle_count}")
+        tree, n = self._fenwick, len(self._fenwick) - 1
+        position, rest, stride = 0, k + 1, 1 << n.bit_length()
+        while stride:
+            nxt = position + stride
+            if nxt <= n and tree[nxt] < rest:
+                position = nxt
+                rest -= tree[nxt]
+            stride >>= 1
+        return position  # 1-based position + 1 is the device, so the 0-based device is position
 
     def _update_free(self, device: int) -> None:
-        """Keep the idle-online mask current after ``device`` changed state."""
-        if self._free is not None:
-            self._free[device] = self.online[device] and not self.asleep[device] and not self._busy[device]
+        """Keep the idle-online mask, its count and tree current after ``device`` changed state."""
+        free = self._free
+        if free is not None:
+            now = 1 if self.online[device] and not self.asleep[device] and device not in self.jobs else 0
+            if now != free[device]:
+                free[device] = now
+                change = 2 * now - 1
+                self._idle_count += change
+                tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
+                while i <= n:
+                    tree[i] += change
+                    i += i & -i
 
     # -- physics at a time ---------------------------------------------------------------------
+    def _fast_until(self, step: int) -> float:
+        """A time below which floor(t / step_s) is surely still ``step`` (a margin of 1e-9 relative
+        under the boundary, far above rounding): events before it skip the floor division."""
+        return (step + 1) * self._step_s * (1.0 - 1e-9)
+
     def _move_to(self, time_s: float) -> None:
         """Advance the clock: mobility steps passed, batteries harvested."""
+        if time_s < self._step_fast_until_s and not self._finite_batteries:
+            self.now_s = time_s  # same step, nothing to harvest
+            return
         step = int(math.floor(time_s / self._step_s))
         if step > self._step_index:
             moves = self.config.mobility.kind != "static"
@@ -180,7 +245,9 @@ class AsyncWorld:
                 self._geometry = None
             if moves or self.config.radio.shadowing_db > 0:
                 self._large = self._link = None  # shadowing is redrawn per step, like per round
+                self._links.clear()
             self._step_index = step
+            self._step_fast_until_s = self._fast_until(step)
         if self._finite_batteries and time_s > self._harvested_until_s:
             self.world.battery.harvest(time_s - self._harvested_until_s)
             self._harvested_until_s = time_s
@@ -200,6 +267,18 @@ class AsyncWorld:
         link = self._link
         if link is not None and link[0] == block:
             return link
+        self._link = link = (block, *self._block_link(block))
+        self._downlink_rate = None
+        return link
+
+    def _block_link(self, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """(gain, uplink rate) of every device in coherence ``block`` of the current step, kept
+        per block: an upload's in-step rate changes read blocks ahead of the clock."""
+        link = self._links.get(block)
+        if link is not None:
+            return link
+        if len(self._links) > 64:
+            self._links.clear()
         if self._large is None:
             horizontal, vertical, pointing, _, _ = self._geom()
             self._large = self.world.channel.large_scale_gain(horizontal, vertical, self._step_index, pointing)
@@ -210,8 +289,7 @@ class AsyncWorld:
             fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
         gain = self._large * fading
         radio = self.config.radio
-        self._link = link = (block, gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
-        self._downlink_rate = None
+        link = self._links[block] = (gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
         return link
 
     def _gain(self, device: int) -> float:
@@ -234,11 +312,9 @@ class AsyncWorld:
         costs = self._compute.get(key)
         if costs is None:
             n = self.config.num_devices
-            costs = self._compute[key] = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
-        return float(costs[0][device]), float(costs[1][device])
-
-    def _next_change_s(self) -> float:
-        return next_boundary_s(self.now_s, *self._periods_s)
+            seconds, joules = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
+            costs = self._compute[key] = (seconds.tolist(), joules.tolist())  # Python floats: the same values, read faster
+        return costs[0][device], costs[1][device]
 
     # -- jobs ----------------------------------------------------------------------------------
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
@@ -268,28 +344,32 @@ class AsyncWorld:
     def advance(self) -> Job | None:
         """Run events until a job completes (returned: delivered or dropped) or a device switches
         on or off or wakes (None). Raises IndexError when no event is left."""
+        queue, tokens, jobs, pop = self._queue, self._token, self.jobs, heapq.heappop  # locals: this loop is the hot path
         while True:
-            time_s, kind, _, device, token = heapq.heappop(self._queue)
-            if token >= 0 and token != self._token[device]:
+            time_s, kind, _, device, token = pop(queue)
+            if token >= 0 and token != tokens[device]:
                 continue  # a cancelled job's event
-            self.events_processed += 1
+            self._events += 1
+            self._last_kind = kind
             self._move_to(time_s)
-            if kind == ON or kind == OFF:
-                return self._switch(device, kind == ON)
+            if kind == RATE:
+                job = jobs[device]
+                self._events += len(job.ahead)  # all before this step boundary
+                job.ahead.clear()
+                job.upload.change_rate(time_s, float(self._link_now()[2][device]))
+                self._schedule_upload(job)
+            elif kind == READY:
+                done = self._start_upload(jobs[device])
+                if done is not None:
+                    return done
+            elif kind == FINISH:
+                return self._arrive(jobs[device])
             elif kind == WAKE:
                 self.asleep[device] = False
                 self._update_free(device)
                 return None
-            elif kind == READY:
-                done = self._start_upload(self.jobs[device])
-                if done is not None:
-                    return done
-            elif kind == RATE:
-                job = self.jobs[device]
-                job.upload.change_rate(self.now_s, self.rate_bps(device))
-                self._schedule_upload(job)
             else:
-                return self._arrive(self.jobs[device])
+                return self._switch(device, kind == ON)
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
         self.online[device] = going_on
@@ -301,23 +381,70 @@ class AsyncWorld:
         return None
 
     def _start_upload(self, job: Job) -> Job | None:
-        before = job.energy_download_j + job.energy_compute_j
-        if not self._can_pay(job.device, before):
-            job.energy_compute_j = max(self._level(job.device) - job.energy_download_j, 0.0)
-            return self._lose(job, "battery")
-        self._drain(job.device, before)
+        device = job.device
+        if self._finite_batteries:
+            before = job.energy_download_j + job.energy_compute_j
+            if not self._can_pay(device, before):
+                job.energy_compute_j = max(self._level(device) - job.energy_download_j, 0.0)
+                return self._lose(job, "battery")
+            self._drain(device, before)
         _, gain, rate = self._link_now()
-        job.channel_gain = float(gain[job.device])
-        job.upload = InflightUpload(remaining_bits=job.uplink_bits, rate_bps=float(rate[job.device]), since_s=self.now_s)
+        job.channel_gain = float(gain[device])
+        job.upload = InflightUpload(job.uplink_bits, float(rate[device]), self.now_s)
         self._schedule_upload(job)
         return None
 
     def _schedule_upload(self, job: Job) -> None:
-        finish, change = job.upload.finish_s, self._next_change_s()
-        token = self._token[job.device]
-        self._push(finish, FINISH, job.device, token) if finish <= change else self._push(change, RATE, job.device, token)
+        """Queue the upload's finish or its next rate change. Changes at coherence blocks inside the
+        current mobility step are applied right away (the rate of a block ahead is known: this
+        step's large-scale gain times the block's fading), each remembered with the state before
+        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued."""
+        upload, device, periods = job.upload, job.device, self._periods_s
+        time_s = self.now_s
+        while True:
+            finish, change = upload.finish_s, next_boundary_s(time_s, *periods)
+            if finish <= change:
+                kind, time_s = FINISH, finish
+                break
+            if not self._plan_ahead or int(math.floor(change / self._step_s)) > self._step_index:
+                kind, time_s = RATE, change  # _move_to steps the world there
+                break
+            job.ahead.append((change, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s))
+            upload.change_rate(change, float(self._block_link(int(math.floor(change / self._coherence_s)))[1][device]))
+            time_s = change
+        self._seq += 1
+        heapq.heappush(self._queue, (time_s, kind, self._seq, device, self._token[device]))
+
+    def _undo_ahead(self, job: Job) -> None:
+        """Keep the planned rate changes up to now (a change at this instant is served before an
+        'off'), undo the later ones, count the kept ones as events."""
+        ahead, now = job.ahead, self.now_s
+        kept = 0
+        while kept < len(ahead) and ahead[kept][0] <= now:
+            kept += 1
+        if kept < len(ahead):
+            upload = job.upload
+            _, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s = ahead[kept]
+            del upload.segments[len(upload.segments) - (len(ahead) - kept):]
+        self._events += kept
+        ahead.clear()
+
+    @property
+    def events_processed(self) -> int:
+        """Device events so far: the queue's (availability switches, wake-ups, training done, step
+        boundaries of uploads, arrivals) plus each in-step rate change an upload went through by
+        now: the same count as queueing every change."""
+        now, served_at_now = self.now_s, self._last_kind > RATE  # a change at now precedes a later kind
+        pending = 0
+        for job in self.jobs.values():
+            for change_s, *_ in job.ahead:
+                if change_s < now or (change_s == now and served_at_now):
+                    pending += 1
+        return self._events + pending
 
     def _arrive(self, job: Job) -> Job:
+        self._events += len(job.ahead)  # all before the finish
+        job.ahead.clear()
         job.upload.advance(self.now_s)
         job.upload.remaining_bits = 0.0
         energy = self.config.radio.tx_power_w * job.upload.on_air_s
@@ -331,6 +458,7 @@ class AsyncWorld:
 
     def _lose(self, job: Job, reason: str) -> Job:
         if job.upload is not None and reason == "unavailable":
+            self._undo_ahead(job)
             job.upload.advance(self.now_s)
             job.energy_uplink_j = self.config.radio.tx_power_w * job.upload.on_air_s
             self._drain(job.device, job.energy_uplink_j)

@@ -25,7 +25,7 @@ def next_boundary_s(now_s: float, *periods_s: float | None) -> float:
     return out
 
 
-@dataclass
+@dataclass(slots=True)  # slots: its fields are read and written at every rate change
 class InflightUpload:
     """Bits still to send, at the rate in force since ``since_s``; ``segments`` records every
     (start_s, rate_bps) the upload used, in order."""

@@ -213,3 +213,48 @@ def test_bad_availability_values_are_one_line_errors():
         AvailabilityConfig(kind="trace")
     with pytest.raises(ConfigError, match="straggler_slowdown=0.5"):
         WorldConfig.of(straggler_slowdown=0.5)
+
+
+def test_idle_device_and_count_follow_the_idle_online_list():
+    # 300 devices switching on and off, 40 jobs at a time: after every event the tree's count and
+    # its k-th pick equal the mask's list, and a k out of range is an error.
+    world = async_world(num_devices=300, availability=AvailabilityConfig(kind="onoff", on_s=2.0, off_s=1.0))
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(400):
+        while world.busy < 40 and world.idle_count:
+            idle = world.idle_online()
+            assert world.idle_count == idle.size
+            assert [world.idle_device(k) for k in range(idle.size)] == idle.tolist()
+            checked += idle.size
+            dispatch(world, world.idle_device(int(rng.integers(idle.size))), 1, 100.0)
+        world.advance()
+    assert checked > 10_000
+    with pytest.raises(IndexError):
+        world.idle_device(world.idle_count)
+
+
+def test_planned_in_step_rate_changes_match_queueing_each_one():
+    # Uploads spanning many 1 ms blocks on devices that go off every ~50 ms: applying a step's
+    # block changes at scheduling (undone after a loss) gives the same jobs and the same event
+    # count after every advance as queueing one event per block.
+    def run(plan_ahead: bool):
+        config = WorldConfig.of(num_devices=60, coherence_s=0.001, kind="random_waypoint", step_s=0.013, macs_per_s=1e9,
+                                availability=AvailabilityConfig(kind="onoff", on_s=0.05, off_s=0.03))
+        world = AsyncWorld(World(config, WORKLOAD, 4))
+        world._plan_ahead = plan_ahead
+        rng, out = np.random.default_rng(2), []
+        for _ in range(600):
+            while world.busy < 20 and world.idle_count:
+                world.dispatch(world.idle_device(int(rng.integers(world.idle_count))), local_iters=1, train_bits=8,
+                               uplink_bits=3e5, downlink_bits=0.0, version=0)
+            job = world.advance()
+            out.append(world.events_processed)
+            if job is not None:
+                out.append((job.device, job.finish_s, job.upload_s, job.rate_changes, job.energy_j, job.drop_reason))
+        return out
+
+    planned, queued = run(True), run(False)
+    assert planned == queued
+    jobs = [x for x in queued if isinstance(x, tuple)]
+    assert sum(j[3] for j in jobs) > 1_000 and any(j[5] == "unavailable" and j[3] > 0 for j in jobs)
