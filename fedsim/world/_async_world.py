@@ -210,19 +210,18 @@ class AsyncWorld:
             stride >>= 1
         return position  # 1-based position + 1 is the device, so the 0-based device is position
 
-    def _update_free(self, device: int) -> None:
-        """Keep the idle-online mask, its count and tree current after ``device`` changed state."""
+    def _set_free(self, device: int, now: int) -> None:
+        """Keep the idle-online mask, its count and tree current: ``device`` is now idle and online
+        (``now`` 1) or not (0); each caller knows which from the event, without numpy reads."""
         free = self._free
-        if free is not None:
-            now = 1 if self.online[device] and not self.asleep[device] and device not in self.jobs else 0
-            if now != free[device]:
-                free[device] = now
-                change = 2 * now - 1
-                self._idle_count += change
-                tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
-                while i <= n:
-                    tree[i] += change
-                    i += i & -i
+        if free is not None and now != free[device]:
+            free[device] = now
+            change = 2 * now - 1
+            self._idle_count += change
+            tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
+            while i <= n:
+                tree[i] += change
+                i += i & -i
 
     # -- physics at a time ---------------------------------------------------------------------
     def _fast_until(self, step: int) -> float:
@@ -320,7 +319,10 @@ class AsyncWorld:
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
         """Start ``device``'s job now: download the model (version ``version``), train, upload."""
         device = int(device)
-        if device in self.jobs or not self.online[device] or self.asleep[device]:
+        free = self._free
+        if free is None:
+            free = self._free_mask()
+        if not free[device]:  # online & awake & idle, kept per event
             raise ValueError(f"device {device} is not idle and online at {self.now_s} s")
         cfg = self.config
         download_s = 0.0
@@ -328,17 +330,19 @@ class AsyncWorld:
             download_s = float(downlink_bits / self._downlink_rate_bps(device))
         seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
+        now = self.now_s
+        ready_s = now + download_s + seconds
         job = Job(
-            job=self._dispatched, device=device, version=int(version), local_iters=int(local_iters), train_bits=int(train_bits),
-            uplink_bits=float(uplink_bits), dispatched_s=self.now_s, download_s=download_s, compute_s=seconds,
-            energy_download_j=cfg.devices.rx_power_w * download_s, energy_compute_j=joules,
-            ready_s=self.now_s + download_s + seconds,
+            self._dispatched, device, int(version), int(local_iters), int(train_bits), float(uplink_bits), now, download_s, seconds,
+            cfg.devices.rx_power_w * download_s, joules, ready_s,
         )
         self.jobs[device] = job
         self._busy[device] = True
-        self._update_free(device)
-        self._token[device] += 1
-        self._push(job.ready_s, READY, device, self._token[device])
+        self._set_free(device, 0)
+        tokens = self._token
+        token = tokens[device] = tokens[device] + 1
+        self._seq += 1
+        heapq.heappush(self._queue, (ready_s, READY, self._seq, device, token))
         return job
 
     def advance(self) -> Job | None:
@@ -351,7 +355,10 @@ class AsyncWorld:
                 continue  # a cancelled job's event
             self._events += 1
             self._last_kind = kind
-            self._move_to(time_s)
+            if time_s < self._step_fast_until_s and not self._finite_batteries:
+                self.now_s = time_s  # same step, nothing to harvest (_move_to's fast path)
+            else:
+                self._move_to(time_s)
             if kind == RATE:
                 job = jobs[device]
                 self._events += len(job.ahead)  # all before this step boundary
@@ -366,14 +373,14 @@ class AsyncWorld:
                 return self._arrive(jobs[device])
             elif kind == WAKE:
                 self.asleep[device] = False
-                self._update_free(device)
+                self._set_free(device, 1 if self.online[device] else 0)  # asleep devices have no job
                 return None
             else:
                 return self._switch(device, kind == ON)
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
         self.online[device] = going_on
-        self._update_free(device)
+        self._set_free(device, 1 if going_on and not self.asleep[device] and device not in self.jobs else 0)
         if self._onoff is not None:
             self._push(self._onoff.next_switch(self.now_s, going_on), OFF if going_on else ON, device, -1)
         if not going_on and device in self.jobs:
@@ -398,20 +405,50 @@ class AsyncWorld:
         """Queue the upload's finish or its next rate change. Changes at coherence blocks inside the
         current mobility step are applied right away (the rate of a block ahead is known: this
         step's large-scale gain times the block's fading), each remembered with the state before
-        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued."""
+        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued.
+        The upload's state is kept in Python floats here with the same operations, in the same
+        order, as InflightUpload.finish_s / change_rate and next_boundary_s (so the same bits)."""
         upload, device, periods = job.upload, job.device, self._periods_s
         time_s = self.now_s
+        remaining, rate, since, on_air = upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s
+        coherence, step_s = self._coherence_s, self._step_s
+        plan = self._plan_ahead
+        fast_until, step_index = self._step_fast_until_s, self._step_index
         while True:
-            finish, change = upload.finish_s, next_boundary_s(time_s, *periods)
+            if remaining <= 0:
+                finish = since
+            else:
+                finish = since + remaining / rate if rate > 0 else math.inf
+            if coherence is not None:  # next_boundary_s(time_s, coherence, step_s), inlined
+                change = (math.floor(time_s / coherence) + 1) * coherence
+                if change <= time_s:
+                    change += coherence
+                other = (math.floor(time_s / step_s) + 1) * step_s
+                if other <= time_s:
+                    other += step_s
+                if other < change:
+                    change = other
+            else:
+                change = next_boundary_s(time_s, *periods)
             if finish <= change:
                 kind, time_s = FINISH, finish
                 break
-            if not self._plan_ahead or int(math.floor(change / self._step_s)) > self._step_index:
+            if not plan or (change >= fast_until and int(math.floor(change / step_s)) > step_index):  # below fast_until: this step
                 kind, time_s = RATE, change  # _move_to steps the world there
                 break
-            job.ahead.append((change, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s))
-            upload.change_rate(change, float(self._block_link(int(math.floor(change / self._coherence_s)))[1][device]))
+            job.ahead.append((change, remaining, rate, since, on_air))
+            new_rate = float(self._block_link(int(math.floor(change / coherence)))[1][device])
+            elapsed = change - since  # InflightUpload.change_rate(change, new_rate)
+            if 0.0 > elapsed:
+                elapsed = 0.0
+            remaining = remaining - rate * elapsed
+            if 0.0 > remaining:
+                remaining = 0.0
+            on_air += elapsed
+            since, rate = change, new_rate
+            upload.segments.append((change, new_rate))
             time_s = change
+        upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s = remaining, rate, since, on_air
         self._seq += 1
         heapq.heappush(self._queue, (time_s, kind, self._seq, device, self._token[device]))
 
@@ -481,7 +518,7 @@ class AsyncWorld:
         job.position_m = positions[job.device].astype(float)  # a copy
         del self.jobs[job.device]
         self._busy[job.device] = False
-        self._update_free(job.device)
+        self._set_free(job.device, 1 if self.online[job.device] else 0)  # a busy device is awake
         self._token[job.device] += 1  # its pending events are void
         if job.battery_j <= 0.0:
             self._sleep(job.device)
@@ -501,7 +538,7 @@ class AsyncWorld:
     def _sleep(self, device: int) -> None:
         battery = self.world.battery
         self.asleep[device] = True
-        self._update_free(device)
+        self._set_free(device, 0)
         harvest = float(battery.harvest_w[device])
         if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
             target = self.config.availability.wake_fraction * float(battery.capacity_j[device])
