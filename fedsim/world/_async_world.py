@@ -120,7 +120,6 @@ class AsyncWorld:
         self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
         self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
-        self._busy = np.zeros(n, dtype=bool)
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
         self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
         self._idle_count = 0
@@ -172,7 +171,9 @@ class AsyncWorld:
     def _free_mask(self) -> bytearray:
         """The idle-online mask and a Fenwick tree of it (built on first use, then kept)."""
         if self._free is None:
-            free = self.online & ~self.asleep & ~self._busy
+            busy = np.zeros(self.config.num_devices, dtype=bool)
+            busy[list(self.jobs)] = True
+            free = self.online & ~self.asleep & ~busy
             self._free = bytearray(free.tobytes())  # a bytearray: read and set per event at Python speed
             n = free.size
             tree = [0] + free.astype(int).tolist()  # 1-based; tree[i] counts devices (i - lowbit(i), i]
@@ -191,13 +192,15 @@ class AsyncWorld:
     @property
     def idle_count(self) -> int:
         """How many devices are online, awake and idle (len(idle_online()), kept as they change)."""
-        self._free_mask()
+        if self._free is None:
+            self._free_mask()
         return self._idle_count
 
     def idle_device(self, k: int) -> int:
         """``idle_online()[k]`` in O(log N) without listing them: descend the Fenwick tree to the
         first device whose prefix count of idle devices exceeds k."""
-        self._free_mask()
+        if self._free is None:
+            self._free_mask()
         if not 0 <= k < self._idle_count:
             raise IndexError(f"idle device {k} of {self._idle_count}")
         tree, n = self._fenwick, len(self._fenwick) - 1
@@ -337,7 +340,6 @@ class AsyncWorld:
             cfg.devices.rx_power_w * download_s, joules, ready_s,
         )
         self.jobs[device] = job
-        self._busy[device] = True
         self._set_free(device, 0)
         tokens = self._token
         token = tokens[device] = tokens[device] + 1
@@ -482,13 +484,19 @@ class AsyncWorld:
     def _arrive(self, job: Job) -> Job:
         self._events += len(job.ahead)  # all before the finish
         job.ahead.clear()
-        job.upload.advance(self.now_s)
-        job.upload.remaining_bits = 0.0
-        energy = self.config.radio.tx_power_w * job.upload.on_air_s
-        if not self._can_pay(job.device, energy):
-            job.energy_uplink_j = self._level(job.device)
-            return self._lose(job, "battery")
-        self._drain(job.device, energy)
+        upload, now = job.upload, self.now_s
+        elapsed = now - upload.since_s  # upload.advance(now), inlined; its remaining bits are 0 on arrival
+        if 0.0 > elapsed:
+            elapsed = 0.0
+        upload.on_air_s += elapsed
+        upload.since_s = now
+        upload.remaining_bits = 0.0
+        energy = self.config.radio.tx_power_w * upload.on_air_s
+        if self._finite_batteries:  # mains power always pays
+            if not self._can_pay(job.device, energy):
+                job.energy_uplink_j = self._level(job.device)
+                return self._lose(job, "battery")
+            self._drain(job.device, energy)
         job.energy_uplink_j = energy
         job.delivered = True
         return self._close(job)
@@ -511,17 +519,19 @@ class AsyncWorld:
         return self._close(job)
 
     def _close(self, job: Job) -> Job:
-        job.finish_s = self.now_s
-        job.battery_j = self._level(job.device)
-        _, _, _, positions, distance = self._geom()
-        job.distance_m = float(distance[job.device])
-        job.position_m = positions[job.device].astype(float)  # a copy
-        del self.jobs[job.device]
-        self._busy[job.device] = False
-        self._set_free(job.device, 1 if self.online[job.device] else 0)  # a busy device is awake
-        self._token[job.device] += 1  # its pending events are void
+        device, now = job.device, self.now_s
+        job.finish_s = now
+        job.battery_j = self._level(device)
+        geometry = self._geometry
+        if geometry is None:
+            geometry = self._geom()
+        job.distance_m = float(geometry[4][device])
+        job.position_m = geometry[3][device].astype(float)  # a copy
+        del self.jobs[device]
+        self._set_free(device, 1 if self.online[device] else 0)  # a busy device is awake
+        self._token[device] += 1  # its pending events are void
         if job.battery_j <= 0.0:
-            self._sleep(job.device)
+            self._sleep(device)
         return job
 
     # -- batteries -----------------------------------------------------------------------------
