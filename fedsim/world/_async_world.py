@@ -120,6 +120,8 @@ class AsyncWorld:
         self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
         self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
+        self._last_compute_key: tuple[int, int] = (-1, -1)  # the last key used and its costs
+        self._last_compute: tuple[list[float], list[float]] = ([], [])
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
         self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
         self._idle_count = 0
@@ -310,12 +312,16 @@ class AsyncWorld:
 
     def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
         """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
+        if local_iters == self._last_compute_key[0] and train_bits == self._last_compute_key[1]:
+            costs = self._last_compute  # the server dispatches at one (I, n) for long stretches
+            return costs[0][device], costs[1][device]
         key = (int(local_iters), int(train_bits))
         costs = self._compute.get(key)
         if costs is None:
             n = self.config.num_devices
             seconds, joules = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
             costs = self._compute[key] = (seconds.tolist(), joules.tolist())  # Python floats: the same values, read faster
+        self._last_compute_key, self._last_compute = key, costs
         return costs[0][device], costs[1][device]
 
     # -- jobs ----------------------------------------------------------------------------------
@@ -397,9 +403,11 @@ class AsyncWorld:
                 job.energy_compute_j = max(self._level(device) - job.energy_download_j, 0.0)
                 return self._lose(job, "battery")
             self._drain(device, before)
-        _, gain, rate = self._link_now()
-        job.channel_gain = float(gain[device])
-        job.upload = InflightUpload(job.uplink_bits, float(rate[device]), self.now_s)
+        link = self._link
+        if link is None or self._coherence_s is None or link[0] != int(math.floor(self.now_s / self._coherence_s)):
+            link = self._link_now()  # not the cached block: the same check and refresh as _link_now
+        job.channel_gain = float(link[1][device])
+        job.upload = InflightUpload(job.uplink_bits, float(link[2][device]), self.now_s)
         self._schedule_upload(job)
         return None
 
