@@ -120,7 +120,8 @@ class AsyncWorld:
         self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
         self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
-        self._busy = np.zeros(n, dtype=bool)
+        self._last_compute_key: tuple[int, int] = (-1, -1)  # the last key used and its costs
+        self._last_compute: tuple[list[float], list[float]] = ([], [])
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
         self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
         self._idle_count = 0
@@ -172,7 +173,9 @@ class AsyncWorld:
     def _free_mask(self) -> bytearray:
         """The idle-online mask and a Fenwick tree of it (built on first use, then kept)."""
         if self._free is None:
-            free = self.online & ~self.asleep & ~self._busy
+            busy = np.zeros(self.config.num_devices, dtype=bool)
+            busy[list(self.jobs)] = True
+            free = self.online & ~self.asleep & ~busy
             self._free = bytearray(free.tobytes())  # a bytearray: read and set per event at Python speed
             n = free.size
             tree = [0] + free.astype(int).tolist()  # 1-based; tree[i] counts devices (i - lowbit(i), i]
@@ -191,13 +194,15 @@ class AsyncWorld:
     @property
     def idle_count(self) -> int:
         """How many devices are online, awake and idle (len(idle_online()), kept as they change)."""
-        self._free_mask()
+        if self._free is None:
+            self._free_mask()
         return self._idle_count
 
     def idle_device(self, k: int) -> int:
         """``idle_online()[k]`` in O(log N) without listing them: descend the Fenwick tree to the
         first device whose prefix count of idle devices exceeds k."""
-        self._free_mask()
+        if self._free is None:
+            self._free_mask()
         if not 0 <= k < self._idle_count:
             raise IndexError(f"idle device {k} of {self._idle_count}")
         tree, n = self._fenwick, len(self._fenwick) - 1
@@ -210,19 +215,18 @@ class AsyncWorld:
             stride >>= 1
         return position  # 1-based position + 1 is the device, so the 0-based device is position
 
-    def _update_free(self, device: int) -> None:
-        """Keep the idle-online mask, its count and tree current after ``device`` changed state."""
+    def _set_free(self, device: int, now: int) -> None:
+        """Keep the idle-online mask, its count and tree current: ``device`` is now idle and online
+        (``now`` 1) or not (0); each caller knows which from the event, without numpy reads."""
         free = self._free
-        if free is not None:
-            now = 1 if self.online[device] and not self.asleep[device] and device not in self.jobs else 0
-            if now != free[device]:
-                free[device] = now
-                change = 2 * now - 1
-                self._idle_count += change
-                tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
-                while i <= n:
-                    tree[i] += change
-                    i += i & -i
+        if free is not None and now != free[device]:
+            free[device] = now
+            change = 2 * now - 1
+            self._idle_count += change
+            tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
+            while i <= n:
+                tree[i] += change
+                i += i & -i
 
     # -- physics at a time ---------------------------------------------------------------------
     def _fast_until(self, step: int) -> float:
@@ -308,19 +312,26 @@ class AsyncWorld:
 
     def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
         """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
+        if local_iters == self._last_compute_key[0] and train_bits == self._last_compute_key[1]:
+            costs = self._last_compute  # the server dispatches at one (I, n) for long stretches
+            return costs[0][device], costs[1][device]
         key = (int(local_iters), int(train_bits))
         costs = self._compute.get(key)
         if costs is None:
             n = self.config.num_devices
             seconds, joules = self.world.compute_cost(np.arange(n), np.full(n, key[0]), np.full(n, key[1]))
             costs = self._compute[key] = (seconds.tolist(), joules.tolist())  # Python floats: the same values, read faster
+        self._last_compute_key, self._last_compute = key, costs
         return costs[0][device], costs[1][device]
 
     # -- jobs ----------------------------------------------------------------------------------
     def dispatch(self, device: int, *, local_iters: int, train_bits: int, uplink_bits: float, downlink_bits: float, version: int) -> Job:
         """Start ``device``'s job now: download the model (version ``version``), train, upload."""
         device = int(device)
-        if device in self.jobs or not self.online[device] or self.asleep[device]:
+        free = self._free
+        if free is None:
+            free = self._free_mask()
+        if not free[device]:  # online & awake & idle, kept per event
             raise ValueError(f"device {device} is not idle and online at {self.now_s} s")
         cfg = self.config
         download_s = 0.0
@@ -328,17 +339,18 @@ class AsyncWorld:
             download_s = float(downlink_bits / self._downlink_rate_bps(device))
         seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
+        now = self.now_s
+        ready_s = now + download_s + seconds
         job = Job(
-            job=self._dispatched, device=device, version=int(version), local_iters=int(local_iters), train_bits=int(train_bits),
-            uplink_bits=float(uplink_bits), dispatched_s=self.now_s, download_s=download_s, compute_s=seconds,
-            energy_download_j=cfg.devices.rx_power_w * download_s, energy_compute_j=joules,
-            ready_s=self.now_s + download_s + seconds,
+            self._dispatched, device, int(version), int(local_iters), int(train_bits), float(uplink_bits), now, download_s, seconds,
+            cfg.devices.rx_power_w * download_s, joules, ready_s,
         )
         self.jobs[device] = job
-        self._busy[device] = True
-        self._update_free(device)
-        self._token[device] += 1
-        self._push(job.ready_s, READY, device, self._token[device])
+        self._set_free(device, 0)
+        tokens = self._token
+        token = tokens[device] = tokens[device] + 1
+        self._seq += 1
+        heapq.heappush(self._queue, (ready_s, READY, self._seq, device, token))
         return job
 
     def advance(self) -> Job | None:
@@ -351,7 +363,10 @@ class AsyncWorld:
                 continue  # a cancelled job's event
             self._events += 1
             self._last_kind = kind
-            self._move_to(time_s)
+            if time_s < self._step_fast_until_s and not self._finite_batteries:
+                self.now_s = time_s  # same step, nothing to harvest (_move_to's fast path)
+            else:
+                self._move_to(time_s)
             if kind == RATE:
                 job = jobs[device]
                 self._events += len(job.ahead)  # all before this step boundary
@@ -366,14 +381,14 @@ class AsyncWorld:
                 return self._arrive(jobs[device])
             elif kind == WAKE:
                 self.asleep[device] = False
-                self._update_free(device)
+                self._set_free(device, 1 if self.online[device] else 0)  # asleep devices have no job
                 return None
             else:
                 return self._switch(device, kind == ON)
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
         self.online[device] = going_on
-        self._update_free(device)
+        self._set_free(device, 1 if going_on and not self.asleep[device] and device not in self.jobs else 0)
         if self._onoff is not None:
             self._push(self._onoff.next_switch(self.now_s, going_on), OFF if going_on else ON, device, -1)
         if not going_on and device in self.jobs:
@@ -388,9 +403,11 @@ class AsyncWorld:
                 job.energy_compute_j = max(self._level(device) - job.energy_download_j, 0.0)
                 return self._lose(job, "battery")
             self._drain(device, before)
-        _, gain, rate = self._link_now()
-        job.channel_gain = float(gain[device])
-        job.upload = InflightUpload(job.uplink_bits, float(rate[device]), self.now_s)
+        link = self._link
+        if link is None or self._coherence_s is None or link[0] != int(math.floor(self.now_s / self._coherence_s)):
+            link = self._link_now()  # not the cached block: the same check and refresh as _link_now
+        job.channel_gain = float(link[1][device])
+        job.upload = InflightUpload(job.uplink_bits, float(link[2][device]), self.now_s)
         self._schedule_upload(job)
         return None
 
@@ -398,20 +415,50 @@ class AsyncWorld:
         """Queue the upload's finish or its next rate change. Changes at coherence blocks inside the
         current mobility step are applied right away (the rate of a block ahead is known: this
         step's large-scale gain times the block's fading), each remembered with the state before
-        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued."""
+        it in ``job.ahead`` so a loss earlier than one can undo it; the step boundary is queued.
+        The upload's state is kept in Python floats here with the same operations, in the same
+        order, as InflightUpload.finish_s / change_rate and next_boundary_s (so the same bits)."""
         upload, device, periods = job.upload, job.device, self._periods_s
         time_s = self.now_s
+        remaining, rate, since, on_air = upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s
+        coherence, step_s = self._coherence_s, self._step_s
+        plan = self._plan_ahead
+        fast_until, step_index = self._step_fast_until_s, self._step_index
         while True:
-            finish, change = upload.finish_s, next_boundary_s(time_s, *periods)
+            if remaining <= 0:
+                finish = since
+            else:
+                finish = since + remaining / rate if rate > 0 else math.inf
+            if coherence is not None:  # next_boundary_s(time_s, coherence, step_s), inlined
+                change = (math.floor(time_s / coherence) + 1) * coherence
+                if change <= time_s:
+                    change += coherence
+                other = (math.floor(time_s / step_s) + 1) * step_s
+                if other <= time_s:
+                    other += step_s
+                if other < change:
+                    change = other
+            else:
+                change = next_boundary_s(time_s, *periods)
             if finish <= change:
                 kind, time_s = FINISH, finish
                 break
-            if not self._plan_ahead or int(math.floor(change / self._step_s)) > self._step_index:
+            if not plan or (change >= fast_until and int(math.floor(change / step_s)) > step_index):  # below fast_until: this step
                 kind, time_s = RATE, change  # _move_to steps the world there
                 break
-            job.ahead.append((change, upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s))
-            upload.change_rate(change, float(self._block_link(int(math.floor(change / self._coherence_s)))[1][device]))
+            job.ahead.append((change, remaining, rate, since, on_air))
+            new_rate = float(self._block_link(int(math.floor(change / coherence)))[1][device])
+            elapsed = change - since  # InflightUpload.change_rate(change, new_rate)
+            if 0.0 > elapsed:
+                elapsed = 0.0
+            remaining = remaining - rate * elapsed
+            if 0.0 > remaining:
+                remaining = 0.0
+            on_air += elapsed
+            since, rate = change, new_rate
+            upload.segments.append((change, new_rate))
             time_s = change
+        upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s = remaining, rate, since, on_air
         self._seq += 1
         heapq.heappush(self._queue, (time_s, kind, self._seq, device, self._token[device]))
 
@@ -445,13 +492,19 @@ class AsyncWorld:
     def _arrive(self, job: Job) -> Job:
         self._events += len(job.ahead)  # all before the finish
         job.ahead.clear()
-        job.upload.advance(self.now_s)
-        job.upload.remaining_bits = 0.0
-        energy = self.config.radio.tx_power_w * job.upload.on_air_s
-        if not self._can_pay(job.device, energy):
-            job.energy_uplink_j = self._level(job.device)
-            return self._lose(job, "battery")
-        self._drain(job.device, energy)
+        upload, now = job.upload, self.now_s
+        elapsed = now - upload.since_s  # upload.advance(now), inlined; its remaining bits are 0 on arrival
+        if 0.0 > elapsed:
+            elapsed = 0.0
+        upload.on_air_s += elapsed
+        upload.since_s = now
+        upload.remaining_bits = 0.0
+        energy = self.config.radio.tx_power_w * upload.on_air_s
+        if self._finite_batteries:  # mains power always pays
+            if not self._can_pay(job.device, energy):
+                job.energy_uplink_j = self._level(job.device)
+                return self._lose(job, "battery")
+            self._drain(job.device, energy)
         job.energy_uplink_j = energy
         job.delivered = True
         return self._close(job)
@@ -474,17 +527,19 @@ class AsyncWorld:
         return self._close(job)
 
     def _close(self, job: Job) -> Job:
-        job.finish_s = self.now_s
-        job.battery_j = self._level(job.device)
-        _, _, _, positions, distance = self._geom()
-        job.distance_m = float(distance[job.device])
-        job.position_m = positions[job.device].astype(float)  # a copy
-        del self.jobs[job.device]
-        self._busy[job.device] = False
-        self._update_free(job.device)
-        self._token[job.device] += 1  # its pending events are void
+        device, now = job.device, self.now_s
+        job.finish_s = now
+        job.battery_j = self._level(device)
+        geometry = self._geometry
+        if geometry is None:
+            geometry = self._geom()
+        job.distance_m = float(geometry[4][device])
+        job.position_m = geometry[3][device].astype(float)  # a copy
+        del self.jobs[device]
+        self._set_free(device, 1 if self.online[device] else 0)  # a busy device is awake
+        self._token[device] += 1  # its pending events are void
         if job.battery_j <= 0.0:
-            self._sleep(job.device)
+            self._sleep(device)
         return job
 
     # -- batteries -----------------------------------------------------------------------------
@@ -501,7 +556,7 @@ class AsyncWorld:
     def _sleep(self, device: int) -> None:
         battery = self.world.battery
         self.asleep[device] = True
-        self._update_free(device)
+        self._set_free(device, 0)
         harvest = float(battery.harvest_w[device])
         if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
             target = self.config.availability.wake_fraction * float(battery.capacity_j[device])
