@@ -33,6 +33,7 @@ from ..qnn import set_precision
 from ..qnn._layers import Precision, QuantModule
 from ..torch_rng import torch_stream
 from ._local_training import train_locally  # the reference: the sequential engine's training
+from ._optimizer import PlainSGD
 
 
 class LabelledData(Protocol):
@@ -43,8 +44,9 @@ class LabelledData(Protocol):
     y: np.ndarray
 
 
-def cohort_unsupported(model: nn.Module, optimizer: str) -> str | None:
-    """Why ``model`` cannot train as a cohort (one short clause), or None if it can."""
+def cohort_unsupported(optimizer: str) -> str | None:
+    """Why a classifier stepping with ``optimizer`` cannot train as a cohort (one short clause),
+    or None if it can."""
     if optimizer != "sgd":
         return f"train.optimizer={optimizer} (the cohort engine steps SGD with momentum only)"
     # BatchNorm in train mode is fine: its running statistics are stacked buffers too, which
@@ -187,7 +189,7 @@ def train_cohort(
             k = len(members)
             stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in params.items()}
             stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in buffers.items()}
-            sgd = _StackedSGD(list(stacked.values()), lr=lr, momentum=momentum)
+            sgd = PlainSGD(list(stacked.values()), lr=lr, momentum=momentum)  # the sequential engine's update, per client
             totals = [0.0] * k
             for i in range(iterations):
                 sizes = [len(draws[c].batches[i]) for c in members]
@@ -212,27 +214,6 @@ def train_cohort(
         if precision is not None:
             precision.noise_source = None
     return states, losses
-
-
-class _StackedSGD:
-    """``PlainSGD``'s update (momentum buffer = first gradient, then ``m * buf + grad``; then
-    ``param -= lr * buf``) on stacked parameters: the same element-wise ops per client."""
-
-    def __init__(self, params: list[torch.Tensor], *, lr: float, momentum: float) -> None:
-        self.params, self.lr, self.momentum = params, float(lr), float(momentum)
-        self._buffers: list[torch.Tensor] | None = None
-
-    @torch.no_grad()
-    def step(self, grads: list[torch.Tensor]) -> None:
-        if self.momentum == 0.0:
-            torch._foreach_add_(self.params, grads, alpha=-self.lr)
-            return
-        if self._buffers is None:
-            self._buffers = [g.detach().clone() for g in grads]
-        else:
-            torch._foreach_mul_(self._buffers, self.momentum)
-            torch._foreach_add_(self._buffers, grads)
-        torch._foreach_add_(self.params, self._buffers, alpha=-self.lr)
 
 
 def max_rel_diff(ours: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]]) -> float:

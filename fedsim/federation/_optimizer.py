@@ -39,11 +39,16 @@ class PlainSGD:
                 p.grad.zero_()
 
     @torch.no_grad()
-    def step(self) -> None:
-        # As torch: a parameter without a gradient is skipped; its buffer starts at its first one.
-        live = [i for i, p in enumerate(self.params) if p.grad is not None]
+    def step(self, grads: list[torch.Tensor] | None = None) -> None:
+        """One update from the parameters' ``.grad``, or from ``grads`` (one per parameter: the
+        cohort engine steps stacked tensors that hold no ``.grad``)."""
+        if grads is None:
+            # As torch: a parameter without a gradient is skipped; its buffer starts at its first one.
+            live = [i for i, p in enumerate(self.params) if p.grad is not None]
+            grads = [self.params[i].grad for i in live]
+        else:
+            live = list(range(len(self.params)))
         params = [self.params[i] for i in live]
-        grads = [self.params[i].grad for i in live]
         if self.momentum == 0.0:
             torch._foreach_add_(params, grads, alpha=-self.lr)
             return
