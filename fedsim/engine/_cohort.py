@@ -21,7 +21,7 @@ from typing import TextIO
 from flwr.app import Message, MessageType
 
 from ..federation._job import config_from_run_config, task_from_run_config
-from ..federation.client_app import TrainRequest, _device_of, train_reply, train_request
+from ..federation.client_app import TrainRequest, device_of, train_reply, train_request
 from ._inprocess import InProcessGrid, error_reply
 
 
@@ -46,7 +46,7 @@ class CohortGrid(InProcessGrid):
                 replies[index] = self._deliver(message)
                 continue
             try:
-                request = train_request(task, _device_of(context), message)
+                request = train_request(task, device_of(context), message)
             except Exception as error:  # noqa: BLE001 - an injected crash: an error reply, as sequentially
                 replies[index] = error_reply(message, error)
                 continue

@@ -98,20 +98,24 @@ class ClassifierTask(Task):
         loss = train_locally(
             model,
             data,
-            iterations=op.local_iters,
-            batch_size=train.batch_size,
-            lr=train.lr,
-            momentum=train.momentum,
-            train_bits=op.train_bits,
-            rounding=train.rounding,
-            generator=torch_stream(self.config.seed, "local-training", device, server_round),
+            generator=self._local_stream(device, server_round),
             optimizer=train.optimizer or "sgd",
             mkor_inv_freq=train.mkor_inv_freq,
+            **self._sgd_settings(op),
         )
         return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
 
+    def _sgd_settings(self, op: OperatingPoint) -> dict:
+        """The local steps' settings both engines train with."""
+        train = self.config.train
+        return dict(iterations=op.local_iters, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
+                    train_bits=op.train_bits, rounding=train.rounding)
+
+    def _local_stream(self, device: int, server_round: int) -> torch.Generator:
+        return torch_stream(self.config.seed, "local-training", device, server_round)
+
     def cohort_unsupported(self) -> str | None:
-        return cohort_unsupported(self.scratch_model, self.config.train.optimizer or "sgd")
+        return cohort_unsupported(self.config.train.optimizer or "sgd")
 
     def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint) -> list[LocalResult]:
         """The devices' local updates trained together (``train_cohort``), each as ``local_update``
@@ -122,17 +126,8 @@ class ClassifierTask(Task):
         load_record(model, record)
         global_arrays = record_to_numpy(record, self.update_keys)
         datasets = [self.device_data(device) for device in devices]
-        train = self.config.train
         states, losses = train_cohort(
-            model,
-            datasets,
-            iterations=op.local_iters,
-            batch_size=train.batch_size,
-            lr=train.lr,
-            momentum=train.momentum,
-            train_bits=op.train_bits,
-            rounding=train.rounding,
-            generators=[torch_stream(self.config.seed, "local-training", device, server_round) for device in devices],
+            model, datasets, generators=[self._local_stream(device, server_round) for device in devices], **self._sgd_settings(op)
         )
         return [
             LocalResult(update_from_state(state, global_arrays, self.update_keys), len(data), loss)

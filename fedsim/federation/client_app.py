@@ -42,7 +42,8 @@ def _node_config_int(context: Context, key: str) -> int:
     return value
 
 
-def _device_of(context: Context) -> int:
+def device_of(context: Context) -> int:
+    """The device (partition id) a node trains for, from its node config."""
     return _node_config_int(context, PARTITION_ID)
 
 
@@ -59,7 +60,7 @@ def operating_point(config: ConfigRecord) -> OperatingPoint:
 @app.query()
 def describe(msg: Message, context: Context) -> Message:
     task = task_from_run_config(context.run_config)
-    device, n = _device_of(context), task.config.world.num_devices
+    device, n = device_of(context), task.config.world.num_devices
     if not 0 <= device < n:
         raise ConfigError(PARTITION_ID, device, f"a partition in [0, {n - 1}] (world.num_devices={n})")
     record = {"device": device, "num-partitions": _node_config_int(context, NUM_PARTITIONS), "num-examples": task.num_examples(device)}
@@ -129,13 +130,13 @@ def poisoned(update: list[np.ndarray]) -> list[np.ndarray]:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     task = task_from_run_config(context.run_config)
-    return Message(local_update(task, _device_of(context), msg), reply_to=msg)
+    return Message(local_update(task, device_of(context), msg), reply_to=msg)
 
 
 @app.evaluate()
 def evaluate_local(msg: Message, context: Context) -> Message:
     task = task_from_run_config(context.run_config)
-    device = _device_of(context)
+    device = device_of(context)
     op = operating_point(msg.content["config"])
     metrics = task.evaluate_device(msg.content["arrays"], device, op)
     reply = MetricRecord({"num-examples": task.num_examples(device), **metrics})

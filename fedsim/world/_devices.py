@@ -9,7 +9,6 @@ Example: C = 2·10⁴, D = 500, f = 1 GHz → 10 ms and 1.0 mJ.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 
