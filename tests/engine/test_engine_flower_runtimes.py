@@ -136,14 +136,18 @@ def local_superlink(tmp_path):
 
 @pytest.mark.slow
 def test_flwr_run_on_ray_writes_the_ledger_of_fedsim_run(local_superlink, reference_ledger, tmp_path):
-    out = tmp_path / "ray"
-    done = local_superlink.flwr(
-        "run", ".", "--run-config", f'overrides="{OVERRIDES}" output-dir="{out}"',
+    assert _ledger(_flwr_run_on_ray(local_superlink, OVERRIDES, tmp_path / "ray")) == reference_ledger
+
+
+def _flwr_run_on_ray(superlink, overrides: str, out: Path) -> Path:
+    """``flwr run .`` of ``overrides`` on the Ray simulation, checked to have finished; its output."""
+    done = superlink.flwr(
+        "run", ".", "--run-config", f'overrides="{overrides}" output-dir="{out}"',
         "--federation-config", f"num-supernodes={NUM_DEVICES}", "--stream",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (out / "summary.json").is_file(), done.stdout[-3000:]
-    assert _ledger(out) == reference_ledger
+    return out
 
 
 ASYNC_OVERRIDES = OVERRIDES + " federation=fedbuff federation.concurrency=2 federation.buffer_size=2 devices.straggler_fraction=0.25"
@@ -154,13 +158,7 @@ def test_flwr_run_on_ray_drives_the_async_server_to_the_in_process_ledger(local_
     # The async server pushes one TRAIN message per dispatch through the Grid and waits for its
     # reply; the clock is the event world's, so Ray's wall-clock order cannot move a byte.
     fedsim.run(fedsim.compose(ASYNC_OVERRIDES.split()), tmp_path / "in-process")
-    out = tmp_path / "ray-async"
-    done = local_superlink.flwr(
-        "run", ".", "--run-config", f'overrides="{ASYNC_OVERRIDES}" output-dir="{out}"',
-        "--federation-config", f"num-supernodes={NUM_DEVICES}", "--stream",
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert (out / "summary.json").is_file(), done.stdout[-3000:]
+    out = _flwr_run_on_ray(local_superlink, ASYNC_OVERRIDES, tmp_path / "ray-async")
     assert _ledger(out) == _ledger(tmp_path / "in-process")
     assert "staleness" in (out / "devices.csv").read_text().splitlines()[0]
 
@@ -247,10 +245,14 @@ def deployment(request, tmp_path):
 
 @pytest.mark.slow
 def test_the_deployment_engine_writes_the_ledger_of_fedsim_run(deployment, reference_ledger, tmp_path):
-    out = tmp_path / "deployment"
-    done = deployment.fedsim("flwr-run", ".", CONNECTION, "--run-config", f'overrides="{OVERRIDES}" output-dir="{out}"')
+    assert _ledger(_flwr_run_on_deployment(deployment, OVERRIDES, tmp_path / "deployment")) == reference_ledger
+
+
+def _flwr_run_on_deployment(deployment, overrides: str, out: Path) -> Path:
+    """``fedsim flwr-run .`` of ``overrides`` on the Deployment Engine, checked to have finished."""
+    done = deployment.fedsim("flwr-run", ".", CONNECTION, "--run-config", f'overrides="{overrides}" output-dir="{out}"')
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + deployment.log("superlink")[-3000:]
-    assert _ledger(out) == reference_ledger
+    return out
 
 
 def test_a_client_error_wrapped_in_a_ray_traceback_is_its_own_exception_line():
@@ -287,7 +289,5 @@ def test_flwr_run_refuses_a_format_of_its_own(capsys):
 @pytest.mark.parametrize("deployment", ["insecure"], indirect=True)
 def test_the_deployment_engine_drives_the_async_server_to_the_in_process_ledger(deployment, tmp_path):
     fedsim.run(fedsim.compose(ASYNC_OVERRIDES.split()), tmp_path / "in-process")
-    out = tmp_path / "deployment-async"
-    done = deployment.fedsim("flwr-run", ".", CONNECTION, "--run-config", f'overrides="{ASYNC_OVERRIDES}" output-dir="{out}"')
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:] + deployment.log("superlink")[-3000:]
+    out = _flwr_run_on_deployment(deployment, ASYNC_OVERRIDES, tmp_path / "deployment-async")
     assert _ledger(out) == _ledger(tmp_path / "in-process")
