@@ -115,9 +115,6 @@ class AsyncWorld:
         self._link: tuple[int, np.ndarray, np.ndarray] | None = None  # (block, gain, uplink rate bps)
         self._downlink_rate: np.ndarray | None = None
         self._links: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (gain, uplink rate) this step
-        # Rate changes inside a mobility step are applied when the upload is scheduled, not queued
-        # (they touch nothing but the upload); batteries need the clock at each one to harvest.
-        self._plan_ahead = self._coherence_s is not None and not bool(np.isfinite(world.battery.capacity_j).any())
         self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
         self._last_compute_key: tuple[int, int] = (-1, -1)  # the last key used and its costs
@@ -126,11 +123,13 @@ class AsyncWorld:
         self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
         self._idle_count = 0
         self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
-        radio = cfg.radio
-        self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
-        self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions) this step
+        self._noise_psd_w_hz = cfg.radio.noise_psd_with_figure_w_hz
+        self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions, distance) this step
         self._fading: dict[int, np.ndarray] = {}
         self._finite_batteries = bool(np.isfinite(world.battery.capacity_j).any())
+        # Rate changes inside a mobility step are applied when the upload is scheduled, not queued
+        # (they touch nothing but the upload); batteries need the clock at each one to harvest.
+        self._plan_ahead = self._coherence_s is not None and not self._finite_batteries
         self._harvested_until_s = self.now_s
         self._onoff: OnOffProcess | None = None
         av = cfg.availability
