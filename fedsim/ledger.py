@@ -288,6 +288,7 @@ class Ledger:
             "target_accuracy": target_accuracy,
             "rounds_to_target": None if reached is None else reached["round"],
             "energy_to_target_j": None if reached is None else reached["energy_cum_j"],
+            "sim_time_to_target_s": None if reached is None else reached["sim_time_s"],
             "uplink_bits_total": sum(r["uplink_bits"] for r in self.rounds),
             "delivered_updates": sum(r["delivered"] for r in self.rounds),
         }

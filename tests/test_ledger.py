@@ -102,3 +102,13 @@ def test_summary_json_is_strict_json_with_null_for_non_finite_values(tmp_path):
     loaded = _strict_json((tmp_path / "summary.json").read_text())
     assert loaded["final_loss"] is None and loaded["per_device_j"] == [1.5, None, None] and loaded["nested"] == {"gap": None}
     assert loaded["rounds"] == 2 and loaded["final_accuracy"] == pytest.approx(0.1)  # round 2's NaN accuracy skipped
+
+
+def test_the_summary_gives_round_energy_and_simulated_time_of_the_first_row_at_the_target():
+    ledger = Ledger(None, EXTRAS, DEVICE_EXTRAS)
+    _record(ledger, range(4))  # accuracies 0.0, 0.1, NaN, 0.3 at sim_time_s 0, 1.5, 3, 4.5
+    summary = ledger.summary(0.25)
+    assert summary["rounds_to_target"] == 3 and summary["sim_time_to_target_s"] == 4.5
+    assert summary["energy_to_target_j"] == ledger.rounds[3]["energy_cum_j"] > ledger.rounds[2]["energy_cum_j"]
+    missed = ledger.summary(0.5)
+    assert missed["rounds_to_target"] is None and missed["sim_time_to_target_s"] is None and missed["energy_to_target_j"] is None

@@ -9,7 +9,7 @@ cumulative round latency for FedAvg, the event world's clock for FedBuff.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,11 @@ FEDERATIONS = ("fedavg", "fedbuff")
 DEFAULT_CASES = {"stragglers": 0.3, "no_stragglers": 0.0}
 
 
-def time_to_target(rounds: Sequence[Mapping[str, Any]], target: float) -> dict[str, Any] | None:
-    """``{round, sim_time_s, energy_cum_j}`` of the first row at ``target`` accuracy, else None."""
-    for row in rounds:
-        accuracy = row["test_accuracy"]
-        if accuracy is not None and accuracy >= target:
-            return {"round": row["round"], "sim_time_s": row["sim_time_s"], "energy_cum_j": row["energy_cum_j"]}
-    return None
+def time_to_target(summary: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``{round, sim_time_s, energy_cum_j}`` when the run reached its target accuracy, else None."""
+    if summary["rounds_to_target"] is None:
+        return None
+    return {"round": summary["rounds_to_target"], "sim_time_s": summary["sim_time_to_target_s"], "energy_cum_j": summary["energy_to_target_j"]}
 
 
 def reproduce_async_stragglers(config: RunConfig, output_dir: Path, *, progress: bool = False) -> Report:
@@ -44,7 +42,7 @@ def reproduce_async_stragglers(config: RunConfig, output_dir: Path, *, progress:
             result = run(cfg, output_dir / "runs" / case / name, progress=progress)
             staleness = [d["staleness"] for d in result.devices if "staleness" in d]
             data.setdefault(case, {})[name] = {
-                "to_target": time_to_target(result.rounds, target),
+                "to_target": time_to_target(result.summary),
                 "total_energy_j": result.summary["total_energy_j"],
                 "sim_time_s": result.summary["sim_time_s"],
                 "final_accuracy": result.final_accuracy,

@@ -181,16 +181,14 @@ def _drone_fl(config: RunConfig, output_dir: Path, chosen: float, meta: dict, pr
         values = merged(config, {"handover": {"rule": rule, "w_ho": chosen * config.handover.w_rsrp}})
         result = run(RunConfig.from_mapping(values), output_dir / "runs" / f"fl_{rule}")
         reasons = [d["drop_reason"] for d in result.devices]
-        reached = result.summary["rounds_to_target"]
-        sim_time = {r["round"]: r["sim_time_s"] for r in result.rounds}
         results[rule] = {
             "uploads": len(reasons),
             "lost_to_handover": reasons.count("handover"),
             "lost_to_deadline": reasons.count("deadline"),
             "delivered": reasons.count(""),
             "final_accuracy": result.summary["final_accuracy"],
-            "rounds_to_target": reached,
-            "time_to_target_s": None if reached is None else sim_time.get(reached),
+            "rounds_to_target": result.summary["rounds_to_target"],
+            "time_to_target_s": result.summary["sim_time_to_target_s"],
             "energy_j": result.summary["total_energy_j"],
         }
     return results
