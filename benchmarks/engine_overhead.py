@@ -11,7 +11,9 @@ per-pair ratios (each engine run over the plain run just before it).
 
     python benchmarks/engine_overhead.py [--rounds 20] [--repeats 7]
 
-The last line is one JSON object with "overhead_ratio" (of the medians) and "overhead_ratio_min".
+The last line is one JSON object with "overhead_ratio" (of the medians), "overhead_ratio_min",
+"overhead_ratio_paired_median" and "met" (the paired median against the 1.1 target: the figure
+least moved by others' load).
 """
 
 from __future__ import annotations
