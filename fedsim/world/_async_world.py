@@ -29,7 +29,7 @@ from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world._availability import OnOffProcess, read_trace
 from fedsim.world._inflight_upload import InflightUpload, next_boundary_s
-from fedsim.world._link import shannon_rate_bps
+from fedsim.world._link import _LN2, noise_power_w
 from fedsim.world._world import World
 
 # Event kinds, in the order ties at one instant are served (then by insertion order).
@@ -62,7 +62,7 @@ class Job:
     channel_gain: float = math.nan  # at the upload's start
     distance_m: float = math.nan
     battery_j: float = math.inf
-    position_m: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    position_m: np.ndarray | None = None  # (3,) at the end, a read-only view of that step's positions
     # In-step rate changes already applied to the upload: (time_s, then the upload's remaining
     # bits, rate, since and on-air seconds just before it), to undo those after a loss.
     ahead: list[tuple[float, float, float, float, float]] = field(default_factory=list)
@@ -104,7 +104,10 @@ class AsyncWorld:
         self._token = [0] * n  # bumped to cancel a device's pending job events (a list: read at every event)
         self.jobs: dict[int, Job] = {}  # device -> its job in progress
         self._dispatched = 0
-        self.asleep = np.zeros(n, dtype=bool)
+        # Online and asleep flags as bytearrays read per event at Python speed, with numpy views
+        # of the same memory for array reads (``online``, ``asleep``).
+        self._asleep = bytearray(n)
+        self.asleep = np.frombuffer(self._asleep, dtype=bool)
         self._step_s = cfg.mobility.step_s
         self._coherence_s = cfg.radio.coherence_s
         self._step_index = int(math.floor(self.now_s / self._step_s))
@@ -120,10 +123,18 @@ class AsyncWorld:
         self._last_compute_key: tuple[int, int] = (-1, -1)  # the last key used and its costs
         self._last_compute: tuple[list[float], list[float]] = ([], [])
         self._free: bytearray | None = None  # online & awake & idle (0/1 per device), built on first use, then kept
-        self._fenwick: list[int] = []  # prefix counts of idle devices: O(log N) picks and updates
-        self._idle_count = 0
+        # The idle devices in pick order, and each one's place in it: O(1) additions (appended),
+        # removals (the last one moves into the hole) and picks by position.
+        self._idle: list[int] = []
+        self._slot: list[int] = [0] * n
         self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
-        self._noise_psd_w_hz = cfg.radio.noise_psd_with_figure_w_hz
+        radio = cfg.radio
+        self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
+        self._bandwidth_hz = radio.bandwidth_hz
+        self._noise_w = float(noise_power_w(radio.bandwidth_hz, self._noise_psd_w_hz))  # checks the band once
+        self._uplink_power_w = radio.tx_power_w
+        self._downlink_power_w = radio.downlink_power_w
+        self._rx_power_w = cfg.devices.rx_power_w
         self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions, distance) this step
         self._fading: dict[int, np.ndarray] = {}
         self._finite_batteries = bool(np.isfinite(world.battery.capacity_j).any())
@@ -133,15 +144,17 @@ class AsyncWorld:
         self._harvested_until_s = self.now_s
         self._onoff: OnOffProcess | None = None
         av = cfg.availability
+        self._online = bytearray(n)
+        self.online = np.frombuffer(self._online, dtype=bool)
         if av.kind == "always":
-            self.online = np.ones(n, dtype=bool)
+            self.online[:] = True
         elif av.kind == "onoff":
             self._onoff = OnOffProcess(av, n, numpy_stream(world.seed, "availability"))
-            self.online, first = self._onoff.initial()
-            for device in range(n):
-                self._push(self.now_s + float(first[device]), OFF if self.online[device] else ON, device, -1)
+            online, first = self._onoff.initial()
+            self.online[:] = online
+            for device, starts_on, switch_s in zip(range(n), online.tolist(), first.tolist()):
+                self._push(self.now_s + switch_s, OFF if starts_on else ON, device, -1)
         else:
-            self.online = np.zeros(n, dtype=bool)
             for device, spans in enumerate(read_trace(av.trace_path, n)):
                 for start, end in spans:
                     if start <= self.now_s < end:
@@ -170,20 +183,15 @@ class AsyncWorld:
         return len(self.jobs)
 
     def _free_mask(self) -> bytearray:
-        """The idle-online mask and a Fenwick tree of it (built on first use, then kept)."""
+        """The idle-online mask and the pick-order list of it (built on first use, then kept)."""
         if self._free is None:
             busy = np.zeros(self.config.num_devices, dtype=bool)
             busy[list(self.jobs)] = True
             free = self.online & ~self.asleep & ~busy
             self._free = bytearray(free.tobytes())  # a bytearray: read and set per event at Python speed
-            n = free.size
-            tree = [0] + free.astype(int).tolist()  # 1-based; tree[i] counts devices (i - lowbit(i), i]
-            for i in range(1, n + 1):
-                parent = i + (i & -i)
-                if parent <= n:
-                    tree[parent] += tree[i]
-            self._fenwick = tree
-            self._idle_count = int(free.sum())
+            self._idle = free.nonzero()[0].tolist()
+            for place, device in enumerate(self._idle):
+                self._slot[device] = place
         return self._free
 
     def idle_online(self) -> np.ndarray:
@@ -195,37 +203,34 @@ class AsyncWorld:
         """How many devices are online, awake and idle (len(idle_online()), kept as they change)."""
         if self._free is None:
             self._free_mask()
-        return self._idle_count
+        return len(self._idle)
 
     def idle_device(self, k: int) -> int:
-        """``idle_online()[k]`` in O(log N) without listing them: descend the Fenwick tree to the
-        first device whose prefix count of idle devices exceeds k."""
+        """The k-th idle online device in pick order, O(1): a uniform k in [0, idle_count) picks a
+        uniform idle device. The order is the same set as idle_online(), arranged by the history
+        of additions and removals (deterministic per seed and dispatch sequence)."""
         if self._free is None:
             self._free_mask()
-        if not 0 <= k < self._idle_count:
-            raise IndexError(f"idle device {k} of {self._idle_count}")
-        tree, n = self._fenwick, len(self._fenwick) - 1
-        position, rest, stride = 0, k + 1, 1 << n.bit_length()
-        while stride:
-            nxt = position + stride
-            if nxt <= n and tree[nxt] < rest:
-                position = nxt
-                rest -= tree[nxt]
-            stride >>= 1
-        return position  # 1-based position + 1 is the device, so the 0-based device is position
+        if not 0 <= k < len(self._idle):
+            raise IndexError(f"idle device {k} of {len(self._idle)}")
+        return self._idle[k]
 
     def _set_free(self, device: int, now: int) -> None:
-        """Keep the idle-online mask, its count and tree current: ``device`` is now idle and online
+        """Keep the idle-online mask and pick list current: ``device`` is now idle and online
         (``now`` 1) or not (0); each caller knows which from the event, without numpy reads."""
         free = self._free
         if free is not None and now != free[device]:
             free[device] = now
-            change = 2 * now - 1
-            self._idle_count += change
-            tree, n, i = self._fenwick, len(self._fenwick) - 1, device + 1
-            while i <= n:
-                tree[i] += change
-                i += i & -i
+            idle, slot = self._idle, self._slot
+            if now:
+                slot[device] = len(idle)
+                idle.append(device)
+            else:
+                last = idle.pop()
+                if last != device:  # the last one fills the hole
+                    place = slot[device]
+                    idle[place] = last
+                    slot[last] = place
 
     # -- physics at a time ---------------------------------------------------------------------
     def _fast_until(self, step: int) -> float:
@@ -261,7 +266,9 @@ class AsyncWorld:
         if self._geometry is None:
             motion = self.world.motion
             horizontal, vertical, pointing = motion.geometry()
-            self._geometry = (horizontal, vertical, pointing, motion.positions_m().copy(), np.hypot(horizontal, vertical))
+            positions = motion.positions_m().copy()
+            positions.flags.writeable = False  # jobs closed this step hold views of it
+            self._geometry = (horizontal, vertical, pointing, positions, np.hypot(horizontal, vertical))
         return self._geometry
 
     def _link_now(self) -> tuple[int, np.ndarray, np.ndarray]:
@@ -291,23 +298,28 @@ class AsyncWorld:
                 self._fading.clear()
             fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
         gain = self._large * fading
-        radio = self.config.radio
-        link = self._links[block] = (gain, shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, self._noise_psd_w_hz))
+        link = self._links[block] = (gain, self._rate_bps(gain, self._uplink_power_w))
         return link
 
-    def _gain(self, device: int) -> float:
-        return float(self._link_now()[1][device])
+    def _rate_bps(self, gain: np.ndarray, power_w: float) -> np.ndarray:
+        """shannon_rate_bps(B, power_w, gain, N0) of every device: the same operations in the same
+        order (so the same bits), in one buffer and without its per-call checks."""
+        rate = np.multiply(power_w, gain)
+        rate /= self._noise_w
+        np.log1p(rate, out=rate)
+        rate *= self._bandwidth_hz
+        rate /= _LN2
+        return rate
 
     def rate_bps(self, device: int) -> float:
         """The device's uplink rate now (full band, radio.tx_power_w)."""
-        return float(self._link_now()[2][device])
+        return self._link_now()[2].item(device)
 
     def _downlink_rate_bps(self, device: int) -> float:
         gain = self._link_now()[1]
         if self._downlink_rate is None:
-            radio = self.config.radio
-            self._downlink_rate = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, gain, self._noise_psd_w_hz)
-        return float(self._downlink_rate[device])
+            self._downlink_rate = self._rate_bps(gain, self._downlink_power_w)
+        return self._downlink_rate.item(device)
 
     def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
         """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
@@ -332,9 +344,8 @@ class AsyncWorld:
             free = self._free_mask()
         if not free[device]:  # online & awake & idle, kept per event
             raise ValueError(f"device {device} is not idle and online at {self.now_s} s")
-        cfg = self.config
         download_s = 0.0
-        if cfg.radio.downlink_power_w is not None and downlink_bits > 0:
+        if self._downlink_power_w is not None and downlink_bits > 0:
             download_s = float(downlink_bits / self._downlink_rate_bps(device))
         seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
@@ -342,7 +353,7 @@ class AsyncWorld:
         ready_s = now + download_s + seconds
         job = Job(
             self._dispatched, device, int(version), int(local_iters), int(train_bits), float(uplink_bits), now, download_s, seconds,
-            cfg.devices.rx_power_w * download_s, joules, ready_s,
+            self._rx_power_w * download_s, joules, ready_s,
         )
         self.jobs[device] = job
         self._set_free(device, 0)
@@ -370,7 +381,7 @@ class AsyncWorld:
                 job = jobs[device]
                 self._events += len(job.ahead)  # all before this step boundary
                 job.ahead.clear()
-                job.upload.change_rate(time_s, float(self._link_now()[2][device]))
+                job.upload.change_rate(time_s, self._link_now()[2].item(device))
                 self._schedule_upload(job)
             elif kind == READY:
                 done = self._start_upload(jobs[device])
@@ -379,15 +390,15 @@ class AsyncWorld:
             elif kind == FINISH:
                 return self._arrive(jobs[device])
             elif kind == WAKE:
-                self.asleep[device] = False
-                self._set_free(device, 1 if self.online[device] else 0)  # asleep devices have no job
+                self._asleep[device] = 0
+                self._set_free(device, self._online[device])  # asleep devices have no job
                 return None
             else:
                 return self._switch(device, kind == ON)
 
     def _switch(self, device: int, going_on: bool) -> Job | None:
-        self.online[device] = going_on
-        self._set_free(device, 1 if going_on and not self.asleep[device] and device not in self.jobs else 0)
+        self._online[device] = going_on
+        self._set_free(device, 1 if going_on and not self._asleep[device] and device not in self.jobs else 0)
         if self._onoff is not None:
             self._push(self._onoff.next_switch(self.now_s, going_on), OFF if going_on else ON, device, -1)
         if not going_on and device in self.jobs:
@@ -405,8 +416,8 @@ class AsyncWorld:
         link = self._link
         if link is None or self._coherence_s is None or link[0] != int(math.floor(self.now_s / self._coherence_s)):
             link = self._link_now()  # not the cached block: the same check and refresh as _link_now
-        job.channel_gain = float(link[1][device])
-        job.upload = InflightUpload(job.uplink_bits, float(link[2][device]), self.now_s)
+        job.channel_gain = link[1].item(device)
+        job.upload = InflightUpload(job.uplink_bits, link[2].item(device), self.now_s)
         self._schedule_upload(job)
         return None
 
@@ -446,7 +457,7 @@ class AsyncWorld:
                 kind, time_s = RATE, change  # _move_to steps the world there
                 break
             job.ahead.append((change, remaining, rate, since, on_air))
-            new_rate = float(self._block_link(int(math.floor(change / coherence)))[1][device])
+            new_rate = self._block_link(int(math.floor(change / coherence)))[1].item(device)
             elapsed = change - since  # InflightUpload.change_rate(change, new_rate)
             if 0.0 > elapsed:
                 elapsed = 0.0
@@ -528,17 +539,18 @@ class AsyncWorld:
     def _close(self, job: Job) -> Job:
         device, now = job.device, self.now_s
         job.finish_s = now
-        job.battery_j = self._level(device)
         geometry = self._geometry
         if geometry is None:
             geometry = self._geom()
-        job.distance_m = float(geometry[4][device])
-        job.position_m = geometry[3][device].astype(float)  # a copy
+        job.distance_m = geometry[4].item(device)
+        job.position_m = geometry[3][device]  # a view: that step's positions are read-only
         del self.jobs[device]
-        self._set_free(device, 1 if self.online[device] else 0)  # a busy device is awake
+        self._set_free(device, self._online[device])  # a busy device is awake
         self._token[device] += 1  # its pending events are void
-        if job.battery_j <= 0.0:
-            self._sleep(device)
+        if self._finite_batteries:  # mains power never empties (battery_j stays inf)
+            job.battery_j = self._level(device)
+            if job.battery_j <= 0.0:
+                self._sleep(device)
         return job
 
     # -- batteries -----------------------------------------------------------------------------
@@ -554,7 +566,7 @@ class AsyncWorld:
 
     def _sleep(self, device: int) -> None:
         battery = self.world.battery
-        self.asleep[device] = True
+        self._asleep[device] = 1
         self._set_free(device, 0)
         harvest = float(battery.harvest_w[device])
         if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
