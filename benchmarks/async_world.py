@@ -2,8 +2,8 @@
 synchronous world on the same workload.
 
 The AsyncWorld is driven the way ``run_async_federation`` drives it: keep ``concurrency`` devices
-busy (each new job on an idle online device drawn at random: ``idle_device(k)``, the k-th of
-``idle_online()`` in O(log N)), price each job's download, compute
+busy (each new job on an idle online device drawn uniformly at random: ``idle_device(k)`` at
+k = floor(u * idle_count), O(1)), price each job's download, compute
 and in-flight upload, advance the event queue to the next completion; the updates are synthetic
 (payload bits only, no torch). The synchronous world then prices the same number of device-jobs
 as rounds of ``concurrency`` devices (World.simulate_round). Devices come and go (on/off
@@ -52,6 +52,7 @@ def run_async(world: World, concurrency: int, jobs: int) -> tuple[float, int, in
     """(seconds, device events, jobs completed, jobs delivered) of an event-driven run."""
     events = AsyncWorld(world)
     rng = np.random.default_rng(1)  # the server's selection stream
+    uniforms: list[float] = []
     completed = delivered = 0
     start = time.perf_counter()
     while completed < jobs:
@@ -59,7 +60,9 @@ def run_async(world: World, concurrency: int, jobs: int) -> tuple[float, int, in
             idle = events.idle_count
             if not idle:
                 break
-            events.dispatch(events.idle_device(int(rng.integers(idle))), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
+            if not uniforms:  # uniforms drawn in bulk: the server's pick, not the world, is what rng.integers would time
+                uniforms = rng.random(4096).tolist()
+            events.dispatch(events.idle_device(min(int(uniforms.pop() * idle), idle - 1)), local_iters=5, train_bits=8, uplink_bits=PAYLOAD_BITS,
                             downlink_bits=DOWNLINK_BITS, version=0)
         job = events.advance()
         if job is not None:

@@ -99,7 +99,11 @@ class AsyncWorld:
         n = cfg.num_devices
         self.now_s = world.now_s
         self._events = 0  # events served from the queue plus in-step rate changes passed (events_processed)
-        self._queue: list[tuple[float, int, int, int, int]] = []  # (time, kind, seq, device, token)
+        # Two heaps of (time, kind, seq, device, token), served merged in that order: the jobs'
+        # events (ready, rate, finish: most of the traffic, on a heap of about the concurrency)
+        # and the devices' switches (on, off, wake: one pending per device, token -1).
+        self._queue: list[tuple[float, int, int, int, int]] = []
+        self._switches: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
         self._token = [0] * n  # bumped to cancel a device's pending job events (a list: read at every event)
         self.jobs: dict[int, Job] = {}  # device -> its job in progress
@@ -167,11 +171,11 @@ class AsyncWorld:
     # -- the queue -----------------------------------------------------------------------------
     def _push(self, time_s: float, kind: int, device: int, token: int) -> None:
         self._seq += 1
-        heapq.heappush(self._queue, (time_s, kind, self._seq, device, token))
+        heapq.heappush(self._switches, (time_s, kind, self._seq, device, token))
 
     @property
     def pending_events(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._switches)
 
     @property
     def dispatched(self) -> int:
@@ -347,7 +351,10 @@ class AsyncWorld:
         download_s = 0.0
         if self._downlink_power_w is not None and downlink_bits > 0:
             download_s = float(downlink_bits / self._downlink_rate_bps(device))
-        seconds, joules = self._compute_cost(device, local_iters, train_bits)
+        if local_iters == self._last_compute_key[0] and train_bits == self._last_compute_key[1]:
+            seconds, joules = self._last_compute[0][device], self._last_compute[1][device]  # _compute_cost's fast path
+        else:
+            seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
         now = self.now_s
         ready_s = now + download_s + seconds
@@ -366,14 +373,18 @@ class AsyncWorld:
     def advance(self) -> Job | None:
         """Run events until a job completes (returned: delivered or dropped) or a device switches
         on or off or wakes (None). Raises IndexError when no event is left."""
-        queue, tokens, jobs, pop = self._queue, self._token, self.jobs, heapq.heappop  # locals: this loop is the hot path
+        queue, switches, tokens, jobs, pop = self._queue, self._switches, self._token, self.jobs, heapq.heappop  # locals: the hot path
+        mains = not self._finite_batteries
         while True:
-            time_s, kind, _, device, token = pop(queue)
+            if switches and (not queue or switches[0] < queue[0]):
+                time_s, kind, _, device, token = pop(switches)
+            else:
+                time_s, kind, _, device, token = pop(queue)  # IndexError when both are empty
             if token >= 0 and token != tokens[device]:
                 continue  # a cancelled job's event
             self._events += 1
             self._last_kind = kind
-            if time_s < self._step_fast_until_s and not self._finite_batteries:
+            if time_s < self._step_fast_until_s and mains:
                 self.now_s = time_s  # same step, nothing to harvest (_move_to's fast path)
             else:
                 self._move_to(time_s)
@@ -432,7 +443,7 @@ class AsyncWorld:
         time_s = self.now_s
         remaining, rate, since, on_air = upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s
         coherence, step_s = self._coherence_s, self._step_s
-        plan = self._plan_ahead
+        plan, links = self._plan_ahead, self._links
         fast_until, step_index = self._step_fast_until_s, self._step_index
         while True:
             if remaining <= 0:
@@ -457,7 +468,11 @@ class AsyncWorld:
                 kind, time_s = RATE, change  # _move_to steps the world there
                 break
             job.ahead.append((change, remaining, rate, since, on_air))
-            new_rate = self._block_link(int(math.floor(change / coherence)))[1].item(device)
+            block = int(math.floor(change / coherence))
+            link = links.get(block)
+            if link is None:
+                link = self._block_link(block)
+            new_rate = link[1].item(device)
             elapsed = change - since  # InflightUpload.change_rate(change, new_rate)
             if 0.0 > elapsed:
                 elapsed = 0.0
