@@ -66,6 +66,9 @@ class Job:
     # In-step rate changes already applied to the upload: (time_s, then the upload's remaining
     # bits, rate, since and on-air seconds just before it), to undo those after a loss.
     ahead: list[tuple[float, float, float, float, float]] = field(default_factory=list)
+    # Training ends inside the mobility step it was dispatched in: its upload was started and
+    # planned at dispatch, its 'ready' event not queued (counted once passed; undone on a loss before).
+    ready_ahead: bool = False
 
     @property
     def upload_start_s(self) -> float:
@@ -120,7 +123,6 @@ class AsyncWorld:
         # Gains and rates of every device for the current (step, block), computed at once: the
         # same elementwise numpy operations as one device at a time, so the same bits.
         self._link: tuple[int, np.ndarray, np.ndarray] | None = None  # (block, gain, uplink rate bps)
-        self._downlink_rate: np.ndarray | None = None
         self._links: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # block -> (gain, uplink rate) this step
         self._last_kind = ON
         self._compute: dict[tuple[int, int], tuple[list[float], list[float]]] = {}  # (iters, bits) -> (s, J) per device
@@ -282,7 +284,6 @@ class AsyncWorld:
         if link is not None and link[0] == block:
             return link
         self._link = link = (block, *self._block_link(block))
-        self._downlink_rate = None
         return link
 
     def _block_link(self, block: int) -> tuple[np.ndarray, np.ndarray]:
@@ -321,9 +322,10 @@ class AsyncWorld:
 
     def _downlink_rate_bps(self, device: int) -> float:
         gain = self._link_now()[1]
-        if self._downlink_rate is None:
-            self._downlink_rate = self._rate_bps(gain, self._downlink_power_w)
-        return self._downlink_rate.item(device)
+        # One device's _rate_bps: each dispatch reads one downlink rate, not the block's 10^4
+        # (np.log1p of a scalar: the same function as of an array, unlike math.log1p).
+        snr = self._downlink_power_w * gain.item(device) / self._noise_w
+        return float(np.log1p(snr)) * self._bandwidth_hz / _LN2
 
     def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
         """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
@@ -366,8 +368,13 @@ class AsyncWorld:
         self._set_free(device, 0)
         tokens = self._token
         token = tokens[device] = tokens[device] + 1
-        self._seq += 1
-        heapq.heappush(self._queue, (ready_s, READY, self._seq, device, token))
+        if self._plan_ahead and ready_s < self._step_fast_until_s:
+            # Ready in this step: its upload's start rate is known now, like an in-step rate change.
+            job.ready_ahead = True
+            self._begin_upload(job, ready_s)
+        else:
+            self._seq += 1
+            heapq.heappush(self._queue, (ready_s, READY, self._seq, device, token))
         return job
 
     def advance(self) -> Job | None:
@@ -390,10 +397,11 @@ class AsyncWorld:
                 self._move_to(time_s)
             if kind == RATE:
                 job = jobs[device]
-                self._events += len(job.ahead)  # all before this step boundary
+                self._events += len(job.ahead) + job.ready_ahead  # all before this step boundary
                 job.ahead.clear()
+                job.ready_ahead = False
                 job.upload.change_rate(time_s, self._link_now()[2].item(device))
-                self._schedule_upload(job)
+                self._schedule_upload(job, time_s)
             elif kind == READY:
                 done = self._start_upload(jobs[device])
                 if done is not None:
@@ -429,10 +437,22 @@ class AsyncWorld:
             link = self._link_now()  # not the cached block: the same check and refresh as _link_now
         job.channel_gain = link[1].item(device)
         job.upload = InflightUpload(job.uplink_bits, link[2].item(device), self.now_s)
-        self._schedule_upload(job)
+        self._schedule_upload(job, self.now_s)
         return None
 
-    def _schedule_upload(self, job: Job) -> None:
+    def _begin_upload(self, job: Job, start_s: float) -> None:
+        """_start_upload at ``start_s`` later in this mobility step (no battery to check: planning
+        ahead is for mains power): the same block's gain and rate, read ahead of the clock."""
+        block = int(math.floor(start_s / self._coherence_s))
+        link = self._links.get(block)
+        if link is None:
+            link = self._block_link(block)
+        device = job.device
+        job.channel_gain = link[0].item(device)
+        job.upload = InflightUpload(job.uplink_bits, link[1].item(device), start_s)
+        self._schedule_upload(job, start_s)
+
+    def _schedule_upload(self, job: Job, time_s: float) -> None:
         """Queue the upload's finish or its next rate change. Changes at coherence blocks inside the
         current mobility step are applied right away (the rate of a block ahead is known: this
         step's large-scale gain times the block's fading), each remembered with the state before
@@ -440,7 +460,6 @@ class AsyncWorld:
         The upload's state is kept in Python floats here with the same operations, in the same
         order, as InflightUpload.finish_s / change_rate and next_boundary_s (so the same bits)."""
         upload, device, periods = job.upload, job.device, self._periods_s
-        time_s = self.now_s
         remaining, rate, since, on_air = upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s
         coherence, step_s = self._coherence_s, self._step_s
         plan, links = self._plan_ahead, self._links
@@ -508,15 +527,19 @@ class AsyncWorld:
         now: the same count as queueing every change."""
         now, served_at_now = self.now_s, self._last_kind > RATE  # a change at now precedes a later kind
         pending = 0
+        ready_at_now = self._last_kind > READY
         for job in self.jobs.values():
+            if job.ready_ahead and (job.ready_s < now or (job.ready_s == now and ready_at_now)):
+                pending += 1
             for change_s, *_ in job.ahead:
                 if change_s < now or (change_s == now and served_at_now):
                     pending += 1
         return self._events + pending
 
     def _arrive(self, job: Job) -> Job:
-        self._events += len(job.ahead)  # all before the finish
+        self._events += len(job.ahead) + job.ready_ahead  # all before the finish
         job.ahead.clear()
+        job.ready_ahead = False
         upload, now = job.upload, self.now_s
         elapsed = now - upload.since_s  # upload.advance(now), inlined; its remaining bits are 0 on arrival
         if 0.0 > elapsed:
@@ -535,6 +558,13 @@ class AsyncWorld:
         return self._close(job)
 
     def _lose(self, job: Job, reason: str) -> Job:
+        if job.ready_ahead:  # only an 'off' loses a planned job (mains power)
+            job.ready_ahead = False
+            if self.now_s >= job.ready_s:  # its ready came first (at the same instant too: served before 'off')
+                self._events += 1
+            else:  # still training: the upload it was planned to start never began
+                job.upload, job.channel_gain = None, math.nan
+                job.ahead.clear()
         if job.upload is not None and reason == "unavailable":
             self._undo_ahead(job)
             job.upload.advance(self.now_s)

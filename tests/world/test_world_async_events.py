@@ -237,12 +237,16 @@ def test_idle_device_and_count_follow_the_idle_online_list():
         world.idle_device(world.idle_count)
 
 
-def test_planned_in_step_rate_changes_match_queueing_each_one():
+@pytest.mark.parametrize("macs_per_s", [1e9, 2e6])
+def test_planned_in_step_rate_changes_match_queueing_each_one(macs_per_s):
     # Uploads spanning many 1 ms blocks on devices that go off every ~50 ms: applying a step's
-    # block changes at scheduling (undone after a loss) gives the same jobs and the same event
-    # count after every advance as queueing one event per block.
+    # block changes at scheduling (undone after a loss), and starting an upload at dispatch when
+    # training ends inside the step (undone when the device goes off while training), give the
+    # same jobs and the same event count after every advance as queueing one event for each.
+    # 1e9 MAC/s trains in ~10 us (every job ready in its step); 2e6 MAC/s in ~5 ms (some not, and
+    # some devices go off while training).
     def run(plan_ahead: bool):
-        config = WorldConfig.of(num_devices=60, coherence_s=0.001, kind="random_waypoint", step_s=0.013, macs_per_s=1e9,
+        config = WorldConfig.of(num_devices=60, coherence_s=0.001, kind="random_waypoint", step_s=0.013, macs_per_s=macs_per_s,
                                 availability=AvailabilityConfig(kind="onoff", on_s=0.05, off_s=0.03))
         world = AsyncWorld(World(config, WORKLOAD, 4))
         world._plan_ahead = plan_ahead
@@ -254,10 +258,13 @@ def test_planned_in_step_rate_changes_match_queueing_each_one():
             job = world.advance()
             out.append(world.events_processed)
             if job is not None:
-                out.append((job.device, job.finish_s, job.upload_s, job.rate_changes, job.energy_j, job.drop_reason))
+                out.append((job.device, job.finish_s, job.upload_s, job.rate_changes, job.energy_j, job.drop_reason,
+                            job.upload is None, job.channel_gain))
         return out
 
     planned, queued = run(True), run(False)
     assert planned == queued
     jobs = [x for x in queued if isinstance(x, tuple)]
     assert sum(j[3] for j in jobs) > 1_000 and any(j[5] == "unavailable" and j[3] > 0 for j in jobs)
+    if macs_per_s < 1e9:
+        assert any(j[5] == "unavailable" and j[6] for j in jobs)  # lost while training: no upload began
