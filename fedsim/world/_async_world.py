@@ -395,6 +395,8 @@ class AsyncWorld:
                 self.now_s = time_s  # same step, nothing to harvest (_move_to's fast path)
             else:
                 self._move_to(time_s)
+            if kind == FINISH:
+                return self._arrive(jobs[device])
             if kind == RATE:
                 job = jobs[device]
                 self._events += len(job.ahead) + job.ready_ahead  # all before this step boundary
@@ -406,8 +408,6 @@ class AsyncWorld:
                 done = self._start_upload(jobs[device])
                 if done is not None:
                     return done
-            elif kind == FINISH:
-                return self._arrive(jobs[device])
             elif kind == WAKE:
                 self._asleep[device] = 0
                 self._set_free(device, self._online[device])  # asleep devices have no job
@@ -464,16 +464,17 @@ class AsyncWorld:
         coherence, step_s = self._coherence_s, self._step_s
         plan, links = self._plan_ahead, self._links
         fast_until, step_index = self._step_fast_until_s, self._step_index
+        ahead, segments, floor = job.ahead, upload.segments, math.floor
         while True:
             if remaining <= 0:
                 finish = since
             else:
                 finish = since + remaining / rate if rate > 0 else math.inf
             if coherence is not None:  # next_boundary_s(time_s, coherence, step_s), inlined
-                change = (math.floor(time_s / coherence) + 1) * coherence
+                change = (floor(time_s / coherence) + 1) * coherence
                 if change <= time_s:
                     change += coherence
-                other = (math.floor(time_s / step_s) + 1) * step_s
+                other = (floor(time_s / step_s) + 1) * step_s
                 if other <= time_s:
                     other += step_s
                 if other < change:
@@ -483,11 +484,11 @@ class AsyncWorld:
             if finish <= change:
                 kind, time_s = FINISH, finish
                 break
-            if not plan or (change >= fast_until and int(math.floor(change / step_s)) > step_index):  # below fast_until: this step
+            if not plan or (change >= fast_until and int(floor(change / step_s)) > step_index):  # below fast_until: this step
                 kind, time_s = RATE, change  # _move_to steps the world there
                 break
-            job.ahead.append((change, remaining, rate, since, on_air))
-            block = int(math.floor(change / coherence))
+            ahead.append((change, remaining, rate, since, on_air))
+            block = int(floor(change / coherence))
             link = links.get(block)
             if link is None:
                 link = self._block_link(block)
@@ -500,7 +501,7 @@ class AsyncWorld:
                 remaining = 0.0
             on_air += elapsed
             since, rate = change, new_rate
-            upload.segments.append((change, new_rate))
+            segments.append((change, new_rate))
             time_s = change
         upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s = remaining, rate, since, on_air
         self._seq += 1
@@ -547,7 +548,7 @@ class AsyncWorld:
         upload.on_air_s += elapsed
         upload.since_s = now
         upload.remaining_bits = 0.0
-        energy = self.config.radio.tx_power_w * upload.on_air_s
+        energy = self._uplink_power_w * upload.on_air_s
         if self._finite_batteries:  # mains power always pays
             if not self._can_pay(job.device, energy):
                 job.energy_uplink_j = self._level(job.device)
