@@ -9,6 +9,7 @@ private FLWR_HOME and stop them by PID.
 from __future__ import annotations
 
 import re
+import time
 import tomllib
 from pathlib import Path
 
@@ -146,6 +147,11 @@ def _flwr_run_on_ray(superlink, overrides: str, out: Path) -> Path:
         "--federation-config", f"num-supernodes={NUM_DEVICES}", "--stream",
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # The log stream can end a moment before the ServerApp process has written its last file
+    # (summary.json was missing once right after a clean exit): wait for it, up to a minute.
+    deadline = time.monotonic() + 60.0
+    while not (out / "summary.json").is_file() and time.monotonic() < deadline:
+        time.sleep(0.5)
     assert (out / "summary.json").is_file(), done.stdout[-3000:]
     return out
 
