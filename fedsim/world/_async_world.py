@@ -135,9 +135,8 @@ class AsyncWorld:
         self._slot: list[int] = [0] * n
         self._periods_s = tuple(p for p in (self._coherence_s, self._step_s) if p is not None)
         radio = cfg.radio
-        self._noise_psd_w_hz = radio.noise_psd_with_figure_w_hz
         self._bandwidth_hz = radio.bandwidth_hz
-        self._noise_w = float(noise_power_w(radio.bandwidth_hz, self._noise_psd_w_hz))  # checks the band once
+        self._noise_w = float(noise_power_w(radio.bandwidth_hz, radio.noise_psd_with_figure_w_hz))  # checks the band once
         self._uplink_power_w = radio.tx_power_w
         self._downlink_power_w = radio.downlink_power_w
         self._rx_power_w = cfg.devices.rx_power_w
@@ -306,26 +305,20 @@ class AsyncWorld:
         link = self._links[block] = (gain, self._rate_bps(gain, self._uplink_power_w))
         return link
 
-    def _rate_bps(self, gain: np.ndarray, power_w: float) -> np.ndarray:
-        """shannon_rate_bps(B, power_w, gain, N0) of every device: the same operations in the same
-        order (so the same bits), in one buffer and without its per-call checks."""
-        rate = np.multiply(power_w, gain)
-        rate /= self._noise_w
-        np.log1p(rate, out=rate)
-        rate *= self._bandwidth_hz
-        rate /= _LN2
-        return rate
+    def _rate_bps(self, gain, power_w: float):
+        """shannon_rate_bps(B, power_w, gain, N0) of every device's gain (an array) or of one (a
+        float): the same operations in the same order (so the same bits), without its per-call
+        checks (made once, in __init__). np.log1p for a float too: the array's function, unlike
+        math.log1p."""
+        return np.log1p(power_w * gain / self._noise_w) * self._bandwidth_hz / _LN2
 
     def rate_bps(self, device: int) -> float:
         """The device's uplink rate now (full band, radio.tx_power_w)."""
         return self._link_now()[2].item(device)
 
     def _downlink_rate_bps(self, device: int) -> float:
-        gain = self._link_now()[1]
-        # One device's _rate_bps: each dispatch reads one downlink rate, not the block's 10^4
-        # (np.log1p of a scalar: the same function as of an array, unlike math.log1p).
-        snr = self._downlink_power_w * gain.item(device) / self._noise_w
-        return float(np.log1p(snr)) * self._bandwidth_hz / _LN2
+        # One device's: each dispatch reads one downlink rate, not the block's 10^4.
+        return float(self._rate_bps(self._link_now()[1].item(device), self._downlink_power_w))
 
     def _compute_cost(self, device: int, local_iters: int, train_bits: int) -> tuple[float, float]:
         """(seconds, joules) of a job's local training, from every device's cost at (I, n)."""
@@ -353,10 +346,7 @@ class AsyncWorld:
         download_s = 0.0
         if self._downlink_power_w is not None and downlink_bits > 0:
             download_s = float(downlink_bits / self._downlink_rate_bps(device))
-        if local_iters == self._last_compute_key[0] and train_bits == self._last_compute_key[1]:
-            seconds, joules = self._last_compute[0][device], self._last_compute[1][device]  # _compute_cost's fast path
-        else:
-            seconds, joules = self._compute_cost(device, local_iters, train_bits)
+        seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
         now = self.now_s
         ready_s = now + download_s + seconds
@@ -371,7 +361,8 @@ class AsyncWorld:
         if self._plan_ahead and ready_s < self._step_fast_until_s:
             # Ready in this step: its upload's start rate is known now, like an in-step rate change.
             job.ready_ahead = True
-            self._begin_upload(job, ready_s)
+            block = int(math.floor(ready_s / self._coherence_s))
+            self._open_upload(job, ready_s, *self._block_link(block))  # no battery to check: planning is for mains power
         else:
             self._seq += 1
             heapq.heappush(self._queue, (ready_s, READY, self._seq, device, token))
@@ -435,21 +426,15 @@ class AsyncWorld:
         link = self._link
         if link is None or self._coherence_s is None or link[0] != int(math.floor(self.now_s / self._coherence_s)):
             link = self._link_now()  # not the cached block: the same check and refresh as _link_now
-        job.channel_gain = link[1].item(device)
-        job.upload = InflightUpload(job.uplink_bits, link[2].item(device), self.now_s)
-        self._schedule_upload(job, self.now_s)
+        self._open_upload(job, self.now_s, link[1], link[2])
         return None
 
-    def _begin_upload(self, job: Job, start_s: float) -> None:
-        """_start_upload at ``start_s`` later in this mobility step (no battery to check: planning
-        ahead is for mains power): the same block's gain and rate, read ahead of the clock."""
-        block = int(math.floor(start_s / self._coherence_s))
-        link = self._links.get(block)
-        if link is None:
-            link = self._block_link(block)
+    def _open_upload(self, job: Job, start_s: float, gain: np.ndarray, rate_bps: np.ndarray) -> None:
+        """Start the upload at ``start_s`` (now, or later in this step when planned at dispatch)
+        with its device's gain and rate in the block of ``start_s``, and schedule it."""
         device = job.device
-        job.channel_gain = link[0].item(device)
-        job.upload = InflightUpload(job.uplink_bits, link[1].item(device), start_s)
+        job.channel_gain = gain.item(device)
+        job.upload = InflightUpload(job.uplink_bits, rate_bps.item(device), start_s)
         self._schedule_upload(job, start_s)
 
     def _schedule_upload(self, job: Job, time_s: float) -> None:
