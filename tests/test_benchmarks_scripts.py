@@ -46,6 +46,9 @@ def test_the_async_world_benchmark_reports_events_against_the_sync_world():
     assert result["jobs"] == 2_000 and result["device_events"] > result["jobs"]  # ready, rate changes, arrivals, on/off
     assert result["ratio_vs_sync"] == pytest.approx(result["async_device_jobs_per_s"] / result["sync_device_rounds_per_s"])
     assert result["met"] == (result["device_events_per_s"] >= result["target_device_events_per_s"] == 100_000)
+    runs = result["device_events_per_s_runs"]  # three fresh worlds of one seed (the script checks their counts agree)
+    assert result["repeats"] == len(runs) == 3 and result["device_events_per_s"] == sorted(runs)[1]
+    assert result["device_events_per_reference_op"] == pytest.approx(result["device_events_per_s"] / result["python_reference_ops_per_s"])
 
 
 BENCHMARK_SCRIPTS = ["async_world", "engine_overhead", "engines", "kernels", "pareto", "world_throughput"]
