@@ -60,7 +60,7 @@ def comparison_series(runs: Sequence[RunData], labels: Sequence[str] | None = No
 
 def mixes_federations(runs: Sequence[RunData]) -> bool:
     """True when the runs use more than one ``federation.name`` (a sync/async comparison)."""
-    names = {str((run.config.get("federation") or {}).get("name", "fedavg")) for run in runs if run.config}
+    names = {str((run.config.get("strategy") or run.config.get("federation") or {}).get("name", "fedavg")) for run in runs if run.config}
     return len(names) > 1
 
 

@@ -37,7 +37,7 @@ from benchmarks._common import print_load_average  # noqa: E402
 import fedsim
 from fedsim.config import RunConfig
 from fedsim.control import sample_devices
-from fedsim.federation import ClassifierTask, evaluate, train_locally, weighted_average
+from fedsim.tasks import ClassifierTask, evaluate, train_locally, weighted_average
 from fedsim.rng import numpy_stream
 from fedsim.torch_rng import torch_stream
 from fedsim.uplink import decode_update, encode_update

@@ -138,8 +138,8 @@ def _overhead_vs_plain(rounds: int, repeats: int) -> float | None:
 def _cohort_max_rel_diff(overrides: list[str]) -> float:
     """float64 cohort vs sequential updates of the devices of round 1 (first K devices)."""
     import fedsim
-    from fedsim.federation import build_task
-    from fedsim.federation._cohort_training import float64_equivalence
+    from fedsim.tasks import build_task
+    from fedsim.tasks._cohort_training import float64_equivalence
 
     config = fedsim.compose(overrides)
     task = build_task(config)

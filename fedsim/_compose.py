@@ -17,7 +17,9 @@ from pathlib import Path
 
 from .config import RunConfig
 from .config._schema import section_type
+from .config._strategy import strategy_defaults, warn_once
 from .control._registry import POLICY_NAMES
+from .strategies import STRATEGY_NAMES
 from .errors import ConfigError
 
 
@@ -44,7 +46,27 @@ def _group_options() -> dict[str, list[str]]:
     groups = {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in conf_dir().iterdir() if d.is_dir() and not d.name.startswith("_")}
     groups["scenario"] = scenario_names()
     groups["policy"] = list(POLICY_NAMES)
+    groups["strategy"] = list(STRATEGY_NAMES)
     return groups
+
+
+_RETIRED = re.compile(r"^([+~]*)federation(\.|=)")
+
+
+def translate_retired(overrides: Sequence[str]) -> list[str]:
+    """Overrides with the retired ``federation`` spelling (``federation=fedbuff``,
+    ``federation.buffer_size=5``) rewritten to ``strategy``, each with a one-line warning."""
+    out = []
+    for override in overrides:
+        match = _RETIRED.match(override)
+        if match:
+            new = f"{match.group(1)}strategy{override[len(match.group(0)) - 1:]}"
+            if new.startswith(("strategy.name=", "+strategy.name=")):
+                new = "strategy=" + new.split("=", 1)[1]
+            warn_once(f"{override} is deprecated: use {new}")
+            override = new
+        out.append(override)
+    return out
 
 
 def check_override_key(key: str, value: str) -> None:
@@ -116,9 +138,11 @@ def register_scenarios() -> None:
     # Every default comes from the typed schema (RunConfig and the World's sections), once:
     # conf/config.yaml lists the groups and the keys worth reading first, and restates no default.
     store.store(name="fedsim_base", node=RunConfig().to_dict())
-    # Each registered policy is an option of the group ``policy`` (no YAML file per policy).
+    # Each registered policy and strategy is an option of its group (no YAML file per option).
     for name in POLICY_NAMES:
         store.store(group="policy", name=name, node={"name": name})
+    for name in STRATEGY_NAMES:
+        store.store(group="strategy", name=name, node=strategy_defaults(name))
     for path in sorted(scenarios_dir().glob("*.yaml")):
         node = load_scenario(path)
         if not isinstance(node, str):  # a broken file is refused when chosen, not here
@@ -151,6 +175,7 @@ def compose(overrides: Sequence[str] = ()) -> RunConfig:
     from hydra import initialize_config_dir
     from omegaconf import OmegaConf
 
+    overrides = translate_retired(overrides)
     check_group_choices(overrides)
     register_scenarios()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):

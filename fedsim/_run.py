@@ -10,20 +10,14 @@ from typing import Any
 import yaml
 from flwr.app import Context, RecordDict
 
-from ._atomic import atomic_write_text
 from .config import RunConfig
 from .engine import CohortGrid, InProcessGrid
 from .errors import ConfigError
-from .federation import config_to_run_config, run_federation, task_from_run_config
+from .federation import config_to_run_config, run_federation, task_from_run_config, write_config
 from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .federation.client_app import app as client_app
 from .ledger import CONFIG_FILE, SUMMARY_FILE
 from .result import RunResult
-
-
-def write_config(config: RunConfig, output_dir: Path) -> Path:
-    """The resolved, validated configuration as ``output_dir/config.yaml`` (atomically)."""
-    return atomic_write_text(Path(output_dir) / CONFIG_FILE, yaml.safe_dump(config.to_dict(), sort_keys=False))
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:

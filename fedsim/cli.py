@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._compose import check_group_choices, check_sweep, conf_dir, register_scenarios, scenario_names
+from ._compose import check_group_choices, check_sweep, conf_dir, register_scenarios, scenario_names, translate_retired
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -58,6 +58,7 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
 
     from .errors import ConfigError
 
+    args = translate_retired(args)
     overrides = [a for a in args if not a.startswith("-")]
     try:
         if "-m" in args or "--multirun" in args:

@@ -141,7 +141,7 @@ def _overflowing_aggregation(monkeypatch, at_round: int) -> None:
     """In round ``at_round`` the aggregation overflows: a finite model near float32's largest value
     plus a finite update of the same size gives inf (what a huge step does to float32 weights).
     Only the arithmetic is forced; the strategy's own check must find the result."""
-    from fedsim.federation import _task
+    from fedsim.tasks import _task
 
     apply, calls = _task.apply_update, []
 

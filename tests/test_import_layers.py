@@ -37,7 +37,18 @@ ALLOWED = {
         "fedsim.qnn._names",
         "fedsim.theory._constants",
         "fedsim.theory._sigma",
+        "fedsim.strategies",  # the strategy vocabulary and each one's keys (light: Flower is imported when built)
     },
+    # The algorithms, one file each: numpy and the checks; Flower's only inside ``build``.
+    "fedsim.strategies": set(),
+    # What is learned and how a device learns it; no Flower runtime, no physics.
+    "fedsim.tasks": {"fedsim.config", "fedsim.data", "fedsim.qnn", "fedsim.ledger", "fedsim.uplink", "fedsim.torch_rng"},
+    # The Flower glue: the apps, the wireless seam, the async server, checkpoints, the end of a run.
+    "fedsim.federation": {"fedsim.config", "fedsim.control", "fedsim.world", "fedsim.tasks", "fedsim.strategies", "fedsim.ledger",
+                          "fedsim.uplink", "fedsim.result",
+                          "fedsim._compose"},  # under `flwr run` the ServerApp composes its Hydra config (config-level code)
+    "fedsim.engine": {"fedsim.federation", "fedsim.tasks", "fedsim.control", "fedsim.world", "fedsim.config", "fedsim.ledger",
+                      "fedsim.result"},
     "fedsim.qnn": set(),
     "fedsim.uplink": set(),
     "fedsim.data": set(),
@@ -56,6 +67,8 @@ FORBIDDEN_THIRD_PARTY = {
     "fedsim.theory": {"torch", "flwr", "sklearn", "kernels"},
     "fedsim.ledger": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
     "fedsim.envs": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
+    "fedsim.tasks": {"pymoo", "sklearn"},
+    "fedsim.federation": {"pymoo", "sklearn"},
 }
 
 
@@ -146,6 +159,8 @@ def test_qnn_does_not_import_the_world():
         "import fedsim.ledger",
         "import fedsim.theory; fedsim.theory.QflModel",
         "from fedsim.config import RunConfig; RunConfig.from_mapping({})",
+        "from fedsim.config import RunConfig; RunConfig.from_mapping({'strategy': {'name': 'krum'}})",
+        "import fedsim.strategies; [fedsim.strategies.strategy_module(n) for n in fedsim.strategies.STRATEGY_NAMES]",
         "import fedsim.control; fedsim.control.build_policy",
     ],
 )
@@ -153,3 +168,27 @@ def test_light_imports_load_no_heavy_library(statement):
     code = f"import sys; {statement}; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"{statement!r} loaded {out.stdout.strip()}"
+
+
+def _module_name(file: Path) -> str:
+    parts = list(file.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@pytest.mark.parametrize("package", ["fedsim.federation", "fedsim.tasks", "fedsim.strategies", "fedsim.engine"])
+def test_no_import_cycle_inside_a_package(package):
+    files = {_module_name(f): f for f in _modules(package)}
+    graph = {name: {t for t in _fedsim_targets(_imports(f)) if t in files and t != name} for name, f in files.items()}
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            raise AssertionError(f"import cycle: {' -> '.join(path[path.index(name):] + (name,))}")
+        if name in done:
+            return
+        for target in sorted(graph[name]):
+            visit(target, path + (name,))
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name, ())

@@ -23,7 +23,7 @@ import yaml
 
 import fedsim
 from fedsim import cli
-from fedsim.federation import server_app, strategy
+from fedsim.federation import _wireless, server_app
 from fedsim.federation._checkpoint import CHECKPOINT_FILE, load_checkpoint
 from fedsim.ledger import DEVICES_FILE, ROUNDS_FILE
 
@@ -68,14 +68,14 @@ def reference(tmp_path_factory) -> dict[str, dict]:
 def _kill_at(monkeypatch, point: str, k: int) -> None:
     """Make the next run die at ``point`` of round ``k``."""
     if point == "mid_round":  # after round k-1's checkpoint, while round k trains
-        configure = strategy.QuantizedFedAvg.configure_train
+        configure = _wireless.WirelessStrategy.configure_train
 
         def configure_train(self, server_round, *args):
             if server_round == k:
                 raise Killed
             return configure(self, server_round, *args)
 
-        monkeypatch.setattr(strategy.QuantizedFedAvg, "configure_train", configure_train)
+        monkeypatch.setattr(_wireless.WirelessStrategy, "configure_train", configure_train)
     elif point in ("torn_rounds_row", "between_csvs", "torn_devices_row"):
         # Round k >= 1 appends rounds.csv (call 2(k-1)) then devices.csv (call 2(k-1) + 1).
         from fedsim import ledger

@@ -113,7 +113,7 @@ def test_bad_values_fail_before_any_work_naming_the_key(overrides, key, tmp_path
 
 def test_a_run_whose_every_client_fails_raises_one_line(monkeypatch, tmp_path):
     import fedsim
-    from fedsim.federation import _classifier
+    from fedsim.tasks import _classifier
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("device out of memory")

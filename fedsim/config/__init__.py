@@ -4,7 +4,7 @@ The physical sections are the World's own config types, re-exported here for con
 """
 
 from ..world import AccessConfig, DeploymentConfig, DeviceConfig, EnergyConfig, MobilityConfig, RadioConfig, WorldConfig
-from ._federation import FEDERATIONS, STALENESS_FUNCTIONS, FederationConfig
+from ._strategy import StrategyConfig
 from ._schema import (
     DatasetConfig,
     LMSection,
@@ -24,9 +24,6 @@ __all__ = [
     "DeploymentConfig",
     "DeviceConfig",
     "EnergyConfig",
-    "FEDERATIONS",
-    "FederationConfig",
-    "STALENESS_FUNCTIONS",
     "LMSection",
     "MobilityConfig",
     "ModelConfig",
@@ -36,6 +33,7 @@ __all__ = [
     "PolicyConfig",
     "RadioConfig",
     "RunConfig",
+    "StrategyConfig",
     "TheorySection",
     "TrainConfig",
     "WorldConfig",

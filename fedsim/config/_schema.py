@@ -30,7 +30,8 @@ from ..qnn._names import ROUNDING_MODES
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
-from ._federation import FederationConfig
+from ._strategy import StrategyConfig, warn_once
+from ..strategies import STRATEGY_NAMES
 from ..world._availability import read_trace
 from ..world import AccessConfig, AvailabilityConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
 from .._checks import check_bool, check_choice, check_float, check_int, check_list, check_optional_str
@@ -276,7 +277,7 @@ class RunConfig:
     cellular: CellularConfig = field(default_factory=CellularConfig)  # mobility=drone_routes
     handover: HandoverConfig = field(default_factory=HandoverConfig)  # mobility=drone_routes
     urllc: UrllcConfig = field(default_factory=UrllcConfig)  # the URLLC cell (fedsim reproduce kasgari2021_urllc)
-    federation: FederationConfig = field(default_factory=FederationConfig)  # fedavg | fedasync | fedbuff
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)  # the algorithm (fedsim.strategies) and its keys
     availability: AvailabilityConfig = field(default_factory=AvailabilityConfig)  # the event-driven world's
     theory: TheorySection = field(default_factory=TheorySection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
@@ -308,7 +309,8 @@ class RunConfig:
             )
         if self.mobility.kind == "drone_routes":
             self._check_drones()
-        if self.federation.asynchronous:
+        self.strategy.params.check_run(self)  # the strategy's own rules (e.g. Krum's f against K)
+        if self.strategy.asynchronous:
             self._check_asynchronous()
         policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
         if self.theory.sigma_path is not None:  # read now: a bad file must stop the run before any work
@@ -318,22 +320,28 @@ class RunConfig:
 
     def _check_asynchronous(self) -> None:
         n = self.world.num_devices
-        if self.federation.concurrency is not None and self.federation.concurrency > n:
-            raise ConfigError("federation.concurrency", self.federation.concurrency, f"an integer in [1, world.num_devices={n}] (devices training at once)")
+        name, concurrency = self.strategy.name, self.strategy.params.concurrency
+        if concurrency is not None and concurrency > n:
+            raise ConfigError("strategy.concurrency", concurrency, f"an integer in [1, world.num_devices={n}] (devices training at once)")
         if self.access.scheme != "orthogonal":
-            raise ConfigError("access", self.access.scheme, f"orthogonal with federation={self.federation.name} (each device uses the full band)")
+            raise ConfigError("access", self.access.scheme, f"orthogonal with strategy={name} (each device uses the full band)")
         if self.mobility.kind == "drone_routes":
-            raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with federation={self.federation.name}")
+            raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with strategy={name}")
         if self.model.name in LM_MODELS + MASK_MODELS:
-            raise ConfigError("model", self.model.name, f"a classifier (mlp, cnn, qcnn5) with federation={self.federation.name}")
+            raise ConfigError("model", self.model.name, f"a classifier (mlp, cnn, qcnn5) with strategy={name}")
         if self.availability.kind == "trace":  # read now: a bad trace must stop the run before any work
             read_trace(self.availability.trace_path, n)
 
     @property
+    def trains_language_model(self) -> bool:
+        """Whether the task is a language model's adapters or masks (not a classifier)."""
+        return self.model.name in LM_MODELS + MASK_MODELS
+
+    @property
     def concurrency(self) -> int:
-        """Devices an asynchronous federation trains at once (federation.concurrency, or as many
+        """Devices an asynchronous federation trains at once (strategy.concurrency, or as many
         as a synchronous round selects)."""
-        return self.federation.concurrency or self.op.devices_per_round
+        return getattr(self.strategy.params, "concurrency", None) or self.op.devices_per_round
 
     def _check_drones(self) -> None:
         cells = self.cellular.num_cells
@@ -359,10 +367,32 @@ class RunConfig:
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> "RunConfig":
         """Build and validate from a plain mapping (for example a resolved Hydra config)."""
-        return _build(cls, mapping, prefix="")
+        return _build(cls, deprecated_federation(mapping), prefix="")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def deprecated_federation(mapping: Any) -> Any:
+    """A mapping with the retired ``federation`` section (fedsim <= 0.1: ``federation.name`` and
+    the asynchronous keys) folded into ``strategy``, with a one-line deprecation warning."""
+    if not isinstance(mapping, Mapping) or "federation" not in mapping:
+        return mapping
+    old = mapping["federation"]
+    out = {k: v for k, v in mapping.items() if k != "federation"}
+    if not isinstance(old, Mapping):
+        raise ConfigError("federation", old, "a mapping (deprecated: use strategy=NAME and strategy.KEY)")
+    warn_once("the federation section is deprecated: federation.name=X is strategy=X, federation.KEY is strategy.KEY")
+    strategy = dict(out.get("strategy") or {})
+    name = old.get("name", strategy.get("name", "fedavg"))
+    keys = {k: v for k, v in old.items() if k != "name" and v is not None}
+    from ._strategy import strategy_defaults
+
+    if name in STRATEGY_NAMES:  # keys the old section listed for every mode keep only the chosen one's
+        own = strategy_defaults(name)
+        keys = {k: v for k, v in keys.items() if k in own}
+    out["strategy"] = {**strategy, **keys, "name": name}
+    return out
 
 
 def _build(cls: type, mapping: Any, prefix: str) -> Any:

@@ -59,7 +59,7 @@ def analytic_world(config: RunConfig) -> tuple[World, int]:
     if energy.given_workload:
         workload = Workload(params=energy.params, macs=energy.macs, activations=energy.activations, input_size=energy.input_size)
         return World(config.world_config, workload, config.seed), workload.params
-    from ..federation import build_task  # measuring a model needs torch
+    from ..tasks import build_task  # measuring a model needs torch
 
     task = build_task(config)
     return World(config.world_config, task.workload_parts, config.seed), task.upload_params

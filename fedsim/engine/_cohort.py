@@ -5,7 +5,7 @@ trained together.
 device, the operating point, the injected faults), groups the devices that got the same global
 state and operating point, and has the task train each group at once (``Task.local_updates``:
 the classifier vmaps its clients over stacked parameters, see
-``fedsim.federation._cohort_training``). Each device's reply is then built by the ClientApp's own
+``fedsim.tasks._cohort_training``). Each device's reply is then built by the ClientApp's own
 ``train_reply``, so the strategy, the World and the ledger see one ordinary reply per node.
 
 Other messages (queries, evaluation) go to the ClientApp one by one. A task or model that cannot
@@ -52,14 +52,14 @@ class CohortGrid(InProcessGrid):
                 continue
             # Devices stack when they start from the same global state at the same precision and
             # step count (a policy may give each its own operating point).
-            key = (id(task), id(message.content["arrays"]), request.server_round, request.op.train_bits, request.op.local_iters)
+            key = (id(task), id(message.content["arrays"]), request.server_round, request.op.train_bits, request.op.local_iters, request.client)
             groups.setdefault(key, []).append((index, request))
         for members in groups.values():
             first = messages[members[0][0]]
             task = task_from_run_config(self._contexts[first.metadata.dst_node_id].run_config)
             request = members[0][1]
             try:
-                results = task.local_updates(first.content["arrays"], [r.device for _, r in members], request.server_round, request.op)
+                results = task.local_updates(request.record, [r.device for _, r in members], request.server_round, request.op, request.client)
             except Exception as error:  # noqa: BLE001 - the cohort failed: each of its messages says why
                 for index, _ in members:
                     replies[index] = error_reply(messages[index], error)

@@ -9,14 +9,12 @@ configuration's JSON: no global state that only works in one process.
 
 from __future__ import annotations
 
-import importlib
 import json
 from functools import lru_cache
 
 from ..config import RunConfig
-from ..config._tasks import TASKS
+from ..tasks import Task, build_task
 from ._flower_config import compose_overrides, hydra_overrides
-from ._task import Task
 
 RUN_CONFIG_KEY = "fedsim.config"
 
@@ -24,13 +22,6 @@ RUN_CONFIG_KEY = "fedsim.config"
 def config_to_run_config(config: RunConfig) -> dict[str, str]:
     """Flower run config carrying a fedsim configuration."""
     return {RUN_CONFIG_KEY: json.dumps(config.to_dict(), sort_keys=True)}
-
-
-def build_task(config: RunConfig) -> Task:
-    """The task that trains ``config.model.name`` (the registry in ``fedsim.config._tasks``): a
-    quantized classifier, or the adapters of a compressed LM."""
-    module, _, cls = TASKS[config.model.name].partition(":")
-    return getattr(importlib.import_module(module), cls)(config)
 
 
 @lru_cache(maxsize=4)

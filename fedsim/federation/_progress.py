@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from .strategy import RoundReport
+from ._round_report import RoundReport
 
 
 class ProgressBar:

@@ -24,9 +24,12 @@ from ..errors import ConfigError
 from ..rng import numpy_stream
 from ..uplink import encode_update
 from ..world import DeviceFaults, InjectedFaultError
+from flwr.app import ArrayRecord
+
+from ..tasks import ClientSide, LocalResult, Task
+from ..tasks._client_side import LOSS_AT_GLOBAL
+from ..tasks._records import encoded_to_record
 from ._job import task_from_run_config
-from ._records import encoded_to_record
-from ._task import LocalResult, Task
 
 app = ClientApp()
 
@@ -75,7 +78,7 @@ def local_update(task: Task, device: int, msg: Message) -> RecordDict:
     turns it into an error reply), a non-finite fault uploads NaN and inf.
     """
     request = train_request(task, device, msg)
-    result = task.local_update(msg.content["arrays"], device, request.server_round, request.op)
+    result = task.local_update(request.record, device, request.server_round, request.op, request.client)
     return train_reply(task, request, result)
 
 
@@ -87,6 +90,8 @@ class TrainRequest:
     server_round: int
     op: OperatingPoint
     faults: DeviceFaults
+    client: ClientSide  # the strategy's client side, from the config
+    record: ArrayRecord  # the global state received
 
 
 def train_request(task: Task, device: int, msg: Message) -> TrainRequest:
@@ -96,7 +101,7 @@ def train_request(task: Task, device: int, msg: Message) -> TrainRequest:
     faults = task.config.faults.draw(task.config.seed, server_round, device)
     if faults.crash:
         raise InjectedFaultError(f"injected crash of device {device} in round {server_round} (faults.client_crash_prob={task.config.faults.client_crash_prob:g})")
-    return TrainRequest(device, server_round, operating_point(cfg), faults)
+    return TrainRequest(device, server_round, operating_point(cfg), faults, ClientSide.from_config(cfg), msg.content["arrays"])
 
 
 def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> RecordDict:
@@ -104,6 +109,9 @@ def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> Recor
     engine builds replies here, so they do not depend on how the training ran)."""
     device, server_round, op = request.device, request.server_round, request.op
     update = poisoned(result.update) if request.faults.nonfinite else result.update
+    extra = {}
+    if request.client.loss_at_global:  # q-FedAvg: F_k(w^t), the local loss before training
+        extra[LOSS_AT_GLOBAL] = float(task.evaluate_device(request.record, device, op)["loss"])
     encoded = encode_update(update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round))
     metrics = MetricRecord(
         {
@@ -112,6 +120,7 @@ def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> Recor
             "device": device,
             "payload-bits": encoded.payload_bits,
             **result.metrics,
+            **extra,
         }
     )
     return RecordDict({"update": encoded_to_record(encoded), "metrics": metrics})

@@ -2,7 +2,7 @@
 the target accuracy (``fedsim reproduce fedbuff_stragglers``).
 
 Four runs on the same seed, data, devices and radio: each case of ``scenario.cases`` (a
-``devices.straggler_fraction``) once with ``federation.name=fedavg`` and once with ``fedbuff``.
+``devices.straggler_fraction``) once with ``strategy=fedavg`` and once with ``fedbuff``.
 Time to target is the ``sim_time_s`` of the first rounds.csv row at ``target_accuracy``: the
 cumulative round latency for FedAvg, the event world's clock for FedBuff.
 """
@@ -17,6 +17,7 @@ from analysis import plot_path
 
 from .._run import run
 from ..config import RunConfig
+from ..config._strategy import STRATEGY_KEYS
 from ._closed_loop import merged
 from ._report import Check, Report
 
@@ -38,7 +39,7 @@ def reproduce_async_stragglers(config: RunConfig, output_dir: Path, *, progress:
     data: dict[str, dict[str, Any]] = {}
     for case, fraction in cases.items():
         for name in FEDERATIONS:
-            cfg = RunConfig.from_mapping(merged(config, {"federation": {"name": name}, "devices": {"straggler_fraction": fraction}}))
+            cfg = RunConfig.from_mapping(merged(config, {"strategy": _strategy(config, name), "devices": {"straggler_fraction": fraction}}))
             result = run(cfg, output_dir / "runs" / case / name, progress=progress)
             staleness = [d["staleness"] for d in result.devices if "staleness" in d]
             data.setdefault(case, {})[name] = {
@@ -68,6 +69,13 @@ def reproduce_async_stragglers(config: RunConfig, output_dir: Path, *, progress:
     return report
 
 
+def _strategy(config: RunConfig, name: str) -> dict[str, Any]:
+    """The scenario's strategy section, or strategy ``name`` with none of its keys."""
+    if name == config.strategy.name:
+        return {}
+    return {**{key: None for key in STRATEGY_KEYS}, "name": name}
+
+
 def _seconds(runs: Mapping[str, Any], name: str) -> float | None:
     reached = runs[name]["to_target"]
     return None if reached is None else reached["sim_time_s"]
@@ -84,7 +92,7 @@ def _faster_check(case: str, fraction: float, runs: Mapping[str, Any], target: f
 
 
 def _table(cases: Mapping[str, float], data: Mapping[str, Any], target: float, config: RunConfig) -> str:
-    lines = [f"| case | federation | time to {target:g} [s] | rounds to {target:g} | energy to {target:g} [J] | total energy [J] "
+    lines = [f"| case | strategy | time to {target:g} [s] | rounds to {target:g} | energy to {target:g} [J] | total energy [J] "
              "| simulated time [s] | final accuracy | max staleness |", "|---|---|---|---|---|---|---|---|---|"]
     for case, fraction in cases.items():
         for name in FEDERATIONS:
@@ -93,7 +101,7 @@ def _table(cases: Mapping[str, float], data: Mapping[str, Any], target: float, c
             lines.append(f"| {case} ({fraction:g}) | {name} | {_cell(reached.get('sim_time_s'))} | {_cell(reached.get('round'))} "
                          f"| {_cell(reached.get('energy_cum_j'))} | {r['total_energy_j']:.4g} | {r['sim_time_s']:.4g} "
                          f"| {r['final_accuracy']:.3f} | {_cell(r['max_staleness'])} |")
-    fed = config.federation
+    fed = config.strategy.params
     lines += ["", f"{config.rounds} aggregations each; FedBuff concurrency {fed.concurrency}, buffer {fed.buffer_size}, staleness "
               f"{fed.staleness} (a = {fed.staleness_a:g}); FedAvg {config.op.devices_per_round} devices per round; stragglers "
               f"{config.devices.straggler_slowdown:g}x slower; devices.macs_per_s = {config.devices.macs_per_s:g}."]

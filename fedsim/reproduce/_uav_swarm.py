@@ -30,7 +30,7 @@ from ..config import RunConfig
 from ..control import build_policy
 from ..control._swarm_links import SwarmLinks
 from ..errors import ConfigError
-from ..federation import Task, build_task
+from ..tasks import Task, build_task
 from ..result import RunResult
 from ..theory import fit_swarm_bound, undelivered_share
 from ..workload import Workload

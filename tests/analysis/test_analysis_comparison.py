@@ -17,7 +17,7 @@ ASYNC_ROWS = [  # round, sim_time_s, energy_cum_j, test_accuracy (an aggregation
 
 
 def _async_run(make_run, path):
-    make_run(path, n_rounds=6, extra_config={"federation": {"name": "fedbuff"}})
+    make_run(path, n_rounds=6, extra_config={"strategy": {"name": "fedbuff"}})
     with (path / "rounds.csv").open("w", newline="") as fh:  # its own clock, a row without an evaluation
         writer = csv.writer(fh)
         writer.writerow(["round", "sim_time_s", "energy_round_j", "energy_cum_j", "test_accuracy", "mean_staleness"])
@@ -30,14 +30,14 @@ def _async_run(make_run, path):
 
 @pytest.fixture
 def pair(tmp_path, make_run):
-    sync = make_run(tmp_path / "pair" / "sync", n_rounds=6, extra_config={"federation": {"name": "fedavg"}})
+    sync = make_run(tmp_path / "pair" / "sync", n_rounds=6, extra_config={"strategy": {"name": "fedavg"}})
     return sync, _async_run(make_run, tmp_path / "pair" / "fedbuff")
 
 
 def test_the_series_are_the_ledgers_numbers(pair):
     sync, buffered = pair
     series = comparison_series([load_run(sync), load_run(buffered)])
-    assert [s.label for s in series] == ["federation.name=fedavg", "federation.name=fedbuff"]
+    assert [s.label for s in series] == ["strategy.name=fedavg", "strategy.name=fedbuff"]
     rows = list(csv.DictReader(open(sync / "rounds.csv")))
     np.testing.assert_allclose(series[0].sim_time_s, [float(r["sim_time_s"]) for r in rows])
     np.testing.assert_allclose(series[0].energy_cum_j, [float(r["energy_cum_j"]) for r in rows])

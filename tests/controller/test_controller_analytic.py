@@ -15,7 +15,7 @@ def test_the_analytic_world_of_a_classifier_loads_no_dataset(monkeypatch):
     def no_data(*args, **kwargs):
         raise AssertionError("the analytic path must not load a dataset")
 
-    monkeypatch.setattr("fedsim.federation._classifier.load_dataset", no_data)
+    monkeypatch.setattr("fedsim.tasks._classifier.load_dataset", no_data)
     config = RunConfig.from_mapping({"dataset": {"name": "mnist", "path": "/nonexistent"}, "model": {"name": "mlp", "hidden": []}})
     world, upload = analytic_world(config)
     assert upload == world.workload.params == 784 * 10 + 10  # logistic regression on 28x28 inputs

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import fedsim
-from fedsim.federation import build_task
-from fedsim.federation._cohort_training import float64_equivalence, max_rel_diff
+from fedsim.tasks import build_task
+from fedsim.tasks._cohort_training import float64_equivalence, max_rel_diff
 
 
 def _float64_updates(model_name: str, devices: list[int], *, iterations: int, bits: int, rounding: str, extra=()):

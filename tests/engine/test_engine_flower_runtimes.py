@@ -156,7 +156,7 @@ def _flwr_run_on_ray(superlink, overrides: str, out: Path) -> Path:
     return out
 
 
-ASYNC_OVERRIDES = OVERRIDES + " federation=fedbuff federation.concurrency=2 federation.buffer_size=2 devices.straggler_fraction=0.25"
+ASYNC_OVERRIDES = OVERRIDES + " strategy=fedbuff strategy.concurrency=2 strategy.buffer_size=2 devices.straggler_fraction=0.25"
 
 
 @pytest.mark.slow
@@ -262,7 +262,7 @@ def _flwr_run_on_deployment(deployment, overrides: str, out: Path) -> Path:
 
 
 def test_a_client_error_wrapped_in_a_ray_traceback_is_its_own_exception_line():
-    from fedsim.federation.strategy import client_error_line
+    from fedsim.federation._client_errors import client_error_line
 
     ray_reason = (
         "<class 'ray.exceptions.RayTaskError(ClientAppException)'>:<'\x1b[36mray::ClientAppActor.run()\x1b[39m (pid=1)\n"

@@ -11,7 +11,7 @@ import pytest
 import torch
 from run_helpers import PINNED_SYNC_LEDGER, PINNED_SYNC_OVERRIDES
 
-from fedsim.federation._optimizer import PlainSGD
+from fedsim.tasks._optimizer import PlainSGD
 from fedsim.qnn import quantize
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,14 +9,14 @@ import pytest
 from run_helpers import PINNED_SYNC_LEDGER, PINNED_SYNC_OVERRIDES, ledger_sha256, tiny_overrides
 
 import fedsim
-from fedsim.config import FederationConfig
+from fedsim.strategies import AsyncParams
 from fedsim.ledger import DEVICE_COLUMNS
 
 
 def async_overrides(name: str, macs_per_s: float = 1e7, **extra) -> dict:
     # Stragglers (2 of 6, 10x slower) keep some jobs running across aggregations: staleness > 0.
-    federation = {"name": name, "concurrency": 4, "buffer_size": 2, **extra.pop("federation", {})}
-    return tiny_overrides(rounds=6, federation=federation, devices={"straggler_fraction": 1 / 3, "macs_per_s": macs_per_s}, **extra)
+    strategy = {"name": name, "concurrency": 4, **({"buffer_size": 2} if name == "fedbuff" else {}), **extra.pop("strategy", {})}
+    return tiny_overrides(rounds=6, strategy=strategy, devices={"straggler_fraction": 1 / 3, "macs_per_s": macs_per_s}, **extra)
 
 
 def test_fedbuff_aggregates_every_buffer_and_records_staleness(tmp_path):
@@ -41,11 +41,11 @@ def test_fedbuff_aggregates_every_buffer_and_records_staleness(tmp_path):
     header = (tmp_path / "devices.csv").read_text().splitlines()[0].split(",")
     assert header[: len(DEVICE_COLUMNS)] == list(DEVICE_COLUMNS)
     assert header[-3:] == ["staleness", "model_version", "rate_changes"]
-    assert result.summary["federation"]["name"] == "fedbuff" and result.summary["device_events"] > 0
+    assert result.summary["strategy"]["name"] == "fedbuff" and result.summary["device_events"] > 0
 
 
 def test_fedasync_moves_the_model_at_every_arrival():
-    result = fedsim.run(async_overrides("fedasync", federation={"mixing": 0.5}))
+    result = fedsim.run(async_overrides("fedasync", strategy={"mixing": 0.5}))
     assert [r["delivered"] for r in result.rounds[1:]] == [1] * 6
     accuracies = [r["test_accuracy"] for r in result.rounds]
     assert len(set(accuracies)) > 1  # the model changed
@@ -74,7 +74,7 @@ def test_devices_that_leave_mid_job_are_lost_as_unavailable(tmp_path):
 def test_the_synchronous_ledger_is_unchanged_by_the_async_keys(tmp_path):
     # The async knobs at their neutral values (set explicitly, fedbuff's knobs too) write the bytes
     # main's code wrote before the event-driven world existed.
-    neutral = ["federation=fedavg", "federation.concurrency=3", "federation.buffer_size=2", "availability=always",
+    neutral = ["strategy=fedavg", "strategy.concurrency=3", "strategy.buffer_size=2", "availability=always",
                "devices.straggler_fraction=0", "devices.straggler_slowdown=10", "devices.speed_sigma=0"]
     fedsim.run(fedsim.compose(PINNED_SYNC_OVERRIDES + neutral), tmp_path)
     assert ledger_sha256(tmp_path) == PINNED_SYNC_LEDGER
@@ -91,4 +91,4 @@ def test_the_synchronous_ledger_keeps_its_columns(tmp_path):
     [("constant", 7, 1.0), ("polynomial", 3, 0.5), ("polynomial", 0, 1.0), ("hinge", 4, 1.0), ("hinge", 6, 1 / (0.5 * 2 + 1))],
 )
 def test_staleness_weights_by_hand(kind, tau, expected):
-    assert FederationConfig(staleness=kind, staleness_a=0.5, staleness_b=4.0).staleness_weight(tau) == pytest.approx(expected)
+    assert AsyncParams(staleness=kind, staleness_a=0.5, staleness_b=4.0).staleness_weight(tau) == pytest.approx(expected)

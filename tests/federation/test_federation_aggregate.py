@@ -8,8 +8,8 @@ from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 import fedsim
 from fedsim.config import RunConfig
 from fedsim.control import sample_devices
-from fedsim.federation import ClassifierTask, weighted_average
-from fedsim.federation._records import model_to_record, record_to_encoded
+from fedsim.tasks import ClassifierTask, weighted_average
+from fedsim.tasks._records import model_to_record, record_to_encoded
 from fedsim.federation.client_app import local_update
 from fedsim.uplink import decode_update
 

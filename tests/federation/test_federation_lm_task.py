@@ -6,7 +6,7 @@ import torch
 from run_helpers import TINY_LM
 
 import fedsim
-from fedsim.federation import build_task
+from fedsim.tasks import build_task
 from fedsim.federation._job import _task_from_json
 
 

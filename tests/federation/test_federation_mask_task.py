@@ -9,7 +9,7 @@ from run_helpers import TINY_LM
 
 import fedsim
 import kernels
-from fedsim.federation import build_task
+from fedsim.tasks import build_task
 
 MASKS = {**TINY_LM, "rounds": 2, "model": {"name": "tinylm_masks", "hidden": []},
          "op": {**TINY_LM["op"], "local_iters": 10}, "train": {"batch_size": 8},

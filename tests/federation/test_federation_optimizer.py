@@ -8,8 +8,8 @@ from run_helpers import TINY_LM, tiny_overrides
 
 import fedsim
 import kernels
-from fedsim.federation import build_task
-from fedsim.federation._optimizer import optimizer_part
+from fedsim.tasks import build_task
+from fedsim.tasks._optimizer import optimizer_part
 
 
 def _hooks(model: torch.nn.Module) -> int:

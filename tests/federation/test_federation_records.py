@@ -5,7 +5,7 @@ import pytest
 import torch
 from flwr.app import Array, ArrayRecord
 
-from fedsim.federation._records import array_to_numpy, record_to_state_dict
+from fedsim.tasks._records import array_to_numpy, record_to_state_dict
 
 RNG = np.random.default_rng(0)
 CASES = {

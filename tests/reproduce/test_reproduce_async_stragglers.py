@@ -36,11 +36,11 @@ def test_with_stragglers_fedbuff_reaches_the_target_sooner_on_a_small_federation
     # The scenario at half size (10 devices, 5 at once, buffer 5, a 32-unit MLP): 3 stragglers.
     import fedsim
 
-    small = ["scenario=fedbuff_stragglers", "world.num_devices=10", "op.devices_per_round=5", "federation.concurrency=5",
-             "federation.buffer_size=5", "rounds=10", "model.hidden=[32]"]
+    small = ["scenario=fedbuff_stragglers", "world.num_devices=10", "op.devices_per_round=5", "strategy.concurrency=5",
+             "strategy.buffer_size=5", "rounds=10", "model.hidden=[32]"]
     reached = {}
     for name in ("fedavg", "fedbuff"):
-        result = fedsim.run(fedsim.compose([*small, f"federation.name={name}"]))
+        result = fedsim.run(fedsim.compose([*small, f"strategy={name}"]))
         assert result.summary["target_accuracy"] == 0.8
         reached[name] = time_to_target(result.summary)
         if name == "fedbuff":

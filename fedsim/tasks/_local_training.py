@@ -24,12 +24,15 @@ def train_locally(
     generator: torch.Generator,
     optimizer: str = "sgd",
     mkor_inv_freq: int = 1,
+    proximal_mu: float = 0.0,
 ) -> float:
     """Run ``iterations`` mini-batch steps (SGD with momentum, AdamW, or MKOR over SGD) at
     precision ``train_bits``; return the mean loss.
 
     Batches walk through seeded permutations of the local data (reshuffled each pass), and the
     same generator drives stochastic rounding, so a (seed, device, round) fixes the result.
+    ``proximal_mu`` > 0 adds FedProx's μ/2·‖w - w_start‖² to each step's loss (the mean loss
+    returned is the data loss alone).
     """
     x = torch.from_numpy(data.x)
     y = torch.from_numpy(data.y)
@@ -37,6 +40,7 @@ def train_locally(
     set_precision(model, train_bits, rounding, generator)
     model.train()
     opt = build_optimizer(optimizer, model, model.parameters(), lr=lr, momentum=momentum, inv_freq=mkor_inv_freq, inner="sgd")
+    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
     order = torch.randperm(n, generator=generator)
     cursor, total = 0, 0.0
     try:
@@ -47,12 +51,18 @@ def train_locally(
             cursor += batch_size
             opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(model(x[batch]), y[batch])
-            loss.backward()
+            objective = loss if anchor is None else loss + proximal_term(model.parameters(), anchor, proximal_mu)
+            objective.backward()
             opt.step()
             total += loss.detach().item()
     finally:
         release(opt)
     return total / iterations
+
+
+def proximal_term(params, anchor, mu: float) -> torch.Tensor:
+    """FedProx's μ/2·‖w - w_start‖² over the parameters."""
+    return 0.5 * mu * sum(((p - a) ** 2).sum() for p, a in zip(params, anchor))
 
 
 @torch.no_grad()

@@ -127,12 +127,14 @@ def train_cohort(
     train_bits: int,
     rounding: str,
     generators: Sequence[torch.Generator],
+    proximal_mu: float = 0.0,
 ) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
     """Train one copy of ``model`` (its current weights are the global state) per dataset, as
     ``train_locally`` would with each client's generator; return each client's final state
     (parameters and buffers by state-dict name) and mean loss, in the order given.
 
-    The step is SGD with momentum (see :func:`cohort_unsupported`)."""
+    The step is SGD with momentum (see :func:`cohort_unsupported`); ``proximal_mu`` adds
+    FedProx's gradient μ·(w - w_global) to each client's, as ``train_locally``'s term does."""
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     set_precision(model, train_bits, rounding)
@@ -204,6 +206,8 @@ def train_cohort(
                     x[j, :size], y[j, :size], weight[j, :size] = xs[c][batch], ys[c][batch], 1.0 / size
                     flat.append(noise_shapes(size).padded(draws[c].noises[i], layout))
                 grads, loss = step(stacked, stacked_buffers, x, y, weight, layout.split(torch.stack(flat)))
+                if proximal_mu > 0:  # d/dw of μ/2·‖w - w_global‖², per client
+                    grads = {name: g + proximal_mu * (stacked[name] - params[name]) for name, g in grads.items()}
                 sgd.step([grads[name] for name in stacked])
                 for j, value in enumerate(loss.tolist()):
                     totals[j] += value  # as train_locally: a Python sum of each step's loss

@@ -21,7 +21,8 @@ from ..config import OperatingPoint, RunConfig
 from ..ledger import Column
 from ..workload import Workload
 from ._aggregate import weighted_average
-from ._records import apply_update
+from ._client_side import PLAIN, ClientSide
+from ._records import apply_update, record_to_numpy
 
 
 @dataclass
@@ -59,6 +60,10 @@ class Task(ABC):
     def update_keys(self) -> list[str]:
         """State entries that devices update and upload, in upload order."""
 
+    def update_arrays(self, record: ArrayRecord) -> list[np.ndarray]:
+        """The update entries of a state, as numpy arrays in upload order."""
+        return record_to_numpy(record, self.update_keys)
+
     @cached_property
     def update_shapes(self) -> list[tuple[int, ...]]:
         record = self.initial_record()
@@ -69,13 +74,14 @@ class Task(ABC):
     def num_examples(self, device: int) -> int: ...
 
     @abstractmethod
-    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
-        """Train on ``device``'s data from the global ``record`` as the operating point says."""
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> LocalResult:
+        """Train on ``device``'s data from the global ``record`` as the operating point says, with
+        the strategy's client side (``client``)."""
 
-    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint) -> list[LocalResult]:
+    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> list[LocalResult]:
         """``local_update`` of each device (the cohort engine's call): one at a time unless the
         task trains a cohort together."""
-        return [self.local_update(record, device, server_round, op) for device in devices]
+        return [self.local_update(record, device, server_round, op, client) for device in devices]
 
     def cohort_unsupported(self) -> str | None:
         """Why this task's devices cannot train together as a cohort (None: they can)."""

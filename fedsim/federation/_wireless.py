@@ -1,68 +1,63 @@
-"""QuantizedFedAvg: Flower's FedAvg with fedsim's policy, per-node operating points and the World.
+"""WirelessStrategy: any strategy in the wireless world, the way Flower's DP wrappers wrap one.
 
-Per round (``QuantizedFedAvg.start`` runs the rounds, from round 1 or from a checkpoint's next):
+Per round (``WirelessStrategy.start`` runs the rounds, from round 1 or from a checkpoint's next):
 - ``configure_train`` asks the World for an ``Observation`` and the policy for a
-  ``RoundDecision`` (who trains, at which power and channel, at which n, m, I), and sends each
-  selected node the global model and its own ``ConfigRecord``;
+  ``RoundDecision`` (who trains, at which power and channel, at which n, m, I). The inner
+  strategy's own sampling is replaced by that decision: the inner strategy configures the round
+  (what it adds to the config, e.g. FedProx's ``proximal-mu``, and the arrays it sends), and each
+  selected node gets that content with its own ``ConfigRecord``;
 - ``aggregate_train`` asks the World what each upload cost and whether it arrived (a
-  ``RoundPlan`` carrying the decision), decodes the delivered m-bit payloads, and adds their
-  example-weighted average to the global model;
+  ``RoundPlan`` carrying the decision), drops the late, lost, failed and non-finite ones, decodes
+  the delivered m-bit payloads and hands them to the inner strategy: a Flower strategy gets the
+  replies it would get without a radio (each device's model, ``global + Δ``, and its metrics), one
+  of fedsim's own (:class:`~fedsim.strategies.UpdateStrategy`) gets the decoded updates Δ;
 - the server's evaluation closes the round, and every round-end callback (the ledger writer,
   the progress bar) gets the round's ``RoundReport``.
+
+Every row of the round is built by ``_rows``; the wrapper only filters and decodes.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg, Result
+from flwr.serverapp.strategy import Result, Strategy
 
 from ..config import OperatingPoint
 from ..control import Policy, RoundDecision
 from ..errors import ClientAppError, ConfigError
-from ..ledger import DeviceRow
+from ..strategies import ClientUpdate, UpdateStrategy
+from ..tasks import Task
+from ..tasks._records import record_to_encoded
 from ..uplink import decode_update
 from ..world import CLIENT_ERROR, NONFINITE_UPDATE, RoundOutcome, RoundPlan, World
-from ._records import record_to_encoded
-from ._task import Task
+from ._client_errors import client_error_line
+from ._inner_state import load_strategy_state, seeded_globals, strategy_state
+from ._round_report import RoundCallback, RoundReport
+from ._rows import device_row_of_outcome, example_weighted_loss
 
 _NODE_POLL_S = 0.2  # how often the device query looks for SuperNodes that registered since
 SUPERNODE_TIMEOUT_S = 120.0  # how long a run waits for one SuperNode per device
 
 
-@dataclass
-class RoundReport:
-    """What happened in one round: the decision, the physics, the device rows and the metrics.
-
-    Round 0 (the initial model) has no decision and no outcome.
-    """
-
-    server_round: int
-    sim_time_s: float
-    decision: RoundDecision | None = None
-    outcome: RoundOutcome | None = None
-    device_rows: list[DeviceRow] = field(default_factory=list)
-    device_metrics: list[dict[str, Any]] = field(default_factory=list)  # each reply's task metrics
-    train_loss: float | None = None
-    aggregation: dict[str, Any] = field(default_factory=dict)  # e.g. the factor-averaging error
-    metrics: dict[str, float] = field(default_factory=dict)  # the server's evaluation
-
-    @property
-    def delivered(self) -> int:
-        return sum(r.delivered for r in self.device_rows)
-
-
-class RoundCallback(Protocol):
-    """Called when a round is complete (after aggregation and the server's evaluation)."""
-
-    def on_round_end(self, report: RoundReport) -> None: ...
+@contextmanager
+def quiet_flower_log():
+    """Silence Flower's INFO/WARNING log: the progress bar and the ledger replace its round log
+    (and the wrapped strategies' notes, e.g. that federated evaluation is off: the server evaluates)."""
+    logger = logging.getLogger("flwr")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) -> OperatingPoint:
@@ -77,37 +72,82 @@ def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) ->
     )
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b[^:]*: .+")
-_WRAPPERS = ("ray.exceptions.", "ClientAppException", "flwr.")  # how Flower's runtimes wrap the error
+class _AllNodes(Grid):
+    """The grid a wrapped strategy configures a round on: it lists the federation's nodes and
+    sends nothing (the wrapper sends the round's messages itself)."""
+
+    def __init__(self, node_ids: Sequence[int]) -> None:
+        self._node_ids = list(node_ids)
+
+    def get_node_ids(self) -> Iterable[int]:
+        return list(self._node_ids)
+
+    @property
+    def run(self):  # pragma: no cover - not used by strategies' configure_train
+        raise NotImplementedError
+
+    def set_run(self, run_id: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def create_message(self, *args, **kwargs):  # pragma: no cover
+        raise NotImplementedError
+
+    def push_messages(self, messages):  # pragma: no cover
+        raise NotImplementedError
+
+    def pull_messages(self, message_ids):  # pragma: no cover
+        raise NotImplementedError
+
+    def send_and_receive(self, messages, *, timeout=None):  # pragma: no cover
+        raise NotImplementedError
 
 
-def client_error_line(reason: str) -> str:
-    """One line for a failed reply's reason: the ClientApp's own exception line when the runtime
-    wrapped it in a traceback (Ray's ``RayTaskError`` does), else its last line."""
-    lines = [line.strip() for line in _ANSI.sub("", reason).splitlines() if line.strip()]
-    raised = [line for line in lines if _EXCEPTION_LINE.match(line) and not line.startswith(_WRAPPERS)]
-    return (raised or lines or ["(no reason given)"])[0 if raised else -1]
+def local_model_record(global_record: ArrayRecord, keys: Sequence[str], update: Sequence[np.ndarray]) -> ArrayRecord:
+    """A device's model as Flower's strategies expect it in a reply: the global state with the
+    decoded update added to its update entries (float32, as the model's own arithmetic)."""
+    out = ArrayRecord()
+    delta = dict(zip(keys, update))
+    for key in global_record.keys():
+        value = global_record[key].numpy()
+        if key in delta:
+            value = (value + np.asarray(delta[key], dtype=value.dtype)).astype(value.dtype, copy=False)
+        out[key] = Array(np.ascontiguousarray(value))
+    return out
 
 
-class QuantizedFedAvg(FedAvg):
+def conformed(record: ArrayRecord, like: ArrayRecord) -> ArrayRecord:
+    """``record`` with the entries, order and dtypes of ``like`` (a Flower strategy may return
+    float64 for an integer buffer, or keep what it was given for entries it does not average)."""
+    out = ArrayRecord()
+    for key in like.keys():
+        reference = like[key].numpy()
+        value = record[key].numpy() if key in record else reference
+        out[key] = Array(np.ascontiguousarray(np.asarray(value).astype(reference.dtype, copy=False)))
+    return out
+
+
+class WirelessStrategy(Strategy):
+    """``inner`` (a Flower ``Strategy`` or a fedsim ``UpdateStrategy``) run in ``world`` with
+    ``policy`` choosing the devices; ``train_config`` is added to every TRAIN message's config."""
+
     def __init__(
         self,
+        inner: Strategy | UpdateStrategy,
         task: Task,
         world: World,
-        policy: Policy,
+        policy: Policy | None,
         callbacks: Sequence[RoundCallback] = (),
         *,
+        train_config: dict[str, Any] | None = None,
         supernode_timeout_s: float = SUPERNODE_TIMEOUT_S,
     ) -> None:
-        n = task.config.world.num_devices
-        # Test accuracy for the ledger is measured by the server on the test set, so federated
-        # evaluation is off (fraction_evaluate=0 makes FedAvg send no evaluate messages).
-        super().__init__(fraction_evaluate=0.0, min_train_nodes=1, min_available_nodes=n)
+        super().__init__()
+        self.inner = inner
         self.task = task
         self.world = world
         self.policy = policy
         self.callbacks = list(callbacks)
+        self.extra_train_config = dict(train_config or {})
         self.node_of_device: dict[int, int] = {}
         self._round: RoundReport | None = None
         self._sent: dict[str, Any] = {}
@@ -116,6 +156,10 @@ class QuantizedFedAvg(FedAvg):
         self.first_client_error: str | None = None  # the first ClientApp failure of the run
         self.diverged_round: int | None = None  # the round whose global model became non-finite
         self.supernode_timeout_s = supernode_timeout_s
+
+    @property
+    def seed(self) -> int:
+        return self.task.config.seed
 
     # -- the round loop ---------------------------------------------------------------------
     def start(
@@ -136,9 +180,8 @@ class QuantizedFedAvg(FedAvg):
         ``first_round - 1`` whose global model is ``initial_arrays``. ``after_round(round,
         arrays)`` runs once a round is complete (its ledger rows written), to checkpoint it.
 
-        Federated evaluation is off (``fraction_evaluate=0``: Flower's evaluate stage sends
-        nothing), so a round is training, aggregation and the server's evaluation. The result's
-        ``arrays`` is the global model after the last round, aggregated or not.
+        A round is training, aggregation and the server's evaluation (no federated evaluation).
+        The result's ``arrays`` is the global model after the last round, aggregated or not.
         """
         train_config = ConfigRecord() if train_config is None else train_config
         result = Result(arrays=initial_arrays)
@@ -163,15 +206,20 @@ class QuantizedFedAvg(FedAvg):
         return result
 
     def state_dict(self) -> dict[str, Any]:
-        """What the strategy carries from round to round: the last outcome (the next observation
-        reports it to the policy) and the run's first ClientApp error."""
+        """What the wrapper carries from round to round: the last outcome (the next observation
+        reports it to the policy), the run's first ClientApp error, and the inner strategy's state."""
         previous = self._previous_outcome
-        return {"previous_outcome": None if previous is None else previous.state_dict(), "first_client_error": self.first_client_error}
+        inner = self.inner.state_dict() if isinstance(self.inner, UpdateStrategy) else strategy_state(self.inner)
+        return {"previous_outcome": None if previous is None else previous.state_dict(), "first_client_error": self.first_client_error, "inner": inner}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         previous = state["previous_outcome"]
         self._previous_outcome = None if previous is None else RoundOutcome.from_state_dict(previous)
         self.first_client_error = state["first_client_error"]
+        if isinstance(self.inner, UpdateStrategy):
+            self.inner.load_state_dict(state["inner"])
+        else:
+            load_strategy_state(self.inner, state["inner"])
 
     def _note_client_error(self, reply: Message) -> None:
         if self.first_client_error is None:
@@ -225,6 +273,19 @@ class QuantizedFedAvg(FedAvg):
         self.num_examples = sizes  # K_i, which data-aware policies weigh devices by
 
     # -- training --------------------------------------------------------------------------
+    def _inner_content(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord) -> tuple[ArrayRecord, dict[str, Any]]:
+        """The arrays and config the inner strategy would send this round (its sampling aside)."""
+        if isinstance(self.inner, UpdateStrategy):
+            return arrays, {**dict(config), **self.inner.train_config(server_round)}
+        with seeded_globals(self.seed, "strategy-configure", server_round), quiet_flower_log():
+            messages = list(self.inner.configure_train(server_round, arrays, ConfigRecord(dict(config)), _AllNodes(list(self.node_of_device.values()))))
+        if not messages:
+            return arrays, dict(config)
+        content = messages[0].content
+        sent = next(iter(content.array_records.values()), arrays)
+        sent_config = next(iter(content.config_records.values()), ConfigRecord())
+        return sent, dict(sent_config)
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
@@ -243,12 +304,14 @@ class QuantizedFedAvg(FedAvg):
             num_examples=self.num_examples,
         )
         decision = self.policy.decide(observation).check(observation)
+        sent_arrays, inner_config = self._inner_content(server_round, arrays, config)
         self._sent = {"round": server_round, "decision": decision, "arrays": arrays}
         messages = []
         for i, device in enumerate(decision.devices):
             node_config = ConfigRecord(
                 {
-                    **dict(config),
+                    **inner_config,
+                    **self.extra_train_config,
                     "server-round": server_round,
                     "device": int(device),
                     "train-bits": int(decision.train_bits[i]),
@@ -259,7 +322,7 @@ class QuantizedFedAvg(FedAvg):
             )
             messages.append(
                 Message(
-                    RecordDict({"arrays": arrays, "config": node_config}),
+                    RecordDict({"arrays": sent_arrays, "config": node_config}),
                     dst_node_id=self.node_of_device[int(device)],
                     message_type=MessageType.TRAIN,
                     group_id=str(server_round),
@@ -297,7 +360,7 @@ class QuantizedFedAvg(FedAvg):
         delivered = [bool(ok) and int(d) in by_device for d, ok in zip(selected, outcome.delivered)]
         reasons = [str(r) if int(d) in by_device else CLIENT_ERROR for d, r in zip(selected, outcome.drop_reason)]
 
-        updates, weights, losses = [], [], []
+        updates: list[ClientUpdate] = []
         for i, (device, arrived) in enumerate(zip(selected, delivered)):
             if not arrived:
                 continue
@@ -308,56 +371,49 @@ class QuantizedFedAvg(FedAvg):
                 # A diverged (or poisoned) client: its NaN/inf must never reach the global model.
                 delivered[i], reasons[i] = False, NONFINITE_UPDATE
                 continue
-            updates.append(update)
-            weights.append(float(content["metrics"]["num-examples"]))
-            losses.append(float(content["metrics"]["train-loss"]))
+            metrics = dict(content["metrics"])
+            updates.append(ClientUpdate(int(device), update, float(metrics["num-examples"]), float(metrics["train-loss"]), metrics))
 
         rows, device_metrics = [], []
         for i, device in enumerate(selected):
             content = by_device.get(int(device))
             metrics = {} if content is None else dict(content["metrics"])
             device_metrics.append(metrics)
-            rows.append(
-                DeviceRow(
-                    round=server_round,
-                    device=int(device),
-                    train_bits=int(decision.train_bits[i]),
-                    uplink_bits=int(decision.uplink_bits[i]),
-                    payload_bits=int(payload_bits[i]),
-                    local_iters=int(decision.local_iters[i]),
-                    num_examples=None if content is None else int(metrics["num-examples"]),
-                    tx_power_w=float(outcome.tx_power_w[i]),
-                    channel=int(outcome.channel[i]),
-                    download_s=outcome.download_s,
-                    compute_s=float(outcome.compute_s[i]),
-                    upload_s=float(outcome.upload_s[i]),
-                    finish_s=float(outcome.finish_s[i]),
-                    energy_compute_j=float(outcome.energy_compute_j[i]),
-                    energy_uplink_j=float(outcome.energy_uplink_j[i]),
-                    energy_download_j=float(outcome.energy_download_j[i]),
-                    energy_propulsion_j=float(outcome.energy_propulsion_j[i]),
-                    channel_gain=float(outcome.channel_gain[i]),
-                    distance_m=float(outcome.distance_m[i]),
-                    delivered=delivered[i],
-                    drop_reason=reasons[i],
-                    battery_j=float(outcome.battery_j[i]),
-                    x_m=float(outcome.position_m[i, 0]),
-                    y_m=float(outcome.position_m[i, 1]),
-                    z_m=float(outcome.position_m[i, 2]),
-                    train_loss=None if content is None else float(metrics["train-loss"]),
-                )
-            )
-        train_loss = float(np.average(losses, weights=weights)) if updates else None
+            rows.append(device_row_of_outcome(
+                outcome, i, server_round=server_round, train_bits=int(decision.train_bits[i]),
+                uplink_bits=int(decision.uplink_bits[i]), payload_bits=int(payload_bits[i]), local_iters=int(decision.local_iters[i]),
+                num_examples=None if content is None else int(metrics["num-examples"]), delivered=delivered[i], drop_reason=reasons[i],
+                train_loss=None if content is None else float(metrics["train-loss"]),
+            ))
+        train_loss = example_weighted_loss([(u.train_loss, u.num_examples) for u in updates])
         self._round = RoundReport(server_round, self.world.now_s, decision, outcome, rows, device_metrics, train_loss)
 
         if not updates:
             return None, MetricRecord({"delivered": 0})
         global_arrays: ArrayRecord = self._sent["arrays"]
-        new_arrays, info = self.task.aggregate(global_arrays, updates, weights)
+        new_arrays, info = self._aggregate(server_round, global_arrays, updates)
+        if new_arrays is None:  # the inner strategy declined (e.g. Bulyan with too few updates)
+            return None, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
         self._round.aggregation = info
         if self.diverged_round is None and not all(np.isfinite(a.numpy()).all() for a in new_arrays.values()):
             self.diverged_round = server_round  # finite updates, non-finite sum (e.g. a huge train.lr)
         return new_arrays, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
+
+    def _aggregate(self, server_round: int, global_arrays: ArrayRecord, updates: list[ClientUpdate]) -> tuple[ArrayRecord | None, dict[str, Any]]:
+        """The inner strategy's aggregate of the delivered updates."""
+        if isinstance(self.inner, UpdateStrategy):
+            return self.inner.aggregate_updates(server_round, global_arrays, updates, self.task)
+        replies = flower_replies(global_arrays, self.task.update_keys, updates)
+        with seeded_globals(self.seed, "strategy-aggregate", server_round), quiet_flower_log():
+            new_arrays, _ = self.inner.aggregate_train(server_round, replies)
+        return (None if new_arrays is None else conformed(new_arrays, global_arrays)), {}
+
+    # -- what Flower's Strategy also asks ----------------------------------------------------
+    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid) -> Iterable[Message]:
+        return []  # the server evaluates the global model on the test set
+
+    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
+        return None
 
     # -- the end of a round ------------------------------------------------------------------
     def evaluate_global(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
@@ -371,5 +427,18 @@ class QuantizedFedAvg(FedAvg):
             callback.on_round_end(report)
         return MetricRecord({"accuracy": report.metrics["accuracy"], "loss": report.metrics["loss"]})
 
-    def summary(self) -> None:  # FedAvg logs its settings here; fedsim prints its own summary.
+    def summary(self) -> None:  # Flower's strategies log their settings here; fedsim prints its own summary.
         return None
+
+
+def flower_replies(global_arrays: ArrayRecord, keys: Sequence[str], updates: Sequence[ClientUpdate]) -> list[Message]:
+    """The replies a Flower strategy would receive without the radio: each device's model and its
+    metrics, one ArrayRecord and one MetricRecord per reply (as Flower's strategies check)."""
+    return [
+        Message(
+            RecordDict({"arrays": local_model_record(global_arrays, keys, u.update), "metrics": MetricRecord(dict(u.metrics))}),
+            dst_node_id=0,
+            message_type=MessageType.TRAIN,
+        )
+        for u in updates
+    ]

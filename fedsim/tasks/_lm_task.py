@@ -33,6 +33,7 @@ from ..workload import Workload
 from ._aggregate import weighted_average
 from ._lm_base import LanguageModelTask, _threads
 from ._optimizer import build_optimizer, optimizer_part, release
+from ._client_side import PLAIN, ClientSide
 from ._task import LocalResult
 
 
@@ -119,7 +120,7 @@ class AdapterLMTask(LanguageModelTask):
     def trained_model(self) -> nn.Module:
         return self.compressed_model
 
-    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> LocalResult:
         lm = self.config.lm
         model = self.scratch_model
         self._load(model, record)

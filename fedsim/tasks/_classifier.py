@@ -21,6 +21,7 @@ from ._cohort_training import cohort_unsupported, train_cohort
 from ._local_training import evaluate, train_locally
 from ._optimizer import optimizer_part
 from ._records import load_record, model_to_record, record_to_numpy, update_from_model, update_from_state
+from ._client_side import PLAIN, ClientSide
 from ._task import LocalResult, Task
 
 
@@ -89,7 +90,7 @@ class ClassifierTask(Task):
     def num_examples(self, device: int) -> int:
         return len(self.partitions[device])
 
-    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> LocalResult:
         model = self.scratch_model
         load_record(model, record)
         global_arrays = record_to_numpy(record, self.update_keys)
@@ -101,6 +102,7 @@ class ClassifierTask(Task):
             generator=self._local_stream(device, server_round),
             optimizer=train.optimizer or "sgd",
             mkor_inv_freq=train.mkor_inv_freq,
+            proximal_mu=client.proximal_mu,
             **self._sgd_settings(op),
         )
         return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
@@ -117,17 +119,18 @@ class ClassifierTask(Task):
     def cohort_unsupported(self) -> str | None:
         return cohort_unsupported(self.config.train.optimizer or "sgd")
 
-    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint) -> list[LocalResult]:
+    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> list[LocalResult]:
         """The devices' local updates trained together (``train_cohort``), each as ``local_update``
         computes it."""
         if self.cohort_unsupported() is not None:
-            return super().local_updates(record, devices, server_round, op)
+            return super().local_updates(record, devices, server_round, op, client)
         model = self.scratch_model
         load_record(model, record)
         global_arrays = record_to_numpy(record, self.update_keys)
         datasets = [self.device_data(device) for device in devices]
         states, losses = train_cohort(
-            model, datasets, generators=[self._local_stream(device, server_round) for device in devices], **self._sgd_settings(op)
+            model, datasets, generators=[self._local_stream(device, server_round) for device in devices], proximal_mu=client.proximal_mu,
+            **self._sgd_settings(op),
         )
         return [
             LocalResult(update_from_state(state, global_arrays, self.update_keys), len(data), loss)

@@ -35,6 +35,7 @@ from ..ledger import Column
 from ..torch_rng import torch_stream
 from ..workload import Workload
 from ._lm_base import LanguageModelTask, _threads
+from ._client_side import PLAIN, ClientSide
 from ._task import LocalResult
 
 _INIT_SCALE = 3.0  # initial logits: standardized Wanda margin × this (a confident, not saturated, start)
@@ -129,7 +130,7 @@ class MaskLMTask(LanguageModelTask):
     def trained_model(self) -> nn.Module:
         return self.masked_model
 
-    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint) -> LocalResult:
+    def local_update(self, record: ArrayRecord, device: int, server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> LocalResult:
         lm = self.config.lm
         self._load(self.masked_model, record)
         model = self.masked_model

@@ -1,0 +1,40 @@
+"""What the asynchronous strategies (FedAsync, FedBuff) share: how many devices train at once, and
+the staleness discount s(τ), τ the server versions between a device's download and its arrival:
+
+- ``constant``: 1;
+- ``polynomial``: (1 + τ)^-a (Xie et al., FedAsync);
+- ``hinge``: 1 for τ <= b, else 1 / (a (τ - b) + 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._checks import check_choice, check_float, check_int
+from ._base import StrategyParams
+
+STALENESS_FUNCTIONS = ("constant", "polynomial", "hinge")
+
+
+@dataclass(frozen=True)
+class AsyncParams(StrategyParams):
+    concurrency: int | None = None  # devices training at once (None: op.devices_per_round)
+    staleness: str = "polynomial"
+    staleness_a: float = 0.5
+    staleness_b: float = 4.0  # hinge: staleness up to b is not discounted
+
+    def __post_init__(self) -> None:
+        if self.concurrency is not None:
+            object.__setattr__(self, "concurrency", check_int("concurrency", self.concurrency, 1))
+        check_choice("staleness", self.staleness, STALENESS_FUNCTIONS)
+        object.__setattr__(self, "staleness_a", check_float("staleness_a", self.staleness_a, low=0))
+        object.__setattr__(self, "staleness_b", check_float("staleness_b", self.staleness_b, low=0))
+
+    def staleness_weight(self, staleness: int) -> float:
+        """s(τ) of the configured function."""
+        tau = float(staleness)
+        if self.staleness == "polynomial":
+            return (1.0 + tau) ** -self.staleness_a
+        if self.staleness == "hinge":
+            return 1.0 if tau <= self.staleness_b else 1.0 / (self.staleness_a * (tau - self.staleness_b) + 1.0)
+        return 1.0

@@ -1,0 +1,27 @@
+"""FedYogi (Reddi et al., ICLR 2021): the averaged update as a pseudo-gradient for a server-side
+Yogi step, Flower's ``FedYogi``. Defaults are Flower's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._base import flower_sampling
+from ._server_optimizer import AdaptiveParams
+
+ASYNCHRONOUS = False
+
+
+@dataclass(frozen=True)
+class Params(AdaptiveParams):
+    eta: float = 1e-2
+    eta_l: float = 0.0316
+    beta_1: float = 0.9
+    beta_2: float = 0.99
+    tau: float = 1e-3
+
+
+def build(params: Params, run: Any):
+    from flwr.serverapp.strategy import FedYogi
+
+    return FedYogi(eta=params.eta, eta_l=params.eta_l, beta_1=params.beta_1, beta_2=params.beta_2, tau=params.tau, **flower_sampling())

@@ -1,0 +1,28 @@
+"""The client side of a strategy: what a device does differently while training locally.
+
+Read from a TRAIN message's config, as a strategy sends it, so the same keys work under any
+Flower server: ``proximal-mu`` (FedProx: μ/2·‖w - w_global‖² added to the local loss) and
+``loss-at-global`` (q-FedAvg: also report the local loss of the received global model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PROXIMAL_MU = "proximal-mu"  # Flower's FedProx key
+LOSS_AT_GLOBAL = "loss-at-global"
+
+
+@dataclass(frozen=True)
+class ClientSide:
+    proximal_mu: float = 0.0
+    loss_at_global: bool = False
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> "ClientSide":
+        return cls(proximal_mu=float(config.get(PROXIMAL_MU, 0.0)), loss_at_global=bool(config.get(LOSS_AT_GLOBAL, False)))
+
+
+PLAIN = ClientSide()  # FedAvg's client: local SGD on the data loss alone
