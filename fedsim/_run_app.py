@@ -17,11 +17,12 @@ from flwr.app import Context, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp import ServerApp
 
-from ._atomic import atomic_write_text
 from .config import RunConfig
 from .engine import WorldGrid
 from .engine._world_grid import DEVICE_EXTRAS, ROUND_EXTRAS
 from .errors import ConfigError
+from .federation import write_config
+from .federation._finish import finish_run
 from .ledger import Ledger
 from .result import RunResult
 from .workload import Workload
@@ -83,13 +84,11 @@ def run_flower_app(
     finally:
         random.setstate(saved)
     if out is not None:
-        import yaml
-
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
-    summary = ledger.summary(
-        config.target_accuracy,
+        write_config(config, out)
+    summary = finish_run(
+        ledger, config.target_accuracy,
         {"seed": config.seed, "num_devices": config.world.num_devices, "access": config.access.scheme,
          "deadline_s": config.world.deadline_s, "engine": "world_grid", "wall_time_s": time.perf_counter() - started},
+        output_dir=out, what="message batches",
     )
-    ledger.write_summary(summary)
     return RunResult(summary, ledger.rounds, ledger.devices, out)

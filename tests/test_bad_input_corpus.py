@@ -118,6 +118,11 @@ CASES = [
     ("faults-nonfinite-prob-negative", ["run", "faults.nonfinite_prob=-0.1"], "faults.nonfinite_prob=-0.1 is not allowed"),
     ("faults-straggler-slowdown-below-one", ["run", "faults.straggler_slowdown=0.5"], "faults.straggler_slowdown=0.5 is not allowed"),
     ("faults-message-loss-not-a-number", ["run", "faults.message_loss_prob=abc"], "faults.message_loss_prob='abc' is not allowed"),
+    ("faults-attack-unknown", ["run", "faults.attack=label_flip"], "faults.attack='label_flip' is not allowed: one of sign_flip, gaussian, scaled"),
+    ("faults-attack-scale-zero", ["run", "faults.byzantine_prob=0.2", "faults.attack_scale=0"], "faults.attack_scale=0.0 is not allowed: a number in (0, 1e+09]"),
+    ("faults-attack-scale-negative", ["run", "faults.attack_scale=-4"], "faults.attack_scale=-4.0 is not allowed"),
+    ("faults-byzantine-prob-above-one", ["run", "faults.byzantine_prob=1.2"], "faults.byzantine_prob=1.2 is not allowed: a number in [0, 1]"),
+    ("faults-byzantine-prob-negative", ["run", "faults=byzantine", "faults.byzantine_prob=-0.2"], "faults.byzantine_prob=-0.2 is not allowed"),
     ("devices-straggler-fraction", ["run", "devices.straggler_fraction=1.5"], "devices.straggler_fraction=1.5 is not allowed"),
     # urllc
     ("urllc-unknown-key", ["run", "urllc.slots_per_ms=3"], "urllc.slots_per_ms='3' is not allowed: not a known key"),

@@ -41,7 +41,16 @@ STATEFUL = {
 # faults=flaky with three devices a round: crashes, non-finite updates, lost messages and stragglers
 # (seed 0 draws each kind in these 18 device-rounds; a straggler's compute_s is 4x the others').
 FLAKY_CLI = [*TINY_CLI, "op.devices_per_round=3", "faults=flaky"]
-CONFIGS = {"tiny": lambda: TINY, "stateful": lambda: STATEFUL, "flaky": lambda: fedsim.compose(FLAKY_CLI)}
+# Strategies that carry state across rounds: SCAFFOLD's control variates (the server's c and each
+# device's c_i in its context.state), FedAdam's moments, adaptive DP's clipping norm and its noise.
+CONFIGS = {
+    "tiny": lambda: TINY,
+    "stateful": lambda: STATEFUL,
+    "flaky": lambda: fedsim.compose(FLAKY_CLI),
+    "scaffold": lambda: {**TINY, "strategy": {"name": "scaffold"}},
+    "fedadam": lambda: {**TINY, "strategy": {"name": "fedadam"}},
+    "dp_adaptive": lambda: {**TINY, "strategy": {"name": "dp_adaptive", "noise_multiplier": 0.05}},
+}
 
 
 class Killed(BaseException):
@@ -120,6 +129,10 @@ def _kill_at(monkeypatch, point: str, k: int) -> None:
         ("flaky", "torn_rounds_row", 3),
         ("flaky", "before_checkpoint", 4),
         ("flaky", "torn_devices_row", 5),
+        ("scaffold", "mid_round", 3),
+        ("scaffold", "before_checkpoint", 4),
+        ("fedadam", "mid_round", 3),
+        ("dp_adaptive", "torn_devices_row", 4),
     ],
 )
 def test_a_killed_run_resumes_to_the_uninterrupted_ledger(reference, tmp_path, monkeypatch, config, point, k):

@@ -50,6 +50,10 @@ class CohortGrid(InProcessGrid):
             except Exception as error:  # noqa: BLE001 - an injected crash: an error reply, as sequentially
                 replies[index] = error_reply(message, error)
                 continue
+            if request.client.scaffold:  # per-device control variates kept in the node's state
+                self._say_why_not(context.run_config, "SCAFFOLD's control variates are per-device state")
+                replies[index] = self._deliver(message)
+                continue
             # Devices stack when they start from the same global state at the same precision and
             # step count (a policy may give each its own operating point).
             key = (id(task), id(message.content["arrays"]), request.server_round, request.op.train_bits, request.op.local_iters, request.client)

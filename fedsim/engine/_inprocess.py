@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping
 
-from flwr.app import Context, Error, Message, RecordDict
+import numpy as np
+from flwr.app import Array, ArrayRecord, Context, Error, Message, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.common.constant import SUPERLINK_NODE_ID
 from flwr.serverapp import Grid
@@ -93,6 +94,23 @@ class InProcessGrid(Grid):
             return self._client_app(message, self._contexts[message.metadata.dst_node_id])
         except Exception as error:  # noqa: BLE001 - as Flower's runtimes do: the reply carries it
             return error_reply(message, error)
+
+    # -- the nodes' own state (Flower's context.state), for checkpoints ---------------------
+    def client_states(self) -> dict[int, dict[str, dict[str, np.ndarray]]]:
+        """Every node's ArrayRecords in its ``context.state`` (e.g. SCAFFOLD's c_i), by partition."""
+        out = {}
+        for context in self._contexts.values():
+            records = {name: {k: a.numpy() for k, a in record.items()} for name, record in context.state.array_records.items()}
+            if records:
+                out[int(context.node_config["partition-id"])] = records
+        return out
+
+    def load_client_states(self, states: Mapping[int, Mapping[str, Mapping[str, np.ndarray]]]) -> None:
+        by_partition = {int(c.node_config["partition-id"]): c for c in self._contexts.values()}
+        for partition, records in states.items():
+            state = by_partition[int(partition)].state
+            for name, arrays in records.items():
+                state[name] = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in arrays.items()})
 
     def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:
         return [self._replies.pop(i) for i in message_ids if i in self._replies]

@@ -30,9 +30,10 @@ from flwr.clientapp import ClientApp
 
 from ..control import HandoverConfig, assign_handover
 from ..errors import ConfigError
-from ..ledger import Column, DeviceRow, Ledger, RoundRow
+from ..federation._rows import device_row_of_outcome, outcome_energy, round_row
+from ..ledger import Column, Ledger
 from ..workload import Workload
-from ..world import RoundPlan, World, WorldConfig
+from ..world import CLIENT_ERROR, RoundPlan, World, WorldConfig
 from ._inprocess import InProcessGrid
 
 EXAMPLES_KEY = "num-examples"  # Flower's convention for the examples behind a reply
@@ -162,34 +163,21 @@ class WorldGrid(InProcessGrid):
     def _record(self, kind, batch, replies, plan, outcome, delivered, failed, up_bytes, down_bytes) -> None:
         rows, extras = [], []
         for i, reply in enumerate(replies):
-            reason = "client_error" if failed[i] else str(outcome.drop_reason[i])
             trained = kind.startswith(MessageType.TRAIN) and not failed[i]
-            train_loss = _metric(reply, ("train_loss", "train-loss", "loss")) if trained else None
-            rows.append(
-                DeviceRow(
-                    round=self._round, device=int(outcome.devices[i]), train_bits=32, uplink_bits=32,
-                    payload_bits=int(8 * up_bytes[i]), local_iters=int(plan.local_iters[i]), num_examples=None if failed[i] else _examples(reply),
-                    tx_power_w=float(outcome.tx_power_w[i]), channel=int(outcome.channel[i]),
-                    download_s=outcome.download_s, compute_s=float(outcome.compute_s[i]), upload_s=float(outcome.upload_s[i]),
-                    finish_s=float(outcome.finish_s[i]), energy_compute_j=float(outcome.energy_compute_j[i]),
-                    energy_uplink_j=float(outcome.energy_uplink_j[i]), energy_download_j=float(outcome.energy_download_j[i]),
-                    energy_propulsion_j=float(outcome.energy_propulsion_j[i]), channel_gain=float(outcome.channel_gain[i]),
-                    distance_m=float(outcome.distance_m[i]), delivered=bool(delivered[i]), drop_reason=reason,
-                    battery_j=float(outcome.battery_j[i]), x_m=float(outcome.position_m[i, 0]), y_m=float(outcome.position_m[i, 1]),
-                    z_m=float(outcome.position_m[i, 2]), train_loss=train_loss,
-                )
-            )
+            rows.append(device_row_of_outcome(
+                outcome, i, server_round=self._round, train_bits=32, uplink_bits=32, payload_bits=int(8 * up_bytes[i]),
+                local_iters=int(plan.local_iters[i]), num_examples=None if failed[i] else _examples(reply),
+                delivered=bool(delivered[i]), drop_reason=CLIENT_ERROR if failed[i] else str(outcome.drop_reason[i]),
+                train_loss=_metric(reply, ("train_loss", "train-loss", "loss")) if trained else None,
+            ))
             extras.append({"message_type": kind, "downlink_bytes": int(down_bytes), "uplink_bytes": int(up_bytes[i])})
         arrived = [r for r, ok in zip(replies, delivered) if ok]
-        accuracy = _weighted(arrived, ("accuracy", "eval_acc", "acc")) if kind.startswith(MessageType.EVALUATE) else math.nan
-        loss = _weighted(arrived, ("loss", "eval_loss")) if kind.startswith(MessageType.EVALUATE) else math.nan
-        row = RoundRow(
-            round=self._round, sim_time_s=self.world.now_s, round_time_s=outcome.duration_s,
-            energy_compute_j=float(outcome.energy_compute_j.sum()), energy_uplink_j=float(outcome.energy_uplink_j.sum()),
-            energy_download_j=float(outcome.energy_download_j.sum()), energy_round_j=outcome.energy_j, energy_cum_j=0.0,
-            energy_propulsion_j=float(outcome.energy_propulsion_j.sum()), test_accuracy=accuracy, test_loss=loss,
-            selected=len(rows), delivered=int(delivered.sum()), uplink_bits=int(8 * up_bytes[delivered].sum()),
-            train_loss=None,
+        evaluation = kind.startswith(MessageType.EVALUATE)
+        metrics = {"accuracy": _weighted(arrived, ("accuracy", "eval_acc", "acc")) if evaluation else math.nan,
+                   "loss": _weighted(arrived, ("loss", "eval_loss")) if evaluation else math.nan}
+        row = round_row(
+            self._round, sim_time_s=self.world.now_s, round_time_s=outcome.duration_s, energy_j=outcome_energy(outcome),
+            energy_round_j=outcome.energy_j, metrics=metrics, rows=rows, train_loss=None,
         )
         group = batch[0].metadata.group_id
         self.ledger.record_round(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Checkpoint:
     ledger_bytes: dict[str, int]  # rounds.csv and devices.csv lengths after ``round``
     generators: dict[str, Any]  # process-wide random generators (see ``global_generators``)
     wall_time_s: float  # seconds the run has computed so far, over every attempt
+    clients: dict[int, Any] = field(default_factory=dict)  # the nodes' context.state arrays (SCAFFOLD's c_i), by partition
 
 
 def encode(value: Any) -> Any:

@@ -35,8 +35,9 @@ from ..control import Policy, RoundDecision
 from ..errors import ClientAppError, ConfigError
 from ..strategies import ClientUpdate, UpdateStrategy
 from ..tasks import Task
-from ..tasks._records import record_to_encoded
-from ..uplink import decode_update
+from ..rng import numpy_stream
+from ..tasks._records import encoded_to_record, record_to_encoded
+from ..uplink import decode_update, encode_update
 from ..world import CLIENT_ERROR, NONFINITE_UPDATE, RoundOutcome, RoundPlan, World
 from ._client_errors import client_error_line
 from ._inner_state import load_strategy_state, seeded_globals, strategy_state
@@ -286,6 +287,19 @@ class WirelessStrategy(Strategy):
         sent_config = next(iter(content.config_records.values()), ConfigRecord())
         return sent, dict(sent_config)
 
+    def _downlink_extras(self, server_round: int) -> tuple[dict[str, ArrayRecord], int]:
+        """What a fedsim strategy broadcasts besides the model (SCAFFOLD's c), encoded at the
+        run's m bits, and its bits (the World prices them on the downlink)."""
+        if not isinstance(self.inner, UpdateStrategy):
+            return {}, 0
+        records, bits = {}, 0
+        for name, values in self.inner.downlink_extras(server_round, self.task.update_shapes).items():
+            stream = numpy_stream(self.seed, f"downlink-quantizer-{name}", server_round)
+            encoded = encode_update(values, self.task.config.op.uplink_bits, stream)
+            records[name] = encoded_to_record(encoded)
+            bits += encoded.payload_bits
+        return records, bits
+
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
@@ -305,7 +319,8 @@ class WirelessStrategy(Strategy):
         )
         decision = self.policy.decide(observation).check(observation)
         sent_arrays, inner_config = self._inner_content(server_round, arrays, config)
-        self._sent = {"round": server_round, "decision": decision, "arrays": arrays}
+        extras, extra_bits = self._downlink_extras(server_round)
+        self._sent = {"round": server_round, "decision": decision, "arrays": arrays, "downlink_extra_bits": extra_bits}
         messages = []
         for i, device in enumerate(decision.devices):
             node_config = ConfigRecord(
@@ -322,7 +337,7 @@ class WirelessStrategy(Strategy):
             )
             messages.append(
                 Message(
-                    RecordDict({"arrays": sent_arrays, "config": node_config}),
+                    RecordDict({"arrays": sent_arrays, "config": node_config, **extras}),
                     dst_node_id=self.node_of_device[int(device)],
                     message_type=MessageType.TRAIN,
                     group_id=str(server_round),
@@ -351,7 +366,7 @@ class WirelessStrategy(Strategy):
             local_iters=decision.local_iters,
             train_bits=decision.train_bits,
             uplink_bits=payload_bits,
-            downlink_bits=self.task.downlink_bits,
+            downlink_bits=self.task.downlink_bits + self._sent["downlink_extra_bits"] if self._sent["downlink_extra_bits"] else self.task.downlink_bits,
             tx_power_w=decision.tx_power_w,
             channel=decision.channel,
         )
@@ -365,14 +380,16 @@ class WirelessStrategy(Strategy):
             if not arrived:
                 continue
             content = by_device[int(device)]
-            encoded = record_to_encoded(content["update"], int(decision.uplink_bits[i]))
-            update = decode_update(encoded, self.task.update_shapes)
-            if not all(np.isfinite(t).all() for t in update):
+            bits = int(decision.uplink_bits[i])
+            update = decode_update(record_to_encoded(content["update"], bits), self.task.update_shapes)
+            extras = {name: decode_update(record_to_encoded(content[name], bits), self.task.update_shapes)
+                      for name in getattr(self.inner, "uplink_extras", ())}
+            if not all(np.isfinite(t).all() for t in [*update, *(a for values in extras.values() for a in values)]):
                 # A diverged (or poisoned) client: its NaN/inf must never reach the global model.
                 delivered[i], reasons[i] = False, NONFINITE_UPDATE
                 continue
             metrics = dict(content["metrics"])
-            updates.append(ClientUpdate(int(device), update, float(metrics["num-examples"]), float(metrics["train-loss"]), metrics))
+            updates.append(ClientUpdate(int(device), update, float(metrics["num-examples"]), float(metrics["train-loss"]), metrics, extras))
 
         rows, device_metrics = [], []
         for i, device in enumerate(selected):

@@ -24,11 +24,13 @@ from ..errors import ConfigError
 from ..rng import numpy_stream
 from ..uplink import encode_update
 from ..world import DeviceFaults, InjectedFaultError
+from ..world._faults import attacked
 from flwr.app import ArrayRecord
 
 from ..tasks import ClientSide, LocalResult, Task
 from ..tasks._client_side import LOSS_AT_GLOBAL
 from ..tasks._records import encoded_to_record
+from ..tasks._task import BYZANTINE_COLUMN
 from ._job import task_from_run_config
 
 app = ClientApp()
@@ -71,13 +73,18 @@ def describe(msg: Message, context: Context) -> Message:
     return Message(content, reply_to=msg)
 
 
-def local_update(task: Task, device: int, msg: Message) -> RecordDict:
+def local_update(task: Task, device: int, msg: Message, state: RecordDict | None = None) -> RecordDict:
     """Train on ``device``'s data as the message's config says; return the reply content.
 
     Injected faults (``faults.*``) strike here: a crash raises ``InjectedFaultError`` (the engine
-    turns it into an error reply), a non-finite fault uploads NaN and inf.
+    turns it into an error reply), a non-finite fault uploads NaN and inf, a Byzantine device an
+    attacked update (``faults.attack``).
     """
     request = train_request(task, device, msg)
+    if request.client.scaffold:  # control variates: the device's own kept in its state
+        from ._scaffold_client import scaffold_update
+
+        return scaffold_update(task, request, msg, RecordDict() if state is None else state, train_reply)
     result = task.local_update(request.record, device, request.server_round, request.op, request.client)
     return train_reply(task, request, result)
 
@@ -108,8 +115,15 @@ def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> Recor
     """The reply content of a trained device: its update packed at m bits and its metrics (every
     engine builds replies here, so they do not depend on how the training ran)."""
     device, server_round, op = request.device, request.server_round, request.op
-    update = poisoned(result.update) if request.faults.nonfinite else result.update
+    faults = task.config.faults
+    update = result.update
     extra = {}
+    if faults.byzantine_prob > 0:  # the ledger's byzantine column; absent otherwise (replies unchanged)
+        extra[BYZANTINE_COLUMN.name] = int(request.faults.byzantine)
+    if request.faults.byzantine:
+        update = attacked(update, faults.attack, faults.attack_scale, numpy_stream(task.config.seed, "byzantine", device, server_round))
+    if request.faults.nonfinite:
+        update = poisoned(update)
     if request.client.loss_at_global:  # q-FedAvg: F_k(w^t), the local loss before training
         extra[LOSS_AT_GLOBAL] = float(task.evaluate_device(request.record, device, op)["loss"])
     encoded = encode_update(update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round))
@@ -139,7 +153,7 @@ def poisoned(update: list[np.ndarray]) -> list[np.ndarray]:
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     task = task_from_run_config(context.run_config)
-    return Message(local_update(task, device_of(context), msg), reply_to=msg)
+    return Message(local_update(task, device_of(context), msg, context.state), reply_to=msg)
 
 
 @app.evaluate()

@@ -82,10 +82,13 @@ def run_federation(
                 round=server_round, config=cfg.to_dict(), arrays=arrays.to_torch_state_dict(), strategy=strategy.state_dict(),
                 policy=policy.state_dict(), world=world.state_dict(), ledger_bytes=ledger.byte_lengths,
                 generators=global_generators(), wall_time_s=earlier_wall_s + time.perf_counter() - started,
+                clients=grid.client_states() if hasattr(grid, "client_states") else {},
             ))
 
         if resume_from is not None:
             strategy.load_state_dict(resume_from.strategy)
+            if resume_from.clients and hasattr(grid, "load_client_states"):
+                grid.load_client_states(resume_from.clients)
             set_global_generators(resume_from.generators)  # last: building the run may draw from them
         try:
             result = strategy.start(

@@ -15,6 +15,7 @@ from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._mask_learning import reproduce_mask_learning
 from ._optimizers import reproduce_optimizers
 from ._report import Check, Report
+from ._robust_aggregation import reproduce_robust_aggregation
 from ._uav_swarm import reproduce_uav_swarm
 from ._urllc import reproduce_urllc
 
@@ -28,6 +29,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "mask_learning": reproduce_mask_learning,
     "optimizers": reproduce_optimizers,
     "async_stragglers": reproduce_async_stragglers,
+    "robust_aggregation": reproduce_robust_aggregation,
 }
 
 

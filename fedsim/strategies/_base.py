@@ -53,12 +53,15 @@ class UpdateStrategy(ABC):
     ``fedavg`` keeps the ledger of fedsim's first FedAvg bit for bit).
     """
 
+    uplink_extras: tuple[str, ...] = ()  # further payloads a device uploads (encoded like its update)
+
     def train_config(self, server_round: int) -> dict[str, Any]:
         """Keys added to this round's TRAIN messages."""
         return {}
 
-    def downlink_extras(self, server_round: int) -> dict[str, list[np.ndarray]]:
-        """Arrays broadcast with the model this round besides it (SCAFFOLD's control variate)."""
+    def downlink_extras(self, server_round: int, shapes: list[tuple[int, ...]] | None = None) -> dict[str, list[np.ndarray]]:
+        """Arrays broadcast with the model this round besides it (SCAFFOLD's control variate), in
+        the task's update ``shapes``; the wrapper sends them at m bits and prices them."""
         return {}
 
     @abstractmethod

@@ -25,6 +25,7 @@ STRATEGIES: dict[str, str] = {
     "qfedavg": ".qfedavg",
     "dp_fixed": ".dp_fixed",
     "dp_adaptive": ".dp_adaptive",
+    "scaffold": ".scaffold",
     # the event-driven world
     "fedasync": ".fedasync",
     "fedbuff": ".fedbuff",

@@ -103,9 +103,16 @@ class ClassifierTask(Task):
             optimizer=train.optimizer or "sgd",
             mkor_inv_freq=train.mkor_inv_freq,
             proximal_mu=client.proximal_mu,
+            gradient_correction=self._correction(client),
             **self._sgd_settings(op),
         )
         return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
+
+    def _correction(self, client: ClientSide) -> dict[str, torch.Tensor] | None:
+        """SCAFFOLD's c - c_i by parameter name (the update entries that are parameters)."""
+        if client.correction is None:
+            return None
+        return {k: torch.from_numpy(np.asarray(c, dtype=np.float32)) for k, c in zip(self.update_keys, client.correction)}
 
     def _sgd_settings(self, op: OperatingPoint) -> dict:
         """The local steps' settings both engines train with."""
@@ -122,7 +129,7 @@ class ClassifierTask(Task):
     def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> list[LocalResult]:
         """The devices' local updates trained together (``train_cohort``), each as ``local_update``
         computes it."""
-        if self.cohort_unsupported() is not None:
+        if self.cohort_unsupported() is not None or client.correction is not None:
             return super().local_updates(record, devices, server_round, op, client)
         model = self.scratch_model
         load_record(model, record)

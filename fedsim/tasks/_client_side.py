@@ -1,8 +1,10 @@
 """The client side of a strategy: what a device does differently while training locally.
 
 Read from a TRAIN message's config, as a strategy sends it, so the same keys work under any
-Flower server: ``proximal-mu`` (FedProx: μ/2·‖w - w_global‖² added to the local loss) and
-``loss-at-global`` (q-FedAvg: also report the local loss of the received global model).
+Flower server: ``proximal-mu`` (FedProx: μ/2·‖w - w_global‖² added to the local loss),
+``loss-at-global`` (q-FedAvg: also report the local loss of the received global model) and
+``scaffold`` (SCAFFOLD: gradients corrected by control variates, see ``_control_variates``; the
+ClientApp fills ``correction`` from the received and the kept variates).
 """
 
 from __future__ import annotations
@@ -13,16 +15,26 @@ from typing import Any
 
 PROXIMAL_MU = "proximal-mu"  # Flower's FedProx key
 LOSS_AT_GLOBAL = "loss-at-global"
+SCAFFOLD = "scaffold"
 
 
 @dataclass(frozen=True)
 class ClientSide:
     proximal_mu: float = 0.0
     loss_at_global: bool = False
+    scaffold: bool = False
+    correction: tuple[Any, ...] | None = None  # c - c_i per update entry (SCAFFOLD), numpy arrays
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ClientSide":
-        return cls(proximal_mu=float(config.get(PROXIMAL_MU, 0.0)), loss_at_global=bool(config.get(LOSS_AT_GLOBAL, False)))
+        return cls(proximal_mu=float(config.get(PROXIMAL_MU, 0.0)), loss_at_global=bool(config.get(LOSS_AT_GLOBAL, False)),
+                   scaffold=bool(config.get(SCAFFOLD, False)))
+
+    def __hash__(self) -> int:  # the correction's arrays are per device: never grouped by value
+        return hash((self.proximal_mu, self.loss_at_global, self.scaffold, id(self.correction)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClientSide) and hash(self) == hash(other) and self.correction is other.correction
 
 
 PLAIN = ClientSide()  # FedAvg's client: local SGD on the data loss alone

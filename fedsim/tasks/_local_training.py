@@ -25,6 +25,7 @@ def train_locally(
     optimizer: str = "sgd",
     mkor_inv_freq: int = 1,
     proximal_mu: float = 0.0,
+    gradient_correction: dict[str, torch.Tensor] | None = None,
 ) -> float:
     """Run ``iterations`` mini-batch steps (SGD with momentum, AdamW, or MKOR over SGD) at
     precision ``train_bits``; return the mean loss.
@@ -32,7 +33,8 @@ def train_locally(
     Batches walk through seeded permutations of the local data (reshuffled each pass), and the
     same generator drives stochastic rounding, so a (seed, device, round) fixes the result.
     ``proximal_mu`` > 0 adds FedProx's μ/2·‖w - w_start‖² to each step's loss (the mean loss
-    returned is the data loss alone).
+    returned is the data loss alone). ``gradient_correction`` (SCAFFOLD's c - c_i, by parameter
+    name) is added to every step's gradient.
     """
     x = torch.from_numpy(data.x)
     y = torch.from_numpy(data.y)
@@ -53,6 +55,10 @@ def train_locally(
             loss = F.cross_entropy(model(x[batch]), y[batch])
             objective = loss if anchor is None else loss + proximal_term(model.parameters(), anchor, proximal_mu)
             objective.backward()
+            if gradient_correction is not None:
+                for name, p in model.named_parameters():
+                    if name in gradient_correction and p.grad is not None:
+                        p.grad.add_(gradient_correction[name])
             opt.step()
             total += loss.detach().item()
     finally:

@@ -35,6 +35,10 @@ class LocalResult:
     metrics: dict[str, float] = field(default_factory=dict)  # extra per-device numbers for the ledger
 
 
+# devices.csv column of ``faults.byzantine_prob > 0`` runs (the ClientApp's reply metric of that name).
+BYZANTINE_COLUMN = Column("byzantine", "1: the device uploaded an attacked update (faults.attack) this round")
+
+
 class Task(ABC):
     """One learning task; built once per process from a RunConfig (see ``task_for``)."""
 
@@ -102,7 +106,12 @@ class Task(ABC):
 
     # -- the task's own ledger columns --------------------------------------------------------
     round_columns: tuple[Column, ...] = ()  # appended to rounds.csv
-    device_columns: tuple[Column, ...] = ()  # appended to devices.csv
+
+    @property
+    def device_columns(self) -> tuple[Column, ...]:
+        """Appended to devices.csv. By default the fault model's (``fault_columns``); a task that
+        declares its own columns adds ``self.fault_columns`` to keep them."""
+        return self.fault_columns
 
     def round_extras(self, metrics: dict[str, float], aggregation: dict[str, Any] | None) -> dict[str, Any]:
         """Values of ``round_columns`` from the server's evaluation and the aggregation's info
@@ -111,7 +120,21 @@ class Task(ABC):
 
     def device_extras(self, reply_metrics: dict[str, Any]) -> dict[str, Any]:
         """Values of ``device_columns`` from a device's reply metrics (empty: no reply)."""
-        return {}
+        return self.fault_extras(reply_metrics)
+
+    @property
+    def fault_columns(self) -> tuple[Column, ...]:
+        """``byzantine`` when ``faults.byzantine_prob > 0`` (none otherwise: default ledgers keep
+        their bytes)."""
+        return (BYZANTINE_COLUMN,) if self.config.faults.byzantine_prob > 0 else ()
+
+    def fault_extras(self, reply_metrics: dict[str, Any]) -> dict[str, Any]:
+        """Values of ``fault_columns``: 1 when the device uploaded an attacked update, 0 when an
+        honest one, empty when it sent no reply."""
+        if not self.fault_columns:
+            return {}
+        flag = reply_metrics.get(BYZANTINE_COLUMN.name)
+        return {BYZANTINE_COLUMN.name: None if flag is None else int(flag)}
 
     def summary_extra(self) -> dict[str, Any]:
         """Task-specific numbers for summary.json (e.g. the compressed model's bytes)."""

@@ -297,3 +297,18 @@ def test_the_deployment_engine_drives_the_async_server_to_the_in_process_ledger(
     fedsim.run(fedsim.compose(ASYNC_OVERRIDES.split()), tmp_path / "in-process")
     out = _flwr_run_on_deployment(deployment, ASYNC_OVERRIDES, tmp_path / "deployment-async")
     assert _ledger(out) == _ledger(tmp_path / "in-process")
+
+
+# One of each kind of strategy: a client-side term (fedprox), server state (fedadam), global-RNG
+# noise (dp_fixed), a reported loss (qfedavg) and per-device state in context.state (scaffold).
+STRATEGY_OVERRIDES = ["strategy=fedprox strategy.mu=0.1", "strategy=fedadam", "strategy=dp_fixed strategy.noise_multiplier=0.01",
+                      "strategy=qfedavg strategy.q=1", "strategy=scaffold"]
+
+
+@pytest.mark.slow
+def test_flwr_run_on_ray_runs_the_strategies_to_the_in_process_ledgers(local_superlink, tmp_path):
+    for i, extra in enumerate(STRATEGY_OVERRIDES):
+        overrides = f"{OVERRIDES} {extra}"
+        fedsim.run(fedsim.compose(overrides.split()), tmp_path / f"in-process-{i}")
+        out = _flwr_run_on_ray(local_superlink, overrides, tmp_path / f"ray-{i}")
+        assert _ledger(out) == _ledger(tmp_path / f"in-process-{i}"), extra

@@ -1,0 +1,26 @@
+"""SCAFFOLD's client side (Karimireddy et al., ICML 2020): local steps corrected by control
+variates, and the device's own variate after them (the paper's option II).
+
+The device keeps c_i (its state across rounds); the server sends c. Each local gradient step
+uses g - c_i + c, and afterwards c_i+ = c_i - c + (x - y_i) / (I·η), x the received model, y_i the
+trained one, I the local steps and η the local step size; the device uploads Δc_i = c_i+ - c_i.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def correction(c_global: Sequence[np.ndarray], c_local: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """c - c_i, added to every local gradient."""
+    return [np.asarray(c, dtype=np.float32) - np.asarray(ci, dtype=np.float32) for c, ci in zip(c_global, c_local, strict=True)]
+
+
+def next_local_variate(c_global: Sequence[np.ndarray], c_local: Sequence[np.ndarray], update: Sequence[np.ndarray],
+                       local_iters: int, lr: float) -> list[np.ndarray]:
+    """c_i+ = c_i - c + (x - y_i) / (I·η), with ``update`` = y_i - x."""
+    scale = 1.0 / (local_iters * lr)
+    return [(np.asarray(ci, dtype=np.float32) - np.asarray(c, dtype=np.float32) - scale * np.asarray(u, dtype=np.float32)).astype(np.float32)
+            for c, ci, u in zip(c_global, c_local, update, strict=True)]
