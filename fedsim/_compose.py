@@ -17,7 +17,8 @@ from pathlib import Path
 
 from .config import RunConfig
 from .config._schema import section_type
-from .config._strategy import strategy_defaults, warn_once
+from ._warn import warn_once
+from .config._strategy import strategy_defaults
 from .control._registry import POLICY_NAMES
 from .strategies import STRATEGY_NAMES
 from .errors import ConfigError

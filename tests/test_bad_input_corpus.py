@@ -57,7 +57,8 @@ CASES = [
     ("partition-kind", ["run", "partition.kind=random"], "partition.kind='random' is not allowed"),
     ("partition-alpha-zero", ["run", "partition.kind=dirichlet", "partition.alpha=0"], "partition.alpha=0.0 is not allowed"),
     ("partition-too-many-shards", ["run", "partition.kind=shards", "partition.shards_per_device=100000"], "partition.shards_per_device=100000"),
-    ("partition-section-as-string", ["run", "partition=shards", "partition.shards_per_device=2"], "partition='shards' is not allowed: a mapping of PartitionConfig fields"),
+    ("section-as-string", ["run", "train=sgd", "train.lr=0.1"], "train='sgd' is not allowed: a mapping of TrainConfig fields"),
+    ("partition-group-unknown", ["run", "partition=halves"], "partition='halves' is not allowed: one of dirichlet, iid, shards"),
     ("more-devices-than-samples", ["run", "world.num_devices=5000", "op.devices_per_round=2"], "world.num_devices=5000 is not allowed"),
     # model
     ("model-unknown", ["run", "model=resnet"], "model='resnet' is not allowed"),
@@ -110,6 +111,7 @@ CASES = [
     ("strategy-buffer-zero", ["run", "strategy=fedbuff", "strategy.buffer_size=0"], "strategy.buffer_size=0 is not allowed"),
     ("strategy-concurrency-too-many", ["run", "strategy=fedbuff", "strategy.concurrency=21"], "strategy.concurrency=21 is not allowed"),
     ("strategy-staleness-unknown", ["run", "strategy=fedasync", "strategy.staleness=exponential"], "strategy.staleness='exponential' is not allowed"),
+    ("strategy-async-policy", ["run", "strategy=fedbuff", "policy=optimized"], "policy='optimized' is not allowed: a policy that dispatches devices"),
     ("strategy-async-tdma", ["run", "strategy=fedbuff", "access=tdma"], "access='tdma' is not allowed: orthogonal with strategy=fedbuff"),
     ("availability-unknown", ["run", "availability=sometimes"], "availability='sometimes' is not allowed"),
     ("availability-trace-end-before-start", ["run", "strategy=fedbuff", "availability=trace", f"availability.trace_path={IN}/trace_backwards.csv"], "start_s=5 end_s=2"),

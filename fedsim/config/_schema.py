@@ -21,7 +21,7 @@ from kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
 from ..control._handover_config import HandoverConfig
-from ..control._registry import policy_class
+from ..control._registry import POLICY_NAMES, policy_class
 from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
@@ -30,7 +30,8 @@ from ..qnn._names import ROUNDING_MODES
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
-from ._strategy import StrategyConfig, warn_once
+from .._warn import warn_once
+from ._strategy import StrategyConfig
 from ..strategies import STRATEGY_NAMES
 from ..world._availability import read_trace
 from ..world import AccessConfig, AvailabilityConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
@@ -329,6 +330,9 @@ class RunConfig:
             raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with strategy={name}")
         if self.model.name in LM_MODELS + MASK_MODELS:
             raise ConfigError("model", self.model.name, f"a classifier (mlp, cnn, qcnn5) with strategy={name}")
+        if not policy_class(self.policy.name).DISPATCHES:
+            dispatching = ", ".join(n for n in POLICY_NAMES if policy_class(n).DISPATCHES)
+            raise ConfigError("policy", self.policy.name, f"a policy that dispatches devices with strategy={name}: one of {dispatching}")
         if self.availability.kind == "trace":  # read now: a bad trace must stop the run before any work
             read_trace(self.availability.trace_path, n)
 

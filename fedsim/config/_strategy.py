@@ -9,14 +9,13 @@ takes is an error. ``params`` is the chosen strategy's validated ``Params``.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any
 
 from .._checks import check_choice
+from .._warn import warn_once
 from ..strategies import STRATEGY_NAMES, StrategyParams, strategy_module
 
 DEFAULT_STRATEGY = "fedavg"
-_WARNED: set[str] = set()
 
 
 def _key_fields() -> dict[str, tuple[Any, set[str]]]:
@@ -48,13 +47,6 @@ def _post_init(self) -> None:
         else:
             warn_once(f"strategy.{key}={value!r} has no effect with strategy={self.name} (a key of {', '.join(sorted(takers))})")
     object.__setattr__(self, "_params", module.Params(**given))
-
-
-def warn_once(message: str) -> None:
-    """One ``fedsim: warning:`` line on stderr, once per process and message."""
-    if message not in _WARNED:
-        _WARNED.add(message)
-        print(f"fedsim: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _params(self) -> StrategyParams:

@@ -10,6 +10,13 @@ from fedsim.world import Observation
 
 
 class BestChannelPolicy(Policy):
+    DISPATCHES = True  # asynchronous: the idle device with the largest expected rate
+
+    def pick_idle(self, idle, rng, expected_rate_bps):
+        devices = np.asarray(idle, dtype=np.int64)
+        rate = expected_rate_bps(devices)
+        return int(np.lexsort((devices, -rate))[0])  # largest rate, then lower index
+
     def decide(self, observation: Observation):
         available = observation.available_devices
         rate = observation.expected_rate_bps()[available]

@@ -13,6 +13,15 @@ from fedsim.world import Observation
 
 
 class FixedPolicy(Policy):
+    DISPATCHES = True  # asynchronous: a uniform idle device (of policy.devices, when given)
+
+    def pick_idle(self, idle, rng, expected_rate_bps):
+        if self.config.devices is None:
+            return super().pick_idle(idle, rng, expected_rate_bps)
+        allowed = set(self.config.devices)
+        candidates = [k for k, device in enumerate(idle) if device in allowed]
+        return candidates[int(rng.integers(len(candidates)))] if candidates else None
+
     def decide(self, observation: Observation):
         if self.config.devices is not None:
             devices = np.array(sorted(self.config.devices), dtype=np.int64)  # in range: RunConfig checks

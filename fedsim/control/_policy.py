@@ -10,6 +10,7 @@ run), never in module globals.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,17 @@ class Policy(ABC):
     @abstractmethod
     def decide(self, observation: Observation) -> RoundDecision:
         """The decision of round ``observation.round``."""
+
+    # -- the event-driven world (strategy=fedasync|fedbuff) -----------------------------------
+    # Whether this policy also picks whom an asynchronous server dispatches (``pick_idle``).
+    DISPATCHES = False
+
+    def pick_idle(self, idle: Sequence[int], rng: np.random.Generator,
+                  expected_rate_bps: Callable[[np.ndarray], np.ndarray]) -> int | None:
+        """Which of the ``idle`` online devices an asynchronous server starts next, as an index into ``idle`` (None: none of them).
+        ``rng`` is the run's (seed, "async-selection") stream; ``expected_rate_bps(devices)``
+        their uplink rates at the large-scale gain the server can know. The default: uniform."""
+        return int(rng.integers(len(idle)))
 
     # -- checkpointable state ----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

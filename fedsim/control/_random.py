@@ -8,6 +8,8 @@ from fedsim.world import Observation
 
 
 class RandomPolicy(Policy):
+    DISPATCHES = True  # asynchronous: a uniform idle device (the default pick)
+
     def decide(self, observation: Observation):
         rng = self.stream("random", observation.round)
         devices = sample_uniform(rng, observation.available_devices, self.operating_point.devices_per_round)

@@ -25,6 +25,15 @@ class RoundRobinPolicy(Policy):
             self.next_device = int((chosen[-1] + 1) % n)
         return self.at_operating_point(np.sort(chosen), observation)
 
+    DISPATCHES = True  # asynchronous: the first idle device at or after the cursor
+
+    def pick_idle(self, idle, rng, expected_rate_bps):
+        n = self.run.world.num_devices
+        distance = [(device - self.next_device) % n for device in idle]
+        k = int(np.argmin(distance))
+        self.next_device = int((idle[k] + 1) % n)
+        return k
+
     def state_dict(self) -> dict[str, Any]:
         return {"next_device": self.next_device}
 

@@ -1,8 +1,9 @@
 """The asynchronous server (``strategy=fedasync|fedbuff``) on the event-driven world.
 
 The server does not wait for rounds. Whenever fewer than ``strategy.concurrency`` devices are
-training, it sends the current global model to idle online devices (drawn from the
-``(seed, "async-selection")`` stream); each trains through the same ClientApp (a Flower TRAIN
+training, it sends the current global model to the idle online device the policy picks
+(``Policy.pick_idle``: uniformly from the ``(seed, "async-selection")`` stream for ``fixed`` and
+``random``, the strongest expected link for ``best_channel``, in turn for ``round_robin``); each trains through the same ClientApp (a Flower TRAIN
 message, an m-bit update back) and the :class:`~fedsim.world.AsyncWorld` prices its download,
 compute and an upload whose rate changes in flight. Arrivals go to the strategy's aggregation
 rule as they come (``fedsim.strategies.fedasync``, ``fedsim.strategies.fedbuff``), which says
@@ -28,6 +29,7 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
+from ..control import build_policy
 from ..ledger import Column, DeviceRow, Ledger
 from ..result import RunResult
 from ..rng import numpy_stream
@@ -56,6 +58,7 @@ class AsyncServer:
     def __init__(self, task: Task, world: World, grid: Grid, ledger: Ledger, bar: ProgressBar, supernode_timeout_s: float) -> None:
         self.task, self.cfg, self.grid, self.ledger, self.bar = task, task.config, grid, ledger, bar
         self.rule = build_strategy(self.cfg.strategy.name, self.cfg.strategy.params, self.cfg)
+        self.policy = build_policy(self.cfg)
         self.events = AsyncWorld(world)
         # The wireless seam's device discovery maps partitions to Flower node ids.
         directory = WirelessStrategy(self.rule, task, world, None, supernode_timeout_s=supernode_timeout_s)
@@ -78,7 +81,10 @@ class AsyncServer:
         events, op = self.events, self.cfg.op
         idle = [d for d in events.idle_online().tolist() if d not in self.failed and d in self.node_of_device]
         while events.busy < self.cfg.concurrency and idle:
-            device = idle.pop(int(self.rng.integers(len(idle))))
+            pick = self.policy.pick_idle(idle, self.rng, events.expected_rate_bps)  # the control plane's choice
+            if pick is None:
+                break
+            device = idle.pop(pick)
             dispatch = events.dispatched + 1
             config = ConfigRecord({
                 "server-round": dispatch, "device": device, "train-bits": op.train_bits, "uplink-bits": op.uplink_bits,

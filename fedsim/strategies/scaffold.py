@@ -8,6 +8,11 @@ directions travel quantized at m bits and the World prices them: the downlink ca
 the model, the uplink Δc_i beside Δy_i. The server then moves
 x <- x + server_lr · Σ w_i Δy_i / Σ w_i (w_i the example counts) and c <- c + (|S| / N) · mean Δc_i,
 S the devices whose uploads arrived and N the federation's devices.
+
+The correction is defined for plain SGD, the paper's setting (``train.momentum=0``): on the default
+task at Dirichlet alpha = 0.1 it reaches 0.85 accuracy in 38 rounds where FedAvg needs 54. With
+heavy-ball momentum (the default 0.9) the corrected steps are amplified by up to 1 / (1 - β) and
+the run degrades after ~40 rounds; use ``train.momentum=0`` with SCAFFOLD.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .._checks import check_float
+from .._warn import warn_once
 from ..errors import ConfigError
 from ._base import ClientUpdate, StrategyParams, UpdateStrategy
 
@@ -38,6 +44,9 @@ class Params(StrategyParams):
             raise ConfigError("strategy", "scaffold", f"a strategy without client-side control variates with model={run.model.name}")
         if (run.train.optimizer or "sgd") != "sgd":
             raise ConfigError("train.optimizer", run.train.optimizer, "sgd with strategy=scaffold (its correction is of SGD steps)")
+        if run.train.momentum > 0:
+            warn_once(f"strategy=scaffold corrects plain SGD steps; with train.momentum={run.train.momentum:g} its control variates "
+                      "are amplified and training may degrade (the paper's setting: train.momentum=0)")
 
 
 class Scaffold(UpdateStrategy):

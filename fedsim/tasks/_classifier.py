@@ -96,6 +96,7 @@ class ClassifierTask(Task):
         global_arrays = record_to_numpy(record, self.update_keys)
         data = self.device_data(device)
         train = self.config.train
+        gradients = {} if client.scaffold else None
         loss = train_locally(
             model,
             data,
@@ -104,9 +105,14 @@ class ClassifierTask(Task):
             mkor_inv_freq=train.mkor_inv_freq,
             proximal_mu=client.proximal_mu,
             gradient_correction=self._correction(client),
+            gradient_sum=gradients,
             **self._sgd_settings(op),
         )
-        return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss)
+        mean_gradient = None
+        if gradients is not None:  # zeros for entries no step moves (BatchNorm statistics)
+            mean_gradient = [(gradients[k] / op.local_iters).numpy() if k in gradients else np.zeros_like(g)
+                             for k, g in zip(self.update_keys, global_arrays)]
+        return LocalResult(update_from_model(model, global_arrays, self.update_keys), len(data), loss, mean_gradient=mean_gradient)
 
     def _correction(self, client: ClientSide) -> dict[str, torch.Tensor] | None:
         """SCAFFOLD's c - c_i by parameter name (the update entries that are parameters)."""

@@ -251,13 +251,15 @@ class AdapterLMTask(LanguageModelTask):
         Column("test_perplexity", "exp of the next-byte test loss"),
         Column("aggregation_error", "relative error of plain factor averaging vs the exact mean of L·R"),
     )
-    device_columns = (Column("memory_bytes", "estimated peak memory of the device's fine-tuning"),)
+    @property
+    def device_columns(self) -> tuple[Column, ...]:
+        return (Column("memory_bytes", "estimated peak memory of the device's fine-tuning"), *self.fault_columns)
 
     def round_extras(self, metrics: dict[str, float], aggregation: dict[str, Any] | None) -> dict[str, Any]:
         return {"test_perplexity": metrics["perplexity"], "aggregation_error": None if aggregation is None else aggregation.get("error")}
 
     def device_extras(self, reply_metrics: dict[str, Any]) -> dict[str, Any]:
-        return {"memory_bytes": reply_metrics.get("memory-bytes")}
+        return {"memory_bytes": reply_metrics.get("memory-bytes"), **self.fault_extras(reply_metrics)}
 
     def summary_extra(self) -> dict[str, Any]:
         dense_linear_bytes = sum(4 * (layer.in_features * layer.out_features + layer.out_features) for layer in self._layers)

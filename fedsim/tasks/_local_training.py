@@ -26,6 +26,7 @@ def train_locally(
     mkor_inv_freq: int = 1,
     proximal_mu: float = 0.0,
     gradient_correction: dict[str, torch.Tensor] | None = None,
+    gradient_sum: dict[str, torch.Tensor] | None = None,
 ) -> float:
     """Run ``iterations`` mini-batch steps (SGD with momentum, AdamW, or MKOR over SGD) at
     precision ``train_bits``; return the mean loss.
@@ -34,7 +35,8 @@ def train_locally(
     same generator drives stochastic rounding, so a (seed, device, round) fixes the result.
     ``proximal_mu`` > 0 adds FedProx's μ/2·‖w - w_start‖² to each step's loss (the mean loss
     returned is the data loss alone). ``gradient_correction`` (SCAFFOLD's c - c_i, by parameter
-    name) is added to every step's gradient.
+    name) is added to every step's gradient; ``gradient_sum``, when given, accumulates each
+    parameter's raw gradients (before the correction) over the steps.
     """
     x = torch.from_numpy(data.x)
     y = torch.from_numpy(data.y)
@@ -55,6 +57,10 @@ def train_locally(
             loss = F.cross_entropy(model(x[batch]), y[batch])
             objective = loss if anchor is None else loss + proximal_term(model.parameters(), anchor, proximal_mu)
             objective.backward()
+            if gradient_sum is not None:
+                for name, p in model.named_parameters():
+                    if p.grad is not None:
+                        gradient_sum[name] = gradient_sum[name] + p.grad if name in gradient_sum else p.grad.detach().clone()
             if gradient_correction is not None:
                 for name, p in model.named_parameters():
                     if name in gradient_correction and p.grad is not None:

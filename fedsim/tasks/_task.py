@@ -33,6 +33,8 @@ class LocalResult:
     num_examples: int
     train_loss: float
     metrics: dict[str, float] = field(default_factory=dict)  # extra per-device numbers for the ledger
+    # SCAFFOLD: the mean of the raw (uncorrected) local gradients, in ``update_keys`` order
+    mean_gradient: list[np.ndarray] | None = None
 
 
 # devices.csv column of ``faults.byzantine_prob > 0`` runs (the ClientApp's reply metric of that name).

@@ -312,6 +312,12 @@ class AsyncWorld:
         math.log1p."""
         return np.log1p(power_w * gain / self._noise_w) * self._bandwidth_hz / _LN2
 
+    def expected_rate_bps(self, devices: np.ndarray) -> np.ndarray:
+        """The devices' uplink rates now at their large-scale gain (path loss, shadowing,
+        antennas; no fast fading): what a server can know without per-block feedback."""
+        self._link_now()  # the step's large-scale gains (drawing no fading but the block's own)
+        return self._rate_bps(self._large[np.asarray(devices, dtype=np.int64)], self._uplink_power_w)
+
     def rate_bps(self, device: int) -> float:
         """The device's uplink rate now (full band, radio.tx_power_w)."""
         return self._link_now()[2].item(device)

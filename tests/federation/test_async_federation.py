@@ -92,3 +92,22 @@ def test_the_synchronous_ledger_keeps_its_columns(tmp_path):
 )
 def test_staleness_weights_by_hand(kind, tau, expected):
     assert AsyncParams(staleness=kind, staleness_a=0.5, staleness_b=4.0).staleness_weight(tau) == pytest.approx(expected)
+
+
+# -- the control plane picks whom the asynchronous server dispatches ------------------------------
+def _async_devices(policy: dict) -> list[dict]:
+    return fedsim.run(tiny_overrides(rounds=6, strategy={"name": "fedbuff", "concurrency": 2, "buffer_size": 2},
+                                     world={"num_devices": 6}, op={"devices_per_round": 2}, policy=policy)).devices
+
+
+def test_best_channel_dispatches_the_strongest_idle_links_and_spends_less_uplink_energy():
+    uniform, best = _async_devices({"name": "fixed"}), _async_devices({"name": "best_channel"})
+    assert len({r["device"] for r in best}) < len({r["device"] for r in uniform})
+    per_bit = lambda rows: sum(r["energy_uplink_j"] for r in rows) / sum(r["payload_bits"] for r in rows)  # noqa: E731
+    assert per_bit(best) < per_bit(uniform)
+
+
+def test_round_robin_dispatches_everyone_in_turn_and_fixed_devices_only_those():
+    turns = [r["device"] for r in _async_devices({"name": "round_robin"})]
+    assert set(turns) == set(range(6))
+    assert {r["device"] for r in _async_devices({"name": "fixed", "devices": [1, 4]})} == {1, 4}
