@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import fedsim
+from fedsim.strategies import STRATEGY_NAMES
 from fedsim.errors import ConfigError
 from fedsim._flower_processes import ROOT, FlowerProcesses, free_port, start_simulation_superlink, wait_until_healthy
 
@@ -299,14 +300,21 @@ def test_the_deployment_engine_drives_the_async_server_to_the_in_process_ledger(
     assert _ledger(out) == _ledger(tmp_path / "in-process")
 
 
-# One of each kind of strategy: a client-side term (fedprox), server state (fedadam), global-RNG
-# noise (dp_fixed), a reported loss (qfedavg) and per-device state in context.state (scaffold).
-STRATEGY_OVERRIDES = ["strategy=fedprox strategy.mu=0.1", "strategy=fedadam", "strategy=dp_fixed strategy.noise_multiplier=0.01",
-                      "strategy=qfedavg strategy.q=1", "strategy=scaffold"]
+# Every strategy but the default (the tests above) and fedbuff (its own test): client-side terms
+# (fedprox, qfedavg's reported loss), server state (fedavgm, fedadam, ...), global-RNG noise (DP),
+# per-device state in context.state (scaffold). The robust rules at f = 0 with K = 3 (4 SuperNodes).
+STRATEGY_OVERRIDES = [
+    "strategy=fedprox strategy.mu=0.1", "strategy=fedavgm", "strategy=fedadam", "strategy=fedyogi", "strategy=fedadagrad",
+    "strategy=fedmedian", "strategy=fedtrimmedavg", "strategy=qfedavg strategy.q=1",
+    "strategy=dp_fixed strategy.noise_multiplier=0.01", "strategy=dp_adaptive strategy.noise_multiplier=0.01",
+    "strategy=scaffold train.momentum=0", "strategy=fedasync strategy.concurrency=2",
+    *(f"strategy={name} strategy.num_malicious=0 op.devices_per_round=3" for name in ("krum", "multikrum", "bulyan")),
+]
 
 
 @pytest.mark.slow
 def test_flwr_run_on_ray_runs_the_strategies_to_the_in_process_ledgers(local_superlink, tmp_path):
+    assert {o.split()[0].split("=")[1] for o in STRATEGY_OVERRIDES} | {"fedavg", "fedbuff"} == set(STRATEGY_NAMES)
     for i, extra in enumerate(STRATEGY_OVERRIDES):
         overrides = f"{OVERRIDES} {extra}"
         fedsim.run(fedsim.compose(overrides.split()), tmp_path / f"in-process-{i}")
