@@ -178,7 +178,7 @@ def run_async_federation(
     finally:
         bar.close()
     summary = finish_run(ledger, cfg.target_accuracy, {
-        "seed": cfg.seed, "op": dataclasses.asdict(cfg.op), "strategy": dataclasses.asdict(cfg.strategy.params) | {"name": cfg.strategy.name},
+        "seed": cfg.seed, "op": dataclasses.asdict(cfg.op), "strategy": {"name": cfg.strategy.name, **dataclasses.asdict(cfg.strategy.params)},
         "availability": cfg.availability.kind, "num_devices": cfg.world.num_devices, "access": cfg.access.scheme,
         "drops": drop_counts(ledger.devices), "client_errors": server.client_errors, "device_events": server.events.events_processed,
         "dataset": cfg.dataset.name, "model": cfg.model.name, "workload": dataclasses.asdict(task.workload),

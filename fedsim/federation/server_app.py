@@ -108,7 +108,7 @@ def run_federation(
             "seed": cfg.seed,
             "op": dataclasses.asdict(cfg.op),
             "policy": cfg.policy.name,
-            "strategy": cfg.strategy.name,
+            "strategy": {"name": cfg.strategy.name, **dataclasses.asdict(cfg.strategy.params)},
             "num_devices": cfg.world.num_devices,
             "access": cfg.access.scheme,
             "deadline_s": cfg.world.deadline_s,

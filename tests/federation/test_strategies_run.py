@@ -27,7 +27,7 @@ def test_every_synchronous_strategy_runs_priced_on_both_engines(name):
         assert len(result.rounds) == 3 and len(rows) == 14, engine
         assert all(r["payload_bits"] > 0 and r["energy_uplink_j"] > 0 and r["upload_s"] > 0 for r in rows), engine
         assert sum(r["delivered"] for r in rows) > 0 and np.isfinite(result.final_accuracy), engine
-        assert result.summary["strategy"] == name
+        assert result.summary["strategy"]["name"] == name
     # The engines agree on the physics (devices, times, energies, drops) whatever the strategy.
     keys = ("device", "payload_bits", "compute_s", "upload_s", "energy_uplink_j", "delivered", "drop_reason")
     assert [[r[k] for k in keys] for r in runs["inprocess"].devices] == [[r[k] for k in keys] for r in runs["cohort"].devices]
