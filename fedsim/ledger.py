@@ -189,6 +189,8 @@ class Ledger:
     # What is on disk: rows written so far and each file's length after them (None: not yet written).
     _written: dict[str, int] = field(default_factory=lambda: {ROUNDS_FILE: 0, DEVICES_FILE: 0}, repr=False)
     _bytes: dict[str, int | None] = field(default_factory=lambda: {ROUNDS_FILE: None, DEVICES_FILE: None}, repr=False)
+    # Called with each new rounds.csv row once it is on disk (an experiment tracker, say).
+    listeners: list = field(default_factory=list, repr=False, compare=False)
 
     @classmethod
     def reopen(
@@ -243,6 +245,8 @@ class Ledger:
         for device_row, extra in zip(device_rows, per_device, strict=True):
             self.devices.append({**dataclasses.asdict(device_row), **self._extras(extra, self.device_extras, "device")})
         self.flush()
+        for listener in self.listeners:
+            listener(self.rounds[-1])
 
     @staticmethod
     def _extras(values: Mapping[str, Any] | None, declared: tuple[Column, ...], kind: str) -> dict[str, Any]:

@@ -37,14 +37,17 @@ ALLOWED = {
         "fedsim.qnn._names",
         "fedsim.theory._constants",
         "fedsim.theory._sigma",
+        "fedsim.tracking",  # the tracker names and whether their packages are installed (light)
         "fedsim.strategies",  # the strategy vocabulary and each one's keys (light: Flower is imported when built)
     },
+    # Experiment trackers, one file each (their libraries imported when a run opens one).
+    "fedsim.tracking": set(),
     # The algorithms, one file each: numpy and the checks; Flower's only inside ``build``.
     "fedsim.strategies": set(),
     # What is learned and how a device learns it; no Flower runtime, no physics.
     "fedsim.tasks": {"fedsim.config", "fedsim.data", "fedsim.qnn", "fedsim.ledger", "fedsim.uplink", "fedsim.torch_rng"},
     # The Flower glue: the apps, the wireless seam, the async server, checkpoints, the end of a run.
-    "fedsim.federation": {"fedsim.config", "fedsim.control", "fedsim.world", "fedsim.tasks", "fedsim.strategies", "fedsim.ledger",
+    "fedsim.federation": {"fedsim.config", "fedsim.control", "fedsim.world", "fedsim.tasks", "fedsim.strategies", "fedsim.ledger", "fedsim.tracking",
                           "fedsim.uplink", "fedsim.result",
                           "fedsim._compose"},  # under `flwr run` the ServerApp composes its Hydra config (config-level code)
     "fedsim.engine": {"fedsim.federation", "fedsim.tasks", "fedsim.control", "fedsim.world", "fedsim.config", "fedsim.ledger",

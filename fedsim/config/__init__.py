@@ -5,6 +5,7 @@ The physical sections are the World's own config types, re-exported here for con
 
 from ..world import AccessConfig, DeploymentConfig, DeviceConfig, EnergyConfig, MobilityConfig, RadioConfig, WorldConfig
 from ._strategy import StrategyConfig
+from ._tracking import TrackingConfig
 from ._schema import (
     DatasetConfig,
     LMSection,
@@ -34,6 +35,7 @@ __all__ = [
     "RadioConfig",
     "RunConfig",
     "StrategyConfig",
+    "TrackingConfig",
     "TheorySection",
     "TrainConfig",
     "WorldConfig",

@@ -32,6 +32,7 @@ from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
 from .._warn import warn_once
 from ._strategy import StrategyConfig
+from ._tracking import TrackingConfig
 from ..strategies import STRATEGY_NAMES
 from ..world._availability import read_trace
 from ..world import AccessConfig, AvailabilityConfig, FaultConfig, CellularConfig, UrllcConfig, DeploymentConfig, DeviceConfig, MobilityConfig, RadioConfig, WorldConfig
@@ -284,6 +285,7 @@ class RunConfig:
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     lm: LMSection = field(default_factory=LMSection)
     faults: FaultConfig = field(default_factory=FaultConfig)  # injected faults (all 0: none)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # TensorBoard / MLflow / W&B mirror of the ledger
     # Free-form notes a scenario carries (sources, the paper's expected numbers); not used by the run.
     scenario: dict[str, Any] = field(default_factory=dict)
 

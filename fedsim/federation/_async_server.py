@@ -36,6 +36,7 @@ from ..rng import numpy_stream
 from ..strategies import build_strategy
 from ..tasks import Task
 from ..tasks._records import record_to_encoded
+from ..tracking import open_tracker
 from ..uplink import decode_update
 from ..world import AsyncWorld, Job, World
 from ._client_errors import client_error_line
@@ -170,6 +171,9 @@ def run_async_federation(
     started = time.perf_counter()
     cfg = task.config
     ledger = Ledger(output_dir, task.round_columns + ASYNC_ROUND_COLUMNS, task.device_columns + ASYNC_DEVICE_COLUMNS)
+    tracker = open_tracker(cfg.to_dict(), output_dir)
+    if tracker is not None:
+        ledger.listeners.append(tracker.log_round)
     bar = ProgressBar(cfg.rounds, enabled=progress)
     try:
         with quiet_flower_log():
@@ -183,5 +187,5 @@ def run_async_federation(
         "drops": drop_counts(ledger.devices), "client_errors": server.client_errors, "device_events": server.events.events_processed,
         "dataset": cfg.dataset.name, "model": cfg.model.name, "workload": dataclasses.asdict(task.workload),
         **task.summary_extra(), "wall_time_s": time.perf_counter() - started,
-    }, output_dir=output_dir, task=task, final_arrays=server.arrays, first_client_error=server.first_client_error, what="aggregations")
+    }, output_dir=output_dir, task=task, final_arrays=server.arrays, first_client_error=server.first_client_error, what="aggregations", tracker=tracker)
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, server.arrays.to_torch_state_dict(), {})

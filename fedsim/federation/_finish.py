@@ -38,11 +38,13 @@ def finish_run(
     diverged_round: int | None = None,
     diverged_hint: str = "",
     what: str = "rounds",
+    tracker: Any = None,
 ) -> dict[str, Any]:
     """Write the run's summary (and with ``task`` and ``final_arrays``, ``model.pt`` and the
     task's artifacts); return the summary. Raises ``ClientAppError`` when nothing was learned
     because every ClientApp failed, and ``ModelDivergedError`` (after writing the summary) when
-    the global model became non-finite in ``diverged_round``."""
+    the global model became non-finite in ``diverged_round``. ``tracker`` (an experiment
+    tracker) gets the summary and the run's files last."""
     rows = ledger.devices
     delivered = any(r["delivered"] for r in rows)
     if first_client_error is not None and not delivered and all(r["drop_reason"] == CLIENT_ERROR for r in rows):
@@ -61,6 +63,8 @@ def finish_run(
         atomic_write_bytes(Path(output_dir) / "model.pt", buffer.getvalue())
         summary["artifacts"] = task.write_artifacts(final_arrays, output_dir)
     ledger.write_summary(summary)  # last: its presence marks a complete run
+    if tracker is not None:  # after the files it uploads exist
+        tracker.finish(summary, diverged_round is not None)
     if output_dir is not None:
         (Path(output_dir) / CHECKPOINT_FILE).unlink(missing_ok=True)  # a finished run resumes nothing
     if diverged_round is not None:

@@ -16,6 +16,7 @@ from ..ledger import Ledger
 from ..result import RunResult
 from ..strategies import build_strategy, strategy_module
 from ..tasks import Task
+from ..tracking import open_tracker
 from ..world import World
 from ._async_server import run_async_federation
 from ._checkpoint import Checkpoint, global_generators, save_checkpoint, set_global_generators
@@ -73,6 +74,9 @@ def run_federation(
         policy.load_state_dict(resume_from.policy)
         first_round, earlier_wall_s = resume_from.round + 1, resume_from.wall_time_s
         initial_arrays = ArrayRecord(torch_state_dict=resume_from.arrays)
+    tracker = open_tracker(cfg.to_dict(), output_dir, first_step=first_round)
+    if tracker is not None:
+        ledger.listeners.append(tracker.log_round)
     bar = ProgressBar(cfg.rounds, enabled=progress, done=max(first_round - 1, 0))
     with quiet_flower_log():
         strategy = build_wireless_strategy(task, world, policy, [LedgerWriter(ledger, task), bar], supernode_timeout_s=timeout_s)
@@ -120,7 +124,7 @@ def run_federation(
             "wall_time_s": earlier_wall_s + time.perf_counter() - started,  # every attempt's computing
         },
         output_dir=output_dir, task=task, final_arrays=result.arrays, first_client_error=strategy.first_client_error,
-        diverged_round=strategy.diverged_round, diverged_hint=f" (train.lr={cfg.train.lr:g}: try a smaller one)",
+        diverged_round=strategy.diverged_round, diverged_hint=f" (train.lr={cfg.train.lr:g}: try a smaller one)", tracker=tracker,
     )
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, result.arrays.to_torch_state_dict(), policy.state_dict())
 
