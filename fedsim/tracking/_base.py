@@ -82,6 +82,10 @@ class Tracker(ABC):
 
     @property
     def run_name(self) -> str:
+        """A sweep's job by its overrides (``seed=1,op.train_bits=4``), a single run by its directory."""
+        shown = [f"{k}={v}" for k, v in self.overrides.items() if not k.startswith("tracking")]
+        if self.sweep and shown:
+            return ",".join(shown)
         return str(self.output_dir.name if self.output_dir is not None else "fedsim")
 
     def params(self) -> dict[str, Any]:
