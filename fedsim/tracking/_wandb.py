@@ -10,6 +10,7 @@ A resumed run continues the same W&B run id (``resume="allow"``) from the next s
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,11 +29,12 @@ class WandbTracker(Tracker):
         import wandb
 
         saved = self.saved()
-        run_id = saved.get("run_id") if self.first_step and saved.get("kind") == "wandb" else wandb.util.generate_id()
+        run_id = saved.get("run_id") if self.first_step and saved.get("kind") == "wandb" else uuid.uuid4().hex[:12]
         self.run = wandb.init(
             project=self.tracking.get("experiment") or "fedsim", name=self.run_name, group=self.sweep, id=run_id, resume="allow",
             config={**dict(self.config), "params": self.params()}, mode="online" if _logged_in() else "offline",
             dir=None if self.output_dir is None else str(self.output_dir),
+            settings=wandb.Settings(silent=True),  # the progress bar and fedsim's own lines stay readable
         )
         for axis in ("energy_cum_j", "sim_time_s"):
             self.run.define_metric(f"by_{axis}/*", step_metric=axis)
@@ -49,6 +51,9 @@ class WandbTracker(Tracker):
         for path in self.artifacts():
             self.run.save(str(path), base_path=str(path.parent), policy="now")
         self.run.finish(exit_code=1 if failed else 0)
+        import wandb
+
+        wandb.teardown()  # its service process would outlive the run in a long-lived Python session
 
 
 TRACKER = WandbTracker

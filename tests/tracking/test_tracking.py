@@ -4,6 +4,7 @@ MLflow's MlflowClient, for a run, a resumed run and a sweep; and a tracker that 
 from __future__ import annotations
 
 import csv
+import os
 import json
 from pathlib import Path
 
@@ -189,3 +190,29 @@ def test_the_mlflow_ui_lists_a_three_job_sweep_over_its_rest_api(tmp_path, capfd
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+def _children_named(fragment: str) -> list[int]:
+    """PIDs of this process's children whose command line holds ``fragment`` (Linux /proc)."""
+    me, found = str(os.getpid()), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me and fragment in (stat.parent / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def test_wandb_runs_offline_into_the_run_directory_and_leaves_no_service_behind(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no ~/.netrc login: offline
+    fedsim.run({**TINY, "tracking": {"kind": "wandb"}}, tmp_path / "run")
+    saved = json.loads((tmp_path / "run" / "tracking.json").read_text())
+    offline = list((tmp_path / "run" / "wandb").glob(f"offline-run-*-{saved['run_id']}"))
+    assert saved["kind"] == "wandb" and len(offline) == 1
+    assert (offline[0] / f"run-{saved['run_id']}.wandb").stat().st_size > 0  # its history, for `wandb sync`
+    assert json.loads((offline[0] / "files" / "summary.json").read_text())["rounds"] == ROUNDS
+    assert _children_named("wandb") == []
