@@ -45,9 +45,17 @@ def store_uri(uri: str | None) -> str:
     return uri
 
 
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a SQLite store's file (MLflow would use
+    ``./mlruns`` under the current directory), the server's or directory store's own otherwise."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent.resolve()).as_uri()
+    return None
+
+
 class MlflowTracker(Tracker):
     def start(self) -> None:
-        uri = store_uri(self.tracking.get("uri"))
+        self.uri = uri = store_uri(self.tracking.get("uri"))
         from mlflow.tracking import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
@@ -61,7 +69,7 @@ class MlflowTracker(Tracker):
             return
         name = self.tracking.get("experiment") or (f"fedsim sweep {self.sweep}" if self.sweep else "fedsim")
         experiment = self.client.get_experiment_by_name(name)
-        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name)
+        experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(name, artifact_location=artifact_root(self.uri))
         self.run_id = self.client.create_run(experiment_id, run_name=self.run_name).info.run_id
         self.save({"kind": "mlflow", "run_id": self.run_id, "experiment": name})
         from mlflow.entities import Param
