@@ -13,6 +13,7 @@ from flwr.app import Context, RecordDict
 from .config import RunConfig
 from .engine import CohortGrid, InProcessGrid
 from .errors import ConfigError
+from ._run_lock import clear_run, holds_a_run, run_directory_lock
 from .federation import config_to_run_config, run_federation, task_from_run_config, write_config
 from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .federation.client_app import app as client_app
@@ -73,18 +74,23 @@ def resume(output_dir: str | Path, *, progress: bool = False) -> RunResult:
     come out byte-identical. A finished run, or one with no checkpoint, is a ConfigError.
     """
     out = Path(output_dir)
-    config, checkpoint = _resumable(out)
-    run_config = config_to_run_config(config)
-    task_from_run_config(run_config).prepare()
-    return _federate(config, run_config, out, progress, checkpoint)
+    if not out.is_dir():
+        _resumable(out)  # its one-line error, and no directory made for a lock
+    with run_directory_lock(out):  # a second resume (or a run) of the same directory is refused
+        config, checkpoint = _resumable(out)
+        run_config = config_to_run_config(config)
+        task_from_run_config(run_config).prepare()
+        return _federate(config, run_config, out, progress, checkpoint)
 
 
-def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | Path | None = None, *, progress: bool = False) -> RunResult:
+def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | Path | None = None, *, progress: bool = False,
+        overwrite: bool = False) -> RunResult:
     """Run one federated experiment on the in-process engine.
 
     ``config`` is a :class:`RunConfig` or a (nested) mapping of overrides of its defaults.
     With ``output_dir`` the resolved ``config.yaml``, ``rounds.csv``, ``devices.csv``,
-    ``summary.json`` and ``model.pt`` are written there.
+    ``summary.json`` and ``model.pt`` are written there, by this process alone (see
+    ``fedsim._run_lock``); a directory that already holds a run is refused unless ``overwrite``.
     """
     if not isinstance(config, RunConfig):
         config = RunConfig.from_mapping(config or {})
@@ -92,10 +98,17 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     # Load (and so validate) the data before anything is written: a missing dataset path must
     # not leave a run directory that looks started. The job is cached, so clients reuse it.
     task_from_run_config(run_config).prepare()
-    out = Path(output_dir) if output_dir is not None else None
-    if out is not None:
+    if output_dir is None:
+        return _federate(config, run_config, None, progress)
+    out = Path(output_dir)
+    with run_directory_lock(out):
+        if holds_a_run(out):
+            if not overwrite:
+                raise ConfigError("run_dir", str(out), "a directory that holds no run yet (this one does: fedsim resume DIR continues it, "
+                                  "--overwrite replaces it)")
+            clear_run(out)
         write_config(config, out)
-    return _federate(config, run_config, out, progress)
+        return _federate(config, run_config, out, progress)
 
 
 def _federate(config: RunConfig, run_config: dict, out: Path | None, progress: bool, resume_from: Checkpoint | None = None) -> RunResult:

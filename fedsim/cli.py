@@ -22,7 +22,9 @@ from ._compose import check_group_choices, check_sweep, conf_dir, register_scena
 USAGE = """usage: fedsim COMMAND [ARGS]
 
 commands:
-  run  [overrides]   run one federated experiment (add -m for a sweep), e.g.
+  run  [--overwrite] [overrides]
+                     run one federated experiment (add -m for a sweep); a directory that
+                     already holds a run is refused unless --overwrite, e.g.
                      fedsim run op.train_bits=4 op.uplink_bits=4 rounds=20
                      fedsim run -m op.train_bits=4,8,16,32
   resume DIR         continue a killed `fedsim run` from its last completed round (a
@@ -108,17 +110,25 @@ def _task(job: Callable) -> Callable:
 
 def _discard_hydra_record(output_dir: Path) -> None:
     """Bad input leaves no run directory behind: Hydra made it (``.hydra/`` and the job log)
-    before the config was validated. A directory holding anything else is left alone."""
+    before the config was validated, and the writer lock may be there. A directory holding
+    anything else is left alone."""
     import shutil
 
-    if output_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in output_dir.iterdir()):
+    from ._run_lock import LOCK_FILE
+
+    if output_dir.is_dir() and all(p.name in (".hydra", LOCK_FILE) or p.suffix == ".log" for p in output_dir.iterdir()):
         shutil.rmtree(output_dir, ignore_errors=True)
 
 
+OVERWRITE_ENV = "FEDSIM_OVERWRITE"  # set by `fedsim run --overwrite` (an environment variable: a parallel launcher's workers see it)
+
+
 def _run(config, output_dir: Path) -> float:
+    import os
+
     from ._run import run
 
-    return _report(run(config, output_dir, progress=True))
+    return _report(run(config, output_dir, progress=True, overwrite=os.environ.get(OVERWRITE_ENV) == "1"))
 
 
 def _report(result) -> float:
@@ -146,6 +156,19 @@ def _report(result) -> float:
     print(summary_table([row], list(row)))
     print(f"ledger: {result.output_dir}")
     return s["final_accuracy"]
+
+
+def _run_command(args: Sequence[str]) -> int:
+    """``fedsim run [--overwrite] [overrides]``: ``--overwrite`` replaces a run already in the directory."""
+    import os
+
+    if "--overwrite" in args:
+        os.environ[OVERWRITE_ENV] = "1"
+        args = [a for a in args if a != "--overwrite"]
+    try:
+        return hydra_command(_task(_run), args, "fedsim run")
+    finally:
+        os.environ.pop(OVERWRITE_ENV, None)
 
 
 def _resume(args: Sequence[str]) -> int:
@@ -304,7 +327,7 @@ def _run_app(args: Sequence[str]) -> int:
 
 
 COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "run": lambda args: hydra_command(_task(_run), args, "fedsim run"),
+    "run": lambda args: _run_command(args),
     "resume": _resume,
     "optimize": lambda args: hydra_command(_task(_optimize), args, "fedsim optimize"),
     "reproduce": _reproduce_command,

@@ -1,0 +1,58 @@
+"""One writer per run directory: an OS lock held for the whole run, resume or sweep job.
+
+``fedsim run``, ``fedsim resume`` and a sweep's jobs take an exclusive ``fcntl`` lock on
+``RUN_DIR/.fedsim.lock`` before they write anything there, and hold it until they return. A second
+writer is refused in one line naming the holder's PID. The kernel drops the lock when its process
+dies, however it dies, so a lock file left by a killed run is taken over at once (what it says
+about its old holder is only read to name a live one).
+
+A run into a directory that already holds a run (a ledger, a summary or a checkpoint), finished or
+not, is refused unless ``--overwrite`` (the old run's files are removed first) or ``fedsim resume``
+is asked for.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import ConfigError
+
+LOCK_FILE = ".fedsim.lock"
+# What makes a directory a run's: any of these (Hydra's own .hydra/ and logs do not count).
+RUN_FILES = ("config.yaml", "rounds.csv", "devices.csv", "summary.json", "checkpoint.pt", "model.pt", "tracking.json")
+
+
+def holds_a_run(directory: Path) -> bool:
+    return any((Path(directory) / name).exists() for name in RUN_FILES)
+
+
+def clear_run(directory: Path) -> None:
+    """Remove an earlier run's files (``--overwrite``), so nothing of it is mistaken for the new one's."""
+    for name in RUN_FILES:
+        (Path(directory) / name).unlink(missing_ok=True)
+
+
+@contextmanager
+def run_directory_lock(directory: Path) -> Iterator[None]:
+    """Hold the directory's writer lock inside; ConfigError (one line) if another process holds it."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / LOCK_FILE, "a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ConfigError("run_dir", str(directory), f"a directory no other fedsim process is writing (PID {holder} holds it)") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing drops the lock
