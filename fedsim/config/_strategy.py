@@ -9,6 +9,7 @@ takes is an error. ``params`` is the chosen strategy's validated ``Params``.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from typing import Any
 
 from .._checks import check_choice
@@ -22,11 +23,13 @@ def _key_fields() -> dict[str, tuple[Any, set[str]]]:
     """Every strategy key: its type and the strategies that take it (a key means one thing)."""
     keys: dict[str, tuple[Any, set[str]]] = {}
     for name in STRATEGY_NAMES:
-        hints = dataclasses.fields(strategy_module(name).Params)
-        for f in hints:
-            if f.name in keys and keys[f.name][0] != f.type:
-                raise TypeError(f"strategy key {f.name!r} has two types: {keys[f.name][0]} and {f.type}")
-            keys.setdefault(f.name, (f.type, set()))[1].add(name)
+        params = strategy_module(name).Params
+        hints = typing.get_type_hints(params)
+        for f in dataclasses.fields(params):
+            kind = hints[f.name]
+            if f.name in keys and keys[f.name][0] != kind:
+                raise TypeError(f"strategy key {f.name!r} has two types: {keys[f.name][0]} and {kind}")
+            keys.setdefault(f.name, (kind, set()))[1].add(name)
     return keys
 
 
@@ -59,14 +62,10 @@ def _asynchronous(self) -> bool:
     return bool(strategy_module(self.name).ASYNCHRONOUS)
 
 
-def _type_of(annotation: Any) -> Any:
-    return annotation if not isinstance(annotation, str) else eval(annotation, {"float": float, "int": int, "str": str, "bool": bool, "None": None})  # noqa: S307 - our own annotations
-
-
 StrategyConfig = dataclasses.make_dataclass(
     "StrategyConfig",
     [("name", str, dataclasses.field(default=DEFAULT_STRATEGY))]
-    + [(key, _type_of(kind) | None, dataclasses.field(default=None)) for key, (kind, _) in STRATEGY_KEYS.items()],
+    + [(key, kind | None, dataclasses.field(default=None)) for key, (kind, _) in STRATEGY_KEYS.items()],
     namespace={
         "__post_init__": _post_init,
         "params": property(_params),

@@ -16,7 +16,7 @@ from flwr.app import Array, ArrayRecord, Message, RecordDict
 from ..rng import numpy_stream
 from ..strategies.scaffold import CONTROL, CONTROL_DELTA
 from ..tasks import Task
-from ..tasks._control_variates import correction, next_local_variate, next_local_variate_from_gradients
+from ..tasks._control_variates import correction
 from ..tasks._records import encoded_to_record, record_to_encoded
 from ..uplink import decode_update, encode_update
 
@@ -38,10 +38,7 @@ def scaffold_update(task: Task, request, msg: Message, state: RecordDict, train_
     c_local = kept_variate(state, task.update_shapes)
     client = replace(request.client, correction=tuple(correction(c_global, c_local)))
     result = task.local_update(request.record, request.device, request.server_round, request.op, client)
-    if result.mean_gradient is not None:
-        c_next = next_local_variate_from_gradients(result.mean_gradient)
-    else:
-        c_next = next_local_variate(c_global, c_local, result.update, request.op.local_iters, task.config.train.lr)
+    c_next = [np.asarray(g, dtype=np.float32) for g in result.mean_gradient]  # c_i+: the mean raw local gradient
     state[LOCAL_CONTROL] = ArrayRecord({str(i): Array(np.ascontiguousarray(c)) for i, c in enumerate(c_next)})
     reply = train_reply(task, request, result)
     stream = numpy_stream(task.config.seed, "uplink-quantizer-control", request.device, request.server_round)

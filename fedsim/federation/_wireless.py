@@ -379,7 +379,7 @@ class WirelessStrategy(Strategy):
             local_iters=decision.local_iters,
             train_bits=decision.train_bits,
             uplink_bits=payload_bits,
-            downlink_bits=self.task.downlink_bits + self._sent["downlink_extra_bits"] if self._sent["downlink_extra_bits"] else self.task.downlink_bits,
+            downlink_bits=self.task.downlink_bits + self._sent["downlink_extra_bits"],
             tx_power_w=decision.tx_power_w,
             channel=decision.channel,
         )

@@ -10,7 +10,7 @@ ClientApp fills ``correction`` from the received and the kept variates).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 PROXIMAL_MU = "proximal-mu"  # Flower's FedProx key
@@ -23,18 +23,13 @@ class ClientSide:
     proximal_mu: float = 0.0
     loss_at_global: bool = False
     scaffold: bool = False
-    correction: tuple[Any, ...] | None = None  # c - c_i per update entry (SCAFFOLD), numpy arrays
+    # c - c_i per update entry (SCAFFOLD), numpy arrays: per device, so not part of equality
+    correction: tuple[Any, ...] | None = field(default=None, compare=False)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> "ClientSide":
         return cls(proximal_mu=float(config.get(PROXIMAL_MU, 0.0)), loss_at_global=bool(config.get(LOSS_AT_GLOBAL, False)),
                    scaffold=bool(config.get(SCAFFOLD, False)))
-
-    def __hash__(self) -> int:  # the correction's arrays are per device: never grouped by value
-        return hash((self.proximal_mu, self.loss_at_global, self.scaffold, id(self.correction)))
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ClientSide) and hash(self) == hash(other) and self.correction is other.correction
 
 
 PLAIN = ClientSide()  # FedAvg's client: local SGD on the data loss alone

@@ -6,9 +6,8 @@ uses g - c_i + c. Afterwards the paper's option II sets c_i+ = c_i - c + (x - y_
 received model, y_i the trained one, I the local steps and η the step size: for plain SGD that is
 exactly the mean of the raw local gradients g over the I steps. fedsim's devices step SGD with
 momentum, for which (x - y_i) / (I·η) overstates that mean by up to 1 / (1 - β) (with β = 0.9 the
-variates blow up and training collapses), so the classifier measures the mean raw gradient
-directly (``LocalResult.mean_gradient``); the option-II formula is the fallback for tasks that do
-not. The device uploads Δc_i = c_i+ - c_i.
+variates blew up and training collapsed), so c_i+ is the mean raw gradient the classifier measures
+(``LocalResult.mean_gradient``). The device uploads Δc_i = c_i+ - c_i.
 """
 
 from __future__ import annotations
@@ -21,16 +20,3 @@ import numpy as np
 def correction(c_global: Sequence[np.ndarray], c_local: Sequence[np.ndarray]) -> list[np.ndarray]:
     """c - c_i, added to every local gradient."""
     return [np.asarray(c, dtype=np.float32) - np.asarray(ci, dtype=np.float32) for c, ci in zip(c_global, c_local, strict=True)]
-
-
-def next_local_variate_from_gradients(mean_gradient: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """c_i+ = the mean raw local gradient over the round's steps."""
-    return [np.asarray(g, dtype=np.float32) for g in mean_gradient]
-
-
-def next_local_variate(c_global: Sequence[np.ndarray], c_local: Sequence[np.ndarray], update: Sequence[np.ndarray],
-                       local_iters: int, lr: float) -> list[np.ndarray]:
-    """c_i+ = c_i - c + (x - y_i) / (I·η), with ``update`` = y_i - x."""
-    scale = 1.0 / (local_iters * lr)
-    return [(np.asarray(ci, dtype=np.float32) - np.asarray(c, dtype=np.float32) - scale * np.asarray(u, dtype=np.float32)).astype(np.float32)
-            for c, ci, u in zip(c_global, c_local, update, strict=True)]

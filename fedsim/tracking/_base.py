@@ -160,12 +160,11 @@ def open_tracker(config: Mapping[str, Any], output_dir: Path | None, *, first_st
     if kind == "none":
         return None
     module = TRACKERS[kind][0]
-    guarded = Guarded(kind, None)  # type: ignore[arg-type]
     try:
         tracker = importlib.import_module(module, __package__).TRACKER(config, output_dir, first_step=first_step)
     except Exception as error:  # noqa: BLE001 - as any tracker failure: one line, the run goes on
         warn_once(f"tracking={kind} could not start ({type(error).__name__}: {' '.join(str(error).split())[:200]}); the run goes on")
         return None
-    guarded.tracker = tracker
+    guarded = Guarded(kind, tracker)
     guarded.start()
     return guarded
