@@ -35,10 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import load_average, print_load_average  # noqa: E402
 
-from kernels.calibration import LayerStats  # noqa: E402
-from kernels.masks import nm_mask, wanda_score  # noqa: E402
-from kernels.modules import CompressedLinear  # noqa: E402
-from kernels.prune import optimal_reconstruction, sparsegpt_prune  # noqa: E402
+from fedsim_kernels.calibration import LayerStats  # noqa: E402
+from fedsim_kernels.masks import nm_mask, wanda_score  # noqa: E402
+from fedsim_kernels.modules import CompressedLinear  # noqa: E402
+from fedsim_kernels.prune import optimal_reconstruction, sparsegpt_prune  # noqa: E402
 
 THREADS = 2
 

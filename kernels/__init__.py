@@ -1,16 +1,36 @@
-"""kernels: sparse-quant compression primitives (pure PyTorch, CPU; never imports fedsim).
+"""fedsim_kernels (the kernels/ folder): sparse-quant compression primitives (pure PyTorch, CPU; never imports fedsim).
 
 Calibration statistics, pruning scores and masks, quantization (RTN, SLiM-Quant, GPTQ),
 Hessian-aware pruning (SparseGPT, OPTIMA), low-rank compensation (SLiM-LoRA) and packed storage
 formats; learnable masks (LEAP, PATCH), MKOR; Hugging Face checkpoints in and PEFT adapters out.
 Conventions: W is (d_out, d_in), y = x·Wᵀ, calibration inputs X are (tokens, d_in).
 
-Names load on first use (PEP 562): ``import kernels.recipe`` validates a recipe without torch.
+Names load on first use (PEP 562): ``import fedsim_kernels.recipe`` validates a recipe without torch.
 """
 
 from __future__ import annotations
 
 import importlib
+
+if __name__ == "kernels":
+    # Imported by its folder's name, because a checkout's root is on sys.path (``python`` run
+    # there). That name belongs to the Hugging Face Hub's package, which transformers imports:
+    # load that one in this module's place, so the folder can never shadow it.
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _root]
+    _spec = importlib.machinery.PathFinder.find_spec("kernels", _path)
+    if _spec is None or _spec.loader is None:
+        raise ModuleNotFoundError(
+            "No module named 'kernels' (fedsim's kernels/ folder imports as fedsim_kernels)", name="kernels"
+        )
+    _hub = importlib.util.module_from_spec(_spec)
+    sys.modules["kernels"] = _hub
+    _spec.loader.exec_module(_hub)
 
 _EXPORTS = {
     "LayerStats": "calibration",
@@ -89,7 +109,7 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> object:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'kernels' has no attribute {name!r}")
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value  # cache: the next lookup does not come back here
     return value

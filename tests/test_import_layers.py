@@ -64,12 +64,12 @@ ALLOWED = {
 }
 # Third-party packages a layer must never import, even lazily inside a function.
 FORBIDDEN_THIRD_PARTY = {
-    "fedsim.world": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
-    "fedsim.control": {"torch", "flwr", "sklearn", "kernels"},
+    "fedsim.world": {"torch", "flwr", "pymoo", "sklearn", "fedsim_kernels"},
+    "fedsim.control": {"torch", "flwr", "sklearn", "fedsim_kernels"},
     "fedsim.config": {"torch", "flwr", "pymoo", "sklearn"},
-    "fedsim.theory": {"torch", "flwr", "sklearn", "kernels"},
-    "fedsim.ledger": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
-    "fedsim.envs": {"torch", "flwr", "pymoo", "sklearn", "kernels"},
+    "fedsim.theory": {"torch", "flwr", "sklearn", "fedsim_kernels"},
+    "fedsim.ledger": {"torch", "flwr", "pymoo", "sklearn", "fedsim_kernels"},
+    "fedsim.envs": {"torch", "flwr", "pymoo", "sklearn", "fedsim_kernels"},
     "fedsim.tasks": {"pymoo", "sklearn"},
     "fedsim.federation": {"pymoo", "sklearn"},
 }

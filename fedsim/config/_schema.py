@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from kernels.recipe import LANGUAGE_MODELS as LM_MODELS
-from kernels.recipe import RecipeError, check_recipe
+from fedsim_kernels.recipe import LANGUAGE_MODELS as LM_MODELS
+from fedsim_kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
 from ..control._handover_config import HandoverConfig

@@ -8,7 +8,7 @@ file.
 
 from __future__ import annotations
 
-from kernels.recipe import LANGUAGE_MODELS
+from fedsim_kernels.recipe import LANGUAGE_MODELS
 
 from ..qnn._names import MODELS as CLASSIFIER_MODELS
 

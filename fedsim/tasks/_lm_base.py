@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from flwr.app import ArrayRecord
 from torch import nn
 
-import kernels
+import fedsim_kernels as kernels
 
 from ..errors import ConfigError
 from ..torch_rng import torch_stream

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from flwr.app import ArrayRecord
 from torch import nn
 
-import kernels
+import fedsim_kernels as kernels
 
 from ..config import OperatingPoint
 from ..torch_rng import torch_stream

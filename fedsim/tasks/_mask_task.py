@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from flwr.app import ArrayRecord
 from torch import nn
 
-import kernels
+import fedsim_kernels as kernels
 
 from ..config import OperatingPoint
 from ..ledger import Column

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-import kernels
+import fedsim_kernels as kernels
 
 from ..workload import Workload
 

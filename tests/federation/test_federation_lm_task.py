@@ -71,7 +71,7 @@ def test_lm_runs_reject_quantized_adapter_training():
 def test_federated_calibration_gives_the_centralized_compressed_model():
     import copy
 
-    import kernels
+    import fedsim_kernels as kernels
 
     task = build_task(_config(calibration="federated"))
     batches, groups = task.calibration_data("federated")
@@ -89,7 +89,7 @@ def test_federated_calibration_gives_the_centralized_compressed_model():
 
 
 def test_the_base_loads_from_a_local_checkpoint_directory(tmp_path):
-    import kernels
+    import fedsim_kernels as kernels
 
     arch = kernels.TinyLMConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, context=32)
     saved = kernels.train_tiny_lm(arch, kernels.generate_corpus(3, 20_000), steps=20, seed=3)
@@ -143,7 +143,7 @@ HF_LM = {"corpus_chars": 30_000, "context": 32, "group_size": 32, "rank_ratio": 
 def test_a_hugging_face_llama_fine_tunes_and_its_adapters_load_with_peft(tmp_path):
     peft = pytest.importorskip("peft")
     transformers = pytest.importorskip("transformers")
-    import kernels
+    import fedsim_kernels as kernels
 
     checkpoint = _hf_checkpoint(tmp_path / "llama")
     config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**HF_LM, "checkpoint": str(checkpoint)}})

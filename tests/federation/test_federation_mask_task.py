@@ -8,7 +8,7 @@ import torch
 from run_helpers import TINY_LM
 
 import fedsim
-import kernels
+import fedsim_kernels as kernels
 from fedsim.tasks import build_task
 
 MASKS = {**TINY_LM, "rounds": 2, "model": {"name": "tinylm_masks", "hidden": []},

@@ -7,7 +7,7 @@ import torch
 from run_helpers import TINY_LM, tiny_overrides
 
 import fedsim
-import kernels
+import fedsim_kernels as kernels
 from fedsim.tasks import build_task
 from fedsim.tasks._optimizer import optimizer_part
 

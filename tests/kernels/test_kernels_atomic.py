@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from kernels import TinyLM, TinyLMConfig
-from kernels._atomic import atomic_write
-from kernels.pipeline import save_compressed
+from fedsim_kernels import TinyLM, TinyLMConfig
+from fedsim_kernels._atomic import atomic_write
+from fedsim_kernels.pipeline import save_compressed
 
 
 @pytest.fixture

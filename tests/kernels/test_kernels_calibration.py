@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kernels import LayerStats, nm_mask, unstructured_mask, wanda_score
+from fedsim_kernels import LayerStats, nm_mask, unstructured_mask, wanda_score
 
 D_IN = 64
 OUTLIERS = [3, 17, 40]

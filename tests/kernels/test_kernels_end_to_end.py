@@ -25,8 +25,8 @@ import math
 import pytest
 import torch
 
-from kernels.pipeline import SLIM_RECIPE, compress_model, load_compressed, save_compressed
-from kernels.tinylm import TinyLM, TinyLMConfig, encode, load_corpus, load_pretrained, perplexity, train_tiny_lm, unigram_perplexity
+from fedsim_kernels.pipeline import SLIM_RECIPE, compress_model, load_compressed, save_compressed
+from fedsim_kernels.tinylm import TinyLM, TinyLMConfig, encode, load_corpus, load_pretrained, perplexity, train_tiny_lm, unigram_perplexity
 
 TRAIN_CHARS = 180_000
 SLIM = {k: v for k, v in SLIM_RECIPE.items() if k not in ("sparsity", "bits")}  # wanda, slim quant, slim lora

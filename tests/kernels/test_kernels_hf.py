@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import kernels
+import fedsim_kernels as kernels
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hf_checkpoints import tiny_hf_checkpoint  # noqa: E402

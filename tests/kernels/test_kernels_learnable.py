@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kernels.learnable import (
+from fedsim_kernels.learnable import (
     PATTERNS_24,
     Gumbel24Mask,
     GumbelSigmoidMask,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kernels import (
+from fedsim_kernels import (
     double_pruned_mask,
     magnitude_score,
     mask_density,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from kernels.mkor import MKOR, sherman_morrison_update
+from fedsim_kernels.mkor import MKOR, sherman_morrison_update
 
 
 
@@ -295,7 +295,7 @@ class _TwoLinears(nn.Module):
 
 @pytest.mark.parametrize("inner", ["sgd", "adamw"])
 def test_adapter_factors_are_preconditioned_as_two_linear_layers(inner):
-    from kernels import CompressedLinear
+    from fedsim_kernels import CompressedLinear
 
     torch.manual_seed(3)
     dense = nn.Linear(6, 3)

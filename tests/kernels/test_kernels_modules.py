@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kernels.masks import nm_mask, unstructured_mask
-from kernels.modules import CompressedLinear
-from kernels.packing import bits_per_weight, packed_nbytes
-from kernels.quant import QuantSpec, dequantize, quantize
+from fedsim_kernels.masks import nm_mask, unstructured_mask
+from fedsim_kernels.modules import CompressedLinear
+from fedsim_kernels.packing import bits_per_weight, packed_nbytes
+from fedsim_kernels.quant import QuantSpec, dequantize, quantize
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -245,7 +245,7 @@ def test_from_codes_rejects_out_of_range_codes_and_bad_masks():
 
 
 def test_auto_path_takes_the_float32_gemm_from_dense_batch_rows_on():
-    from kernels.modules import DENSE_BATCH_ROWS
+    from fedsim_kernels.modules import DENSE_BATCH_ROWS
 
     layer, _, _ = _layer(4, 32, "2:4")
     assert layer.kernel == "int4pack_bf16"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from kernels import (
+from fedsim_kernels import (
     QuantSpec,
     bits_per_weight,
     nm_mask,

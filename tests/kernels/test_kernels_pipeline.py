@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from kernels.calibration import LayerStats
-from kernels.modules import CompressedLinear
-from kernels.pipeline import SLIM_RECIPE, CompressionReport, compress_model, find_blocks
-from kernels.prune import layer_output_error
-from kernels.tinylm import TinyLM, TinyLMConfig, encode, load_corpus
+from fedsim_kernels.calibration import LayerStats
+from fedsim_kernels.modules import CompressedLinear
+from fedsim_kernels.pipeline import SLIM_RECIPE, CompressionReport, compress_model, find_blocks
+from fedsim_kernels.prune import layer_output_error
+from fedsim_kernels.tinylm import TinyLM, TinyLMConfig, encode, load_corpus
 
 CFG = TinyLMConfig(d_model=128, n_layers=2, n_heads=4, d_ff=256, context=32)
 BLOCK_LAYERS = ["attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj", "mlp.fc1", "mlp.fc2"]
@@ -226,7 +226,7 @@ def test_empty_calibration_fails(base):
 def test_federated_calibration_equals_centralized_exactly():
     """Statistics gathered per client, serialized and merged give the same masks and adapters as
     statistics over all the clients' batches at once (they are sums)."""
-    import kernels
+    import fedsim_kernels as kernels
 
     torch.manual_seed(0)
     base = kernels.TinyLM(kernels.TinyLMConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, context=16))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from kernels import (
+from fedsim_kernels import (
     LayerStats,
     QuantSpec,
     layer_output_error,

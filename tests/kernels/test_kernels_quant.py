@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from kernels import (
+from fedsim_kernels import (
     LayerStats,
     QuantSpec,
     absmax_clip,

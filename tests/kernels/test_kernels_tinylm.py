@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kernels.tinylm import (
+from fedsim_kernels.tinylm import (
     CORPUS_FILE,
     TinyLM,
     TinyLMConfig,
