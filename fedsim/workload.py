@@ -19,12 +19,27 @@ class Workload:
     macs: float  # N_c, MACs per forward pass of one sample
     activations: int  # O_c, activation count in the memory terms
     input_size: int  # x_dim, values per input sample (read from DRAM)
+    # MACs of the backward pass of one sample, when measured; None: twice the forward (the
+    # Green-QFL model's input and weight gradients, what the papers' constants assume).
+    backward_macs: float | None = None
 
     def __post_init__(self) -> None:
         check_int("workload.params", self.params, 1)
         check_float("workload.macs", self.macs, low=0, low_open=True)
+        if self.backward_macs is not None:
+            check_float("workload.backward_macs", self.backward_macs, low=0, low_open=True)
         check_int("workload.activations", self.activations, 1)
         check_int("workload.input_size", self.input_size, 1)
+
+    @property
+    def backward_macs_or_default(self) -> float:
+        """Backward MACs of one sample: measured, or twice the forward."""
+        return 2.0 * self.macs if self.backward_macs is None else self.backward_macs
+
+    @property
+    def training_macs(self) -> float:
+        """Forward plus backward MACs of one training sample."""
+        return self.macs + self.backward_macs_or_default
 
     @classmethod
     def green_qfl_paper(cls) -> Workload:

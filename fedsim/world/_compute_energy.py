@@ -86,15 +86,15 @@ class QnnEnergyModel:
     def backward_energy(self, workload: Workload) -> float:
         """E_back: backward pass of one sample at full precision, independent of n."""
         e_max = self.mac_energy_j
-        n_c = workload.macs
+        backward_macs = workload.backward_macs_or_default  # 2·N_c in the paper
         spill_bits = max(
             _FULL_PRECISION_BITS * workload.params + 64.0 * workload.activations - self.sram_bits,
             0.0,
         )
         # The Green-QFL release adds one more term, ~1e-6 of the total; it is omitted here.
         return (
-            2.0 * n_c * e_max
-            + 2.0 * n_c * e_max / math.sqrt(self.pe_reuse)
+            backward_macs * e_max
+            + backward_macs * e_max / math.sqrt(self.pe_reuse)
             + self.dram_factor * e_max * spill_bits
         )
 

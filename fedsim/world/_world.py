@@ -38,8 +38,6 @@ from fedsim.world._motion import build_motion
 from fedsim.world._observation import Observation
 from fedsim.world._round import AUTO_CHANNEL, RoundOutcome, RoundPlan, _frozen_array
 
-# Forward plus a backward of twice the forward: the usual 1 + 2 MAC count of a training step.
-_TRAIN_MACS_PER_FORWARD = 3.0
 CSI_KINDS = ("large_scale", "perfect", "noisy")
 # Drop reasons a round assigns, by code (0: delivered).
 _REASONS = np.array(["", "packet_error", "deadline", "handover", "battery", MESSAGE_LOSS], dtype=object)
@@ -440,11 +438,11 @@ class World:
             return np.asarray(seconds, float) * self.slowdown[devices], np.asarray(joules, float)
         energy = self.energy_model
         joules = np.zeros(devices.shape)
-        macs = 0.0
+        training_macs = 0.0  # forward + backward of one sample
         for (workload, bits), per_bits_j in zip(self.workload_parts, self._iteration_energy_j):
             joules = joules + iters * (per_bits_j[precision] if bits is None else per_bits_j[int(bits)])
-            macs += workload.macs
-        macs_per_iter = energy.batch_size * _TRAIN_MACS_PER_FORWARD * macs
+            training_macs += workload.training_macs
+        macs_per_iter = energy.batch_size * training_macs
         seconds = iters * macs_per_iter / cfg.devices.macs_per_s
         # x * 1.0 is x: uniform devices skip the gather and the product.
         return seconds if self._uniform_speed else seconds * self.slowdown[devices], np.asarray(joules, float)
