@@ -28,6 +28,7 @@ from ._run_plots import plot_run
 from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
 from ._swarm_plots import plot_gap_with_bound, plot_rounds_vs_sweep, plot_swarm_snapshot
 from ._table import summary_table
+from ._seed_groups import Band, Interval, SeedGroup, band_vs_energy, band_vs_rounds, seed_groups, seed_table, t_interval
 
 __all__ = [
     "plot_condition_samples",
@@ -59,6 +60,14 @@ __all__ = [
     "comparison_series",
     "sweep_rows",
     "summary_table",
+    "SeedGroup",
+    "Band",
+    "Interval",
+    "seed_groups",
+    "band_vs_rounds",
+    "band_vs_energy",
+    "t_interval",
+    "seed_table",
     "main",
     "RUN_SUMMARY_COLUMNS",
     "SWEEP_METRIC_COLUMNS",

@@ -11,6 +11,7 @@ from typing import Sequence
 from ._comparison_plots import plot_comparison
 from ._ledger_io import LedgerError, PathLike, find_runs, is_run_dir, load_run, run_metrics
 from ._run_plots import plot_run
+from ._seed_groups import seed_groups, seed_table
 from ._sweep_plots import NO_RUN_MESSAGE, plot_sweep, sweep_rows
 from ._table import summary_table
 
@@ -60,6 +61,9 @@ def _describe(path: Path) -> str:
         return summary_table([row], RUN_SUMMARY_COLUMNS)
     runs = [load_run(p) for p in find_runs(path)]
     columns, rows = sweep_rows(runs, root=path)
+    groups = seed_groups(runs)
+    if groups is not None:  # seeds repeat: the per-group table of means and 95% intervals too
+        return summary_table(rows, columns) + "\n\n" + seed_table(groups)
     return summary_table(rows, columns)
 
 

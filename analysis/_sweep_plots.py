@@ -22,6 +22,7 @@ from ._ledger_io import (  # noqa: E402
     varying_keys,
 )
 from ._comparison_plots import mixes_federations, plot_comparison  # noqa: E402
+from ._seed_groups import seed_groups  # noqa: E402
 from ._plot_common import (  # noqa: E402
     ACCURACY_LABEL,
     ENERGY_LABEL,
@@ -216,6 +217,11 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
     Every run directory below ``sweep_dir`` is one configuration, labelled by
     the config keys that vary across runs.  ``out_dir`` defaults to
     ``sweep_dir``.  Raises ``FileNotFoundError`` when no run is found.
+
+    When ``seed`` varies and some configuration was run with 2 or more seeds, the runs are grouped
+    by the other varying keys: both figures then draw each group's mean over seeds with a shaded
+    95% Student-t band (a group of one seed: a plain line), and ``seed_summary.csv`` (one row per
+    group: n seeds, mean and 95% half-width per metric) is written after ``sweep_summary.csv``.
     """
     root = Path(sweep_dir)
     runs = _load_sweep(root)
@@ -226,10 +232,19 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
     cols = colours(len(runs))
     target = target_accuracy(runs)
 
-    written = [
-        _draw_tradeoff(runs, labels, sweep_label(runs, short=True), cols, out / TRADEOFF, target),
-        _draw_rounds(runs, labels, cols, out / SWEEP_ACCURACY_VS_ROUNDS, target),
-    ]
+    groups = seed_groups(runs)
+    if groups is not None:  # seeds repeat: one mean curve with a 95% band per group of seeds
+        from ._seed_plots import SEED_SUMMARY, draw_seed_rounds, draw_seed_tradeoff, write_seed_summary  # uses this module
+
+        written = [
+            draw_seed_tradeoff(groups, out / TRADEOFF, target),
+            draw_seed_rounds(groups, out / SWEEP_ACCURACY_VS_ROUNDS, target),
+        ]
+    else:
+        written = [
+            _draw_tradeoff(runs, labels, sweep_label(runs, short=True), cols, out / TRADEOFF, target),
+            _draw_rounds(runs, labels, cols, out / SWEEP_ACCURACY_VS_ROUNDS, target),
+        ]
     if any(has_perplexity(run) for run in runs):
         written.append(draw_perplexity(runs, labels, cols, out / PERPLEXITY_VS_ENERGY))
     if mixes_federations(runs):  # sync against async: their clocks differ, so time gets its own axis
@@ -242,4 +257,6 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
             ([_csv_cell(row.get(c)) for c in columns] for row in rows),
         )
     )
+    if groups is not None:
+        written.append(write_seed_summary(groups, out / SEED_SUMMARY))
     return written

@@ -45,20 +45,20 @@ CASES = [
     ("policy-unknown", ["run", "policy=oracle"], "policy='oracle' is not allowed: one of"),
     ("policy-devices-out-of-range", ["run", "policy=fixed", "policy.devices=[0,99]"], "policy.devices=[0, 99] is not allowed"),
     # dataset
-    ("dataset-unknown", ["run", "dataset=cifar10"], "dataset='cifar10' is not allowed: one of digits, fashion_mnist, mnist"),
+    ("dataset-unknown", ["run", "dataset=imagenet"], "dataset='imagenet' is not allowed: one of cifar10, digits, fashion_mnist, femnist, hf, mnist, npz, shakespeare"),
     ("dataset-no-path", ["run", "dataset=mnist"], "dataset.path=None is not allowed"),
     ("dataset-path-list", ["run", "dataset=mnist", "dataset.path=[a,b]"], "dataset.path=['a', 'b'] is not allowed"),
     ("dataset-path-missing", ["run", "dataset=mnist", "dataset.path=/nonexistent/mnist"], "dataset.path='/nonexistent/mnist'"),
     ("dataset-test-fraction", ["run", "dataset.test_fraction=1.0"], "dataset.test_fraction=1.0 is not allowed"),
     ("dataset-download-string", ["run", "dataset.download=maybe"], "dataset.download='maybe' is not allowed: true or false"),
-    ("dataset-1x1-images", ["run", "dataset=mnist", f"dataset.path={IN}/idx_1x1", "model=cnn"], "images of shape (1, 1, 1)"),
+    ("dataset-1x1-images", ["run", "dataset=mnist", f"dataset.path={IN}/idx_1x1", "model=cnn"], "inputs of shape (1, 1, 1)"),
     ("dataset-garbage-idx", ["run", "dataset=mnist", f"dataset.path={IN}/idx_garbage"], "t10k-images-idx3-ubyte"),
     # partition
     ("partition-kind", ["run", "partition.kind=random"], "partition.kind='random' is not allowed"),
     ("partition-alpha-zero", ["run", "partition.kind=dirichlet", "partition.alpha=0"], "partition.alpha=0.0 is not allowed"),
     ("partition-too-many-shards", ["run", "partition.kind=shards", "partition.shards_per_device=100000"], "partition.shards_per_device=100000"),
     ("section-as-string", ["run", "train=sgd", "train.lr=0.1"], "train='sgd' is not allowed: a mapping of TrainConfig fields"),
-    ("partition-group-unknown", ["run", "partition=halves"], "partition='halves' is not allowed: one of dirichlet, iid, shards"),
+    ("partition-group-unknown", ["run", "partition=halves"], "partition='halves' is not allowed: one of dirichlet, iid, natural_id, pathological, shards"),
     ("more-devices-than-samples", ["run", "world.num_devices=5000", "op.devices_per_round=2"], "world.num_devices=5000 is not allowed"),
     # model
     ("model-unknown", ["run", "model=resnet"], "model='resnet' is not allowed"),
@@ -175,6 +175,29 @@ CASES = [
     ("plot-truncated-row", ["plot", f"{IN}/run_truncated_row"], "rounds.csv"),
     ("plot-header-only", ["plot", f"{IN}/run_header_only"], "rounds.csv"),
     ("plot-empty-rounds", ["plot", f"{IN}/run_empty_rounds"], "rounds.csv"),
+    # your own data (issue 29): npz, hf, the LEAF sets, CIFAR-10 and flwr-datasets' partitions
+    ("npz-no-path", ["run", "dataset=npz"], "dataset.path=None is not allowed: an .npz file holding x_train"),
+    ("npz-missing-file", ["run", "dataset=npz", "dataset.path=/nonexistent/data.npz"], "(no such file)"),
+    ("npz-not-a-zip", ["run", "dataset=npz", f"dataset.path={IN}/empty.txt"], "not a readable .npz"),
+    ("npz-missing-arrays", ["run", "dataset=npz", f"dataset.path={IN}/npz_partial.npz"], "missing array(s) x_test, y_test"),
+    ("npz-object-arrays", ["run", "dataset=npz", f"dataset.path={IN}/npz_objects.npz"], "not a readable .npz"),
+    ("npz-channels-last-string", ["run", "dataset=npz", "dataset.channels_last=maybe"], "dataset.channels_last='maybe' is not allowed"),
+    ("hf-neither-source", ["run", "dataset=hf"], "dataset.hf_name=None is not allowed: a hub dataset id"),
+    ("hf-both-sources", ["run", "dataset=hf", "dataset.hf_name=a/b", "dataset.path=/tmp"], "dataset.hf_name='a/b' is not allowed"),
+    ("hf-hub-without-download", ["run", "dataset=hf", "dataset.hf_name=uoft-cs/cifar10"], "dataset.download=False is not allowed"),
+    ("hf-not-a-saved-dataset", ["run", "dataset=hf", f"dataset.path={IN}/idx_1x1"], "not a datasets save_to_disk directory"),
+    ("hf-missing-column", ["run", "dataset=hf", f"dataset.path={IN}/hf_small", "dataset.image_key=pixels"], "dataset.image_key='pixels' is not allowed: a column of"),
+    ("hf-missing-split", ["run", "dataset=hf", f"dataset.path={IN}/hf_small", "dataset.train_split=validation"], "dataset.train_split='validation' is not allowed"),
+    ("hf-empty-label-key", ["run", "dataset=hf", "dataset.path=/tmp", "dataset.label_key="], "dataset.label_key"),
+    ("cifar10-no-path", ["run", "dataset=cifar10"], "dataset.path=None is not allowed: a directory holding cifar-10-batches-py (or set download=true)"),
+    ("femnist-no-path", ["run", "dataset=femnist"], "dataset.path=None is not allowed: a LEAF femnist directory"),
+    ("max-clients-zero", ["run", "dataset.max_clients=0"], "dataset.max_clients=0 is not allowed"),
+    ("natural-id-without-clients", ["run", "partition=natural_id"], "partition.kind='natural_id' is not allowed: a dataset with a natural partition"),
+    ("natural-id-wrong-device-count", ["run", "dataset=npz", f"dataset.path={IN}/npz_clients.npz", "partition=natural_id"], "world.num_devices=4 is not allowed: 3, the number of natural clients"),
+    ("pathological-zero-classes", ["run", "partition=pathological", "partition.classes_per_device=0"], "partition.classes_per_device=0 is not allowed"),
+    ("exponential-too-many-devices", ["run", "partition.kind=exponential", "world.num_devices=12", "op.devices_per_round=2"], "world.num_devices=12 is not allowed"),
+    ("min-partition-size-negative", ["run", "partition.min_partition_size=-1"], "partition.min_partition_size=-1 is not allowed"),
+    ("dirichlet-unreachable", ["run", "partition=dirichlet", "partition.alpha=0.001", "world.num_devices=20"], "partition.alpha=0.001 is not allowed: a value flwr-datasets' dirichlet partitioner can use"),
 ]
 
 GOOD_ROUNDS = "round,sim_time_s,energy_cum_j,test_accuracy\n0,0.0,0.0,0.1\n1,1.0,0.5,0.4\n"
@@ -193,6 +216,15 @@ def _write_inputs(root: Path) -> None:
     (root / "sigma_short.txt").write_text("1e-8\n2e-8\n3e-8\n")
     (root / "trace_backwards.csv").write_text("device,start_s,end_s\n0,0,3\n1,5,2\n")
     (root / "empty.txt").write_text("")
+    np.savez(root / "npz_partial.npz", x_train=np.zeros((4, 2), np.float32), y_train=np.arange(4) % 2)
+    np.savez(root / "npz_objects.npz", x_train=np.array([[{}]] * 4, dtype=object), y_train=np.arange(4) % 2,
+             x_test=np.zeros((2, 1)), y_test=np.arange(2))
+    np.savez(root / "npz_clients.npz", x_train=np.zeros((30, 2), np.float32), y_train=np.arange(30) % 2,
+             x_test=np.zeros((4, 2), np.float32), y_test=np.arange(4) % 2, client_train=np.arange(30) % 3)
+    import datasets
+
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"image": [[0.0, 1.0]] * 8, "label": [0, 1] * 4})}).save_to_disk(
+        str(root / "hf_small"))
     llama = {"model_type": "llama", "vocab_size": 384, "hidden_size": 64, "num_hidden_layers": 2}
     _write_dirs(root, {
         "ckpt_empty": {},

@@ -46,22 +46,56 @@ MASKS = ("leap", "patch")  # learnable masks of model=tinylm_masks: per-weight G
 OPTIMIZERS = ("sgd", "adamw", "mkor")
 
 
+# What dataset.path holds for each dataset that reads files.
+_PATH_HOLDS = {
+    "mnist": "a directory holding the mnist IDX files",
+    "fashion_mnist": "a directory holding the fashion_mnist IDX files",
+    "cifar10": "a directory holding cifar-10-batches-py",
+    "femnist": "a LEAF femnist directory (train/ and test/ JSON files)",
+    "shakespeare": "a LEAF shakespeare directory (train/ and test/ JSON files)",
+    "npz": "an .npz file holding x_train, y_train, x_test, y_test",
+    "hf": "a directory written by datasets' save_to_disk",
+}
+# Datasets whose files dataset.download fetches (the LEAF sets from the Hugging Face hub).
+_DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar10", "femnist", "shakespeare")
+
+
 @dataclass
 class DatasetConfig:
     name: str = "digits"
     path: str | None = None
     download: bool = False
     test_fraction: float = 0.2
+    # dataset=hf: a hub dataset (downloaded) or dataset.path (a save_to_disk directory), its columns
+    # and splits; a missing test split is cut from the train split by test_fraction.
+    hf_name: str | None = None
+    image_key: str = "image"
+    label_key: str = "label"
+    client_key: str | None = None  # a column naming each example's client (partition.kind=natural_id)
+    train_split: str = "train"
+    test_split: str = "test"
+    channels_last: bool = False  # npz images stored (N, H, W, C)
+    max_clients: int | None = None  # femnist / shakespeare: keep the first k writers or roles
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, DATASETS)
-        check_optional_str("path", self.path, "a directory holding the IDX files, or null")
+        check_optional_str("path", self.path, "a file or directory path, or null")
         check_bool("download", self.download)
         self.test_fraction = check_float("test_fraction", self.test_fraction, low=0, high=1, low_open=True, high_open=True)
-        if self.name != "digits" and self.path is None and not self.download:
-            raise ConfigError(
-                "path", None, f"a directory holding the {self.name} IDX files (or set download=true)"
-            )
+        check_optional_str("hf_name", self.hf_name, "a Hugging Face dataset id (e.g. uoft-cs/cifar10), or null")
+        for key in ("image_key", "label_key", "train_split", "test_split"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise ConfigError(key, getattr(self, key), "a non-empty string")
+        check_optional_str("client_key", self.client_key, "a column name, or null")
+        check_bool("channels_last", self.channels_last)
+        if self.max_clients is not None:
+            self.max_clients = check_int("max_clients", self.max_clients, 1)
+        if self.name == "hf":
+            if (self.hf_name is None) == (self.path is None):
+                raise ConfigError("hf_name", self.hf_name, "a hub dataset id, or null with dataset.path a save_to_disk directory (one of the two)")
+        elif self.name != "digits" and self.path is None and not (self.download and self.name in _DOWNLOADABLE):
+            also = " (or set download=true)" if self.name in _DOWNLOADABLE else ""
+            raise ConfigError("path", None, _PATH_HOLDS[self.name] + also)
 
 
 @dataclass
@@ -69,11 +103,15 @@ class PartitionConfig:
     kind: str = "iid"
     alpha: float = 0.5
     shards_per_device: int = 2
+    classes_per_device: int = 2  # pathological
+    min_partition_size: int = 1  # dirichlet: redraw until every device holds this many (flwr-datasets' default is 10)
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, PARTITION_KINDS)
         self.alpha = check_float("alpha", self.alpha, low=0, low_open=True)
         self.shards_per_device = check_int("shards_per_device", self.shards_per_device, 1)
+        self.classes_per_device = check_int("classes_per_device", self.classes_per_device, 1)
+        self.min_partition_size = check_int("min_partition_size", self.min_partition_size, 0)
 
 
 @dataclass

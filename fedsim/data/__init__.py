@@ -13,11 +13,9 @@ _EXPORTS = {
     "DATASETS": "._names",
     "load_dataset": "._load",
     "PARTITION_KINDS": "._names",
-    "dirichlet_partition": "._partition",
     "iid_partition": "._partition",
     "label_skew": "._partition",
     "partition": "._partition",
-    "shard_partition": "._partition",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

@@ -1,23 +1,20 @@
-"""Splitting a training set across simulated devices: IID, Dirichlet label skew, label shards.
+"""Splitting a training set across simulated devices.
 
-Every partitioner returns one sorted int64 index array per device; together they use every
-sample exactly once and no device is left empty (an empty device could not train or be weighted).
+``iid`` is fedsim's own: a seeded permutation cut into near-equal parts, which is flwr-datasets'
+IidPartitioner applied to the table shuffled by that permutation (a test shows the two agree);
+it needs no flwr-datasets import, and its ledgers are those of every earlier fedsim release.
+Every other kind is drawn by flwr-datasets' partitioner of that name (``_flwr_partitioners``).
+No device is left empty (an empty device could not train or be weighted).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from fedsim.errors import ConfigError
+from fedsim.data._flwr_partitioners import PartitionParams, flwr_partition
 from fedsim.data._names import PARTITION_KINDS
+from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
-
-
-# Resampling Dirichlet draws until no device is empty almost always succeeds quickly for
-# moderate alpha; for tiny alpha and many devices it may never, so the loop is bounded.
-_DIRICHLET_TRIES = 100
 
 
 def _check_num_devices(num_devices: int, num_samples: int) -> None:
@@ -37,81 +34,6 @@ def iid_partition(num_samples: int, num_devices: int, rng: np.random.Generator) 
     return _finish(np.array_split(rng.permutation(num_samples), num_devices))
 
 
-def _dirichlet_counts(
-    class_sizes: np.ndarray, num_devices: int, alpha: float, rng: np.random.Generator
-) -> np.ndarray:
-    """(classes, devices) sample counts: each class cut by Dir(alpha) proportions over devices."""
-    counts = np.empty((len(class_sizes), num_devices), dtype=np.int64)
-    for c, size in enumerate(class_sizes):
-        proportions = rng.dirichlet(np.full(num_devices, alpha))
-        cuts = np.round(np.cumsum(proportions)[:-1] * size).astype(np.int64)
-        counts[c] = np.diff(np.concatenate(([0], cuts, [size])))
-    return counts
-
-
-def dirichlet_partition(
-    labels: np.ndarray, num_devices: int, alpha: float, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Label-skewed parts: per class, device shares ~ Dir(alpha); smaller alpha, stronger skew."""
-    labels = np.asarray(labels)
-    _check_num_devices(num_devices, len(labels))
-    if not alpha > 0:
-        raise ConfigError("partition.alpha", alpha, "a positive number")
-    classes, inverse = np.unique(labels, return_inverse=True)
-    # Shuffle within classes once: which samples a device gets is independent of how many.
-    members = [rng.permutation(np.flatnonzero(inverse == c)) for c in range(len(classes))]
-    class_sizes = np.array([len(m) for m in members])
-    for _ in range(_DIRICHLET_TRIES):
-        counts = _dirichlet_counts(class_sizes, num_devices, alpha, rng)
-        if counts.sum(axis=0).min() > 0:
-            break
-    parts: list[list[np.ndarray]] = [[] for _ in range(num_devices)]
-    for c, class_members in enumerate(members):
-        for device, chunk in enumerate(np.split(class_members, np.cumsum(counts[c])[:-1])):
-            parts[device].append(chunk)
-    merged = [np.concatenate(chunks) for chunks in parts]
-    return _finish(_fill_empty(merged, rng))
-
-
-def _fill_empty(parts: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
-    """Give each empty device one random sample of the currently largest device.
-
-    The largest device has at least two samples while any device is empty, because there are at
-    least as many samples as devices, so this never empties another device.
-    """
-    for device in range(len(parts)):
-        if len(parts[device]):
-            continue
-        donor = max(range(len(parts)), key=lambda d: len(parts[d]))
-        pick = int(rng.integers(len(parts[donor])))
-        parts[device] = parts[donor][pick : pick + 1]
-        parts[donor] = np.delete(parts[donor], pick)
-    return parts
-
-
-def shard_partition(
-    labels: np.ndarray, num_devices: int, shards_per_device: int, rng: np.random.Generator
-) -> list[np.ndarray]:
-    """Pathological non-IID split (McMahan et al.): label-sorted shards dealt at random."""
-    labels = np.asarray(labels)
-    if shards_per_device < 1:
-        raise ConfigError("partition.shards_per_device", shards_per_device, "an integer >= 1")
-    _check_num_devices(num_devices, len(labels))
-    num_shards = num_devices * shards_per_device
-    if num_shards > len(labels):
-        raise ConfigError(
-            "partition.shards_per_device",
-            shards_per_device,
-            f"at most {len(labels) // num_devices} so that each of the {num_shards} shards holds a sample",
-        )
-    # Shuffle before the stable sort so the order within a label, and so shard contents, is seeded.
-    shuffled = rng.permutation(len(labels))
-    ordered = shuffled[np.argsort(labels[shuffled], kind="stable")]
-    shards = np.array_split(ordered, num_shards)
-    deal = rng.permutation(num_shards).reshape(num_devices, shards_per_device)
-    return _finish([np.concatenate([shards[s] for s in row]) for row in deal])
-
-
 def partition(
     labels: np.ndarray,
     num_devices: int,
@@ -119,22 +41,33 @@ def partition(
     seed: int,
     alpha: float = 0.5,
     shards_per_device: int = 2,
+    classes_per_device: int = 2,
+    min_partition_size: int = 1,
+    client_ids: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Split sample indices across ``num_devices`` devices with the partitioner named ``kind``.
 
     Only the parameters of the chosen kind are validated, so a config can keep defaults for the
-    others.
+    others. ``client_ids`` (one per example) is the natural partition ``natural_id`` follows.
     """
     labels = np.asarray(labels)
-    rng = numpy_stream(seed, "partition")
-    runners: dict[str, Callable[[], list[np.ndarray]]] = {
-        "iid": lambda: iid_partition(len(labels), num_devices, rng),
-        "dirichlet": lambda: dirichlet_partition(labels, num_devices, alpha, rng),
-        "shards": lambda: shard_partition(labels, num_devices, shards_per_device, rng),
-    }
-    if kind not in runners:
+    if kind not in PARTITION_KINDS:
         raise ConfigError("partition.kind", kind, "one of " + ", ".join(PARTITION_KINDS))
-    return runners[kind]()
+    if kind == "iid":
+        return iid_partition(len(labels), num_devices, numpy_stream(seed, "partition"))
+    if kind != "natural_id":
+        _check_num_devices(num_devices, len(labels))
+    checks = {"dirichlet": ("partition.alpha", alpha, alpha > 0, "a positive number"),
+              "shards": ("partition.shards_per_device", shards_per_device, shards_per_device >= 1, "an integer >= 1"),
+              "pathological": ("partition.classes_per_device", classes_per_device, classes_per_device >= 1, "an integer >= 1")}
+    if kind in checks and not checks[kind][2]:
+        raise ConfigError(*checks[kind][:2], checks[kind][3])
+    if kind == "shards" and num_devices * shards_per_device > len(labels):
+        raise ConfigError("partition.shards_per_device", shards_per_device,
+                          f"at most {len(labels) // num_devices} so that each of the {num_devices * shards_per_device} shards holds a sample")
+    params = PartitionParams(alpha=alpha, shards_per_device=shards_per_device, classes_per_device=classes_per_device,
+                             min_partition_size=min_partition_size)
+    return flwr_partition(labels, num_devices, kind, seed, params, client_ids)
 
 
 def label_skew(labels: np.ndarray, parts: list[np.ndarray], num_classes: int) -> float:

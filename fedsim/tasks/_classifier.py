@@ -29,7 +29,11 @@ class ClassifierTask(Task):
     @cached_property
     def data(self) -> DataSplit:
         ds = self.config.dataset
-        return load_dataset(ds.name, path=ds.path, download=ds.download, test_fraction=ds.test_fraction, seed=self.config.seed)
+        return load_dataset(
+            ds.name, path=ds.path, download=ds.download, test_fraction=ds.test_fraction, seed=self.config.seed,
+            hf_name=ds.hf_name, image_key=ds.image_key, label_key=ds.label_key, client_key=ds.client_key,
+            train_split=ds.train_split, test_split=ds.test_split, channels_last=ds.channels_last, max_clients=ds.max_clients,
+        )
 
     @cached_property
     def partitions(self) -> list[np.ndarray]:
@@ -41,23 +45,34 @@ class ClassifierTask(Task):
             self.config.seed,
             alpha=p.alpha,
             shards_per_device=p.shards_per_device,
+            classes_per_device=p.classes_per_device,
+            min_partition_size=p.min_partition_size,
+            client_ids=self.data.train.client_ids,
         )
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """The model's input (C, H, W), as the dataset declares it: known without loading it."""
-        return DATASET_SHAPES[self.config.dataset.name][0]
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape, (C, H, W), (D,) or (L,): declared by a built-in dataset (known
+        without loading it), else read from the loaded data."""
+        declared = DATASET_SHAPES.get(self.config.dataset.name)
+        return declared[0] if declared else self.data.train.input_shape
 
     @property
     def num_classes(self) -> int:
-        return DATASET_SHAPES[self.config.dataset.name][1]
+        declared = DATASET_SHAPES.get(self.config.dataset.name)
+        return declared[1] if declared else self.data.train.num_classes
+
+    @property
+    def vocab_size(self) -> int | None:
+        """Token inputs' vocabulary (None for images and features)."""
+        return self.data.train.vocab_size if self.config.dataset.name not in DATASET_SHAPES else None
 
     def prepare(self) -> None:
         """Load the data and check it is what the model is built for (before any file is written)."""
         train = self.data.train
         if (train.input_shape, train.num_classes) != (self.input_shape, self.num_classes):
             raise DataError(
-                f"{self.config.dataset.name} at {self.config.dataset.path}: images of shape {train.input_shape} "
+                f"{self.config.dataset.name} at {self.config.dataset.path}: inputs of shape {train.input_shape} "
                 f"with {train.num_classes} classes; expected {self.input_shape} with {self.num_classes}"
             )
         self.partitions  # the partition's own checks (enough samples for every device and shard)

@@ -50,17 +50,32 @@ def test_dataset_basics() -> None:
         ds.name = "other"  # type: ignore[misc]
 
 
+def test_dataset_takes_features_and_tokens() -> None:
+    features = Dataset(x=np.array([[-3.0, 7.5]], np.float32), y=np.zeros(1, np.int64), num_classes=2, name="f")
+    assert features.input_shape == (2,) and not features.is_tokens
+    tokens = Dataset(x=np.array([[1, 2, 3], [0, 4, 4]], np.int64), y=np.array([3, 1], np.int64), num_classes=5,
+                     name="t", vocab_size=5, client_ids=np.array([7, 9], np.int64))
+    part = tokens.subset([1])
+    assert part.input_shape == (3,) and part.is_tokens and part.client_ids.tolist() == [9] and part.x.tolist() == [[0, 4, 4]]
+
+
 @pytest.mark.parametrize(
     "change",
     [
         {"x": np.zeros((2, 2, 2), np.float32)},
         {"x": np.zeros((2, 1, 2, 2), np.float64)},
-        {"x": np.full((2, 1, 2, 2), 2.0, np.float32)},
+        {"x": np.full((2, 1, 2, 2), np.nan, np.float32)},
         {"y": np.zeros(2, np.int32)},
         {"y": np.zeros(3, np.int64)},
         {"y": np.array([0, 5], np.int64)},
+        {"x": np.zeros((2, 4), np.float32), "vocab_size": 5},  # tokens must be int64
+        {"x": np.array([[0, 5], [1, 2]], np.int64), "vocab_size": 5},  # id out of the vocabulary
+        {"x": np.zeros((2, 4), np.int64)},  # int inputs without a vocabulary
+        {"client_ids": np.array([0, -1], np.int64)},
+        {"client_ids": np.zeros(3, np.int64)},
     ],
-    ids=["3d", "float64", "range", "int32", "length", "label"],
+    ids=["3d", "float64", "nonfinite", "int32", "length", "label", "tokens-float", "token-range", "int-no-vocab",
+         "client-negative", "client-length"],
 )
 def test_dataset_rejects_bad_layout(change: dict[str, np.ndarray]) -> None:
     fields = {"x": np.zeros((2, 1, 2, 2), np.float32), "y": np.zeros(2, np.int64), **change}
@@ -74,7 +89,7 @@ def test_dataset_rejects_bad_layout(change: dict[str, np.ndarray]) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "key"),
     [
-        ({"name": "cifar10"}, "dataset.name"),
+        ({"name": "imagenet"}, "dataset.name"),
         ({"name": "digits", "test_fraction": 0.0}, "dataset.test_fraction"),
         ({"name": "digits", "test_fraction": 1.0}, "dataset.test_fraction"),
         ({"name": "digits", "test_fraction": -0.5}, "dataset.test_fraction"),
@@ -101,7 +116,7 @@ def test_directory_without_idx_files(tmp_path: Path) -> None:
 
 def test_digits_split() -> None:
     split = load_dataset("digits", test_fraction=0.25, seed=3)
-    assert DATASETS == ("digits", "mnist", "fashion_mnist")
+    assert DATASETS[:3] == ("digits", "mnist", "fashion_mnist") and {"npz", "hf", "cifar10", "femnist", "shakespeare"} <= set(DATASETS)
     assert len(split.train) + len(split.test) == 1797
     assert len(split.test) == round(0.25 * 1797)
     for part in (split.train, split.test):
