@@ -47,7 +47,7 @@ class SweepSummary(Callback):
         print(f"sweep: {self.done}{total} jobs done", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from analysis import find_runs, load_run, summary_table, sweep_rows
+        from analysis import find_runs, load_run, seed_groups, seed_table, summary_table, sweep_rows
 
         sweep_dir = Path(config.hydra.sweep.dir)
         runs = [load_run(path) for path in find_runs(sweep_dir)]
@@ -56,4 +56,7 @@ class SweepSummary(Callback):
         columns, rows = sweep_rows(runs, root=sweep_dir)
         print(f"\nsweep: {len(runs)} finished runs in {sweep_dir}")
         print(summary_table(rows, columns))
+        groups = seed_groups(runs)
+        if groups is not None:  # seeds repeated: mean ± 95% interval per configuration
+            print(f"\nover seeds (mean ± 95% interval):\n{seed_table(groups)}")
         print(f"plot it: fedsim plot {sweep_dir}")
