@@ -26,11 +26,12 @@ from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
 from ..optimize._names import DISAGREEMENT_KINDS
-from ..qnn._names import ROUNDING_MODES
+from ..qnn._names import CUSTOM_MODEL, ROUNDING_MODES, load_target
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma
 from ..theory._constants import ConvergenceConstants
 from .._warn import warn_once
+from ._inert import inert_settings
 from ._strategy import StrategyConfig
 from ._tracking import TrackingConfig
 from ..strategies import STRATEGY_NAMES
@@ -117,12 +118,30 @@ class PartitionConfig:
 @dataclass
 class ModelConfig:
     name: str = "mlp"
-    hidden: list[int] = field(default_factory=lambda: [128, 64])
+    hidden: list[int] = field(default_factory=lambda: [128, 64])  # mlp: layer widths; char_lstm: LSTM widths
+    # model=custom: MODULE:FACTORY, an nn.Module class or function (fedsim.qnn._custom), and its
+    # keyword arguments (input_shape, num_classes, vocab_size are added when it names them).
+    # kwargs is null when empty: Hydra will not merge new keys into an empty mapping.
+    target: str | None = None
+    kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, MODEL_NAMES)
         allowed = "a list of layer widths, integers >= 1 (e.g. [128, 64]; [] for none)"
         self.hidden = [check_int("hidden", h, 1, allowed=allowed) for h in check_list("hidden", self.hidden, allowed)]
+        if self.name == "char_lstm" and not self.hidden:
+            raise ConfigError("hidden", self.hidden, "the widths of the LSTM layers with model=char_lstm, e.g. [128, 128]")
+        custom = self.name == CUSTOM_MODEL
+        if self.kwargs is not None:
+            if not isinstance(self.kwargs, Mapping) or not all(isinstance(k, str) for k in self.kwargs):
+                raise ConfigError("kwargs", self.kwargs, "a mapping of the keyword arguments of model.target, e.g. {width: 64}")
+            if self.kwargs and not custom:
+                raise ConfigError("kwargs", dict(self.kwargs), f"null unless model=custom (model={self.name} takes none)")
+            self.kwargs = dict(self.kwargs) or None
+        if custom:  # imported now (a missing module fails before any work, sweeps included); built by the task
+            load_target("target", self.target)
+        elif self.target is not None:
+            raise ConfigError("target", self.target, f"null unless model=custom (model={self.name} is built in)")
 
 
 @dataclass
@@ -358,6 +377,8 @@ class RunConfig:
             self.theory.device_sigma(self.world.num_devices)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
+        for key, value, needs in inert_settings(self):
+            warn_once(f"{key}={value!r} has no effect here: it applies to {needs}")
 
     def _check_asynchronous(self) -> None:
         n = self.world.num_devices
