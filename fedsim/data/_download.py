@@ -1,13 +1,18 @@
-"""Checksummed download of the MNIST-family IDX files from public mirrors."""
+"""Checksummed download of the MNIST-family IDX files from public mirrors, and of one archive
+(``download_file``) with a safe tar extraction (``extract_tar``) for datasets shipped as tarballs."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import os
+import shutil
+import tarfile
 import urllib.request
+import uuid
+import zlib
 from collections.abc import Iterable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fedsim._atomic import atomic_path
 from fedsim._checks import check_int
@@ -140,3 +145,79 @@ def download_idx(
                 f"could not download a verified {file_name} from {', '.join(mirrors)} ({'; '.join(failures)})"
             )
     return root_path
+
+
+# The most an archive may unpack to (CIFAR-10's python tarball unpacks to ~180 MB).
+MAX_EXTRACT_BYTES = 1 << 30
+
+
+def download_file(url: str, dest: str | os.PathLike[str], md5: str, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """``dest`` holding a verified copy of ``url``: kept as it is if its md5 already matches, else
+    fetched (atomically, at most ``max_bytes``). Any failure raises one DataError line naming the
+    file and the URL, and leaves no partial or unverified file at ``dest``."""
+    check_int("download.max_bytes", max_bytes, 1)
+    dest = Path(dest)
+    if dest.is_file() and _md5(dest) == md5:
+        return dest
+    try:
+        _fetch(url, dest, md5, max_bytes)
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise DataError(f"could not download a verified {dest.name} from {url} ({reason})") from None
+    return dest
+
+
+def _unsafe_member(member: tarfile.TarInfo) -> str | None:
+    """Why ``member`` may not be extracted, or None for a plain file or folder inside the root."""
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts or "\\" in member.name or not name.parts:
+        return f"member {member.name!r} points outside the extraction folder"
+    if not (member.isreg() or member.isdir()):
+        return f"member {member.name!r} is a link or special file"
+    return None
+
+
+def extract_tar(
+    archive: str | os.PathLike[str], dest_dir: str | os.PathLike[str], max_bytes: int = MAX_EXTRACT_BYTES
+) -> Path:
+    """Extract the tar (optionally gzip, bz2 or xz) ``archive`` into ``dest_dir``; return ``dest_dir``.
+
+    Only regular files and folders below ``dest_dir`` are allowed: an absolute path, a ``..``
+    part, a link or a device, or more than ``max_bytes`` in all, refuses the whole archive
+    (DataError naming it) before anything is written. Members are unpacked into a hidden temp
+    folder first and then moved into place (replacing files of the same name), so a corrupt
+    archive leaves ``dest_dir`` as it was.
+    """
+    check_int("extract.max_bytes", max_bytes, 1)
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".{archive.name}.{uuid.uuid4().hex}.extract"
+    try:
+        try:
+            with tarfile.open(archive, "r:*") as tar:
+                members = tar.getmembers()
+                for member in members:
+                    if (why := _unsafe_member(member)) is not None:
+                        raise DataError(f"{archive}: {why}; refused")
+                total = sum(m.size for m in members if m.isreg())
+                if total > max_bytes:
+                    raise DataError(f"{archive}: unpacks to {total} bytes, above max_bytes={max_bytes}; refused")
+                # The "data" filter (Python >= 3.11.4) repeats the checks above inside tarfile.
+                extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                tar.extractall(tmp, members=members, **extra)
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise DataError(f"{archive}: not a readable tar archive ({reason})") from None
+        try:
+            # Sorted, so a folder comes before what it holds.
+            for path in sorted(tmp.rglob("*")):
+                target = dest_dir / path.relative_to(tmp)
+                if path.is_dir():
+                    target.mkdir(exist_ok=True)
+                else:
+                    os.replace(path, target)
+        except OSError as exc:
+            raise DataError(f"{archive}: could not place its files in {dest_dir} ({exc})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest_dir

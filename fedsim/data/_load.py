@@ -73,7 +73,7 @@ def load_dataset(
     if name == "cifar10":
         from fedsim.data._cifar10 import load_cifar10_split
 
-        return load_cifar10_split(Path(path).expanduser() if path is not None else _default_cache(name), download)
+        return load_cifar10_split(Path(path).expanduser() if path is not None else None, download)
     if name in _HUB_COPIES:
         return _load_leaf(name, path, download, test_fraction, seed, max_clients)
 
@@ -103,5 +103,11 @@ def _load_leaf(name: str, path: str | None, download: bool, test_fraction: float
         from fedsim.errors import DataError
 
         raise DataError(f"{repo}: could not load from the Hugging Face hub ({type(error).__name__})") from None
-    convert = _leaf.femnist_from_columns if name == "femnist" else _leaf.shakespeare_from_columns
-    return convert(table[x_key], table[y_key], table[client_key], test_fraction=test_fraction, seed=seed, max_clients=max_clients)
+    clients = list(table[client_key])
+    kept = _leaf.client_order(clients, (), max_clients)
+    if name == "femnist":
+        dataset = _leaf.femnist_from_columns(table[x_key], table[y_key], clients, writers=kept)
+    else:
+        dataset = _leaf.shakespeare_from_columns(table[x_key], table[y_key], clients, roles=kept)
+    # Flower's copies hold one split: each writer or role keeps LEAF's per-user train/test cut.
+    return _leaf.split_by_client(dataset, test_fraction, seed)
