@@ -85,7 +85,8 @@ class ClassifierTask(Task):
         """The model at its seeded initial weights."""
         m = self.config.model
         return build_model(
-            m.name, self.input_shape, self.num_classes, seed=self.config.seed, hidden=tuple(m.hidden)
+            m.name, self.input_shape, self.num_classes, seed=self.config.seed, hidden=tuple(m.hidden),
+            vocab_size=self.vocab_size, target=m.target, kwargs=m.kwargs,
         )
 
     @cached_property
@@ -145,7 +146,8 @@ class ClassifierTask(Task):
         return torch_stream(self.config.seed, "local-training", device, server_round)
 
     def cohort_unsupported(self) -> str | None:
-        return cohort_unsupported(self.config.train.optimizer or "sgd")
+        """The optimizer's reason, else the model's (torch.func tried on a few training examples)."""
+        return cohort_unsupported(self.config.train.optimizer or "sgd", self.scratch_model, self.data.train)
 
     def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> list[LocalResult]:
         """The devices' local updates trained together (``train_cohort``), each as ``local_update``
@@ -187,12 +189,14 @@ class ClassifierTask(Task):
         given = (e.params, e.macs, e.activations, e.input_size)
         if all(v is not None for v in given):  # a paper's constants: no model (or data) needed
             return [(Workload(params=e.params, macs=e.macs, activations=e.activations, input_size=e.input_size), None)]
-        measured = profile_model(self.new_model(), self.input_shape)
+        measured = profile_model(self.new_model(), self.input_shape, tokens=self.vocab_size is not None)
         workload = Workload(
             params=e.params if e.params is not None else measured.params,
             macs=e.macs if e.macs is not None else measured.macs,
             activations=e.activations if e.activations is not None else measured.activations,
             input_size=e.input_size if e.input_size is not None else measured.input_size,
+            # measured with the forward it belongs to; a given forward keeps the papers' 2x
+            backward_macs=measured.backward_macs if e.macs is None else None,
         )
         train = self.config.train
         optimizer = optimizer_part(train.optimizer or "sgd", self.new_model(), train.batch_size, train.mkor_inv_freq)

@@ -14,11 +14,20 @@ A step's shorter batches (a client's last batch of a pass, a smaller partition) 
 zero rows of zero loss weight, so all clients stack into one vmapped program; a model with
 BatchNorm, whose batch statistics would see the padding, runs one program per distinct sequence
 of batch sizes instead.
+
+Any model (``model=custom`` too) is first tried on a few examples (``cohort_unsupported``): one
+that torch.func cannot train this way (Dropout's random draws, an LSTM's kernel without a
+batching rule, examples of a batch that see each other) is named with the reason, and its
+clients train sequentially.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import re
+import warnings
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,14 +53,106 @@ class LabelledData(Protocol):
     y: np.ndarray
 
 
-def cohort_unsupported(optimizer: str) -> str | None:
+def cohort_unsupported(optimizer: str, model: nn.Module | None = None, data: LabelledData | None = None) -> str | None:
     """Why a classifier stepping with ``optimizer`` cannot train as a cohort (one short clause),
-    or None if it can."""
+    or None if it can; with ``model`` and a few examples of its ``data``, also whether torch.func
+    trains that model as the sequential engine does (:func:`_model_unsupported`, once per model)."""
     if optimizer != "sgd":
         return f"train.optimizer={optimizer} (the cohort engine steps SGD with momentum only)"
-    # BatchNorm in train mode is fine: its running statistics are stacked buffers too, which
-    # vmap updates in place per client.
+    if model is None or data is None:
+        return None
+    if model not in _MODEL_REASONS:
+        _MODEL_REASONS[model] = _model_unsupported(model, data)
+    return _MODEL_REASONS[model]
+
+
+_MODEL_REASONS: weakref.WeakKeyDictionary[nn.Module, str | None] = weakref.WeakKeyDictionary()
+_NO_BATCHING_RULE = re.compile(r"batching rule for (aten::\w+)")
+
+
+def _model_unsupported(model: nn.Module, data: LabelledData) -> str | None:
+    """Train copies of ``model`` on two tiny clients (2 and 3 of ``data``'s first examples, so one
+    batch is padded) for two steps, as a cohort and one by one: the reason when torch.func cannot
+    run the vmapped step (an error, e.g. Dropout's random draws under vmap), has no batching rule
+    for one of its kernels (an LSTM: vmap would loop over the clients), or gives other updates
+    (rows that see each other, beyond BatchNorm's, which the cohort groups by batch sizes).
+
+    BatchNorm in train mode is fine: its running statistics are stacked buffers too, which vmap
+    updates in place per client."""
+    if len(data.y) < 5:
+        return None
+    clients = [_Examples(data.x[:2], data.y[:2]), _Examples(data.x[2:5], data.y[2:5])]
+    steps = dict(iterations=2, batch_size=3, lr=0.1, momentum=0.9)
+
+    def streams() -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(client) for client in range(len(clients))]
+
+    probe = copy.deepcopy(model)
+    with _module_of_warnings(probe) as missing:
+        try:
+            train_cohort(probe, clients, train_bits=8, rounding="stochastic", generators=streams(), warn=False, **steps)
+        except Exception as error:  # noqa: BLE001 - whatever torch.func refuses, in one line
+            return _cannot(error)
+    if missing:
+        ops = ", ".join(f"{op}{f' in {where}' if where else ''}" for op, where in missing.items())
+        return f"torch.func has no batching rule for {ops}, so vmap would loop over the clients"
+    # The updates at 32 bits, in float64 (float32, looser, for a model that will not run in float64)
+    for dtype, tolerance in ((torch.float64, 1e-9), (torch.float32, 1e-3)):
+        try:
+            typed = [_Float64Data(c) for c in clients] if dtype == torch.float64 else clients
+            cohort, sequential, _, _ = _both_engines(copy.deepcopy(model).to(dtype), typed, lambda i: streams()[i], train_bits=32,
+                                                     rounding="nearest", **steps)
+        except Exception as error:  # noqa: BLE001
+            if dtype == torch.float64:
+                continue
+            return _cannot(error)
+        if max_rel_diff(cohort, sequential) > tolerance:
+            return "a cohort step gives other updates than training one by one (do examples of a batch see each other?)"
+        break
     return None
+
+
+def _cannot(error: Exception) -> str:
+    first = " ".join(str(error).split(". ")[0].split())
+    return f"torch.func cannot train it: {type(error).__name__}: {first}"
+
+
+@contextlib.contextmanager
+def _module_of_warnings(model: nn.Module):
+    """Within: each missing-batching-rule warning's op (aten::...) -> the innermost module of
+    ``model`` whose forward raised it ("name (Type)", or "" for a backward kernel)."""
+    found: dict[str, str] = {}
+    starts: list[int] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+
+        def before(_module, _args) -> None:
+            starts.append(len(caught))
+
+        def after(module, _args, _output) -> None:
+            for w in caught[starts.pop():]:
+                match = _NO_BATCHING_RULE.search(str(w.message))
+                if match and match.group(1) not in found:
+                    found[match.group(1)] = names[module]
+
+        names = {m: f"{name or 'the model'} ({type(m).__name__})" for name, m in model.named_modules()}
+        hooks = [h for m in names for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+        try:
+            yield found
+        finally:
+            for hook in hooks:
+                hook.remove()
+            for w in caught:  # backward kernels, outside any forward
+                match = _NO_BATCHING_RULE.search(str(w.message))
+                if match:
+                    found.setdefault(match.group(1), "")
+
+
+class _Examples:
+    """A few labelled examples (numpy ``x`` and ``y``): a probe's client."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
 
 
 @dataclass(frozen=True)
@@ -128,21 +229,25 @@ def train_cohort(
     rounding: str,
     generators: Sequence[torch.Generator],
     proximal_mu: float = 0.0,
+    warn: bool = True,
 ) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
     """Train one copy of ``model`` (its current weights are the global state) per dataset, as
     ``train_locally`` would with each client's generator; return each client's final state
     (parameters and buffers by state-dict name) and mean loss, in the order given.
 
     The step is SGD with momentum (see :func:`cohort_unsupported`); ``proximal_mu`` adds
-    FedProx's gradient μ·(w - w_global) to each client's, as ``train_locally``'s term does."""
+    FedProx's gradient μ·(w - w_global) to each client's, as ``train_locally``'s term does;
+    ``warn`` is ``set_precision``'s (False: no warning about float32 layers)."""
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
-    set_precision(model, train_bits, rounding)
+    set_precision(model, train_bits, rounding, warn=warn)
     precision = _shared_precision(model)
     model.train()
     xs = [torch.from_numpy(d.x) for d in datasets]
     ys = [torch.from_numpy(d.y) for d in datasets]
     input_shape = tuple(xs[0].shape[1:])
+    # The loss weights' dtype, and the (empty) noise's when nothing draws: the parameters' (token inputs are int64)
+    float_dtype = next((v.dtype for v in params.values() if v.is_floating_point()), torch.get_default_dtype())
 
     layouts: dict[int, _NoiseLayout] = {}
 
@@ -163,7 +268,7 @@ def train_cohort(
             dtypes = {dtype for _, dtype in recorded}
             if len(dtypes) > 1:
                 raise ValueError(f"quantizers of {type(model).__name__} round tensors of several dtypes ({sorted(map(str, dtypes))})")
-            layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else xs[0].dtype)
+            layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else float_dtype)
         return layouts[batch]
 
     draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
@@ -198,7 +303,7 @@ def train_cohort(
                 rows = max(sizes)
                 x = xs[0].new_zeros((k, rows, *input_shape))
                 y = ys[0].new_zeros((k, rows))
-                weight = torch.zeros((k, rows), dtype=x.dtype)
+                weight = torch.zeros((k, rows), dtype=float_dtype)
                 layout = noise_shapes(rows)
                 flat = []
                 for j, (c, size) in enumerate(zip(members, sizes)):
@@ -241,22 +346,14 @@ def float64_equivalence(task, devices: Sequence[int], server_round: int, *, trai
 
     ``task`` is a ``ClassifierTask`` (its model, partitions and ``config.train``)."""
     train = task.config.train
-    base = task.new_model().double()
     datasets = [_Float64Data(task.device_data(d)) for d in devices]
     kwargs = dict(iterations=iterations, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
                   train_bits=train_bits, rounding=rounding or train.rounding)
-    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
 
-    def generator(device: int) -> torch.Generator:
-        return torch_stream(task.config.seed, "local-training", device, server_round)
+    def generator(index: int) -> torch.Generator:
+        return torch_stream(task.config.seed, "local-training", devices[index], server_round)
 
-    sequential, sequential_losses = [], []
-    for device, data in zip(devices, datasets):
-        model = copy.deepcopy(base)
-        sequential_losses.append(train_locally(model, data, generator=generator(device), **kwargs))
-        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
-    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(d) for d in devices], **kwargs)
-    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
+    cohort, sequential, losses, sequential_losses = _both_engines(task.new_model().double(), datasets, generator, **kwargs)
     return {
         "cohort_max_rel_diff": max_rel_diff(cohort, sequential),
         "cohort_updates": cohort, "sequential_updates": sequential,
@@ -265,9 +362,25 @@ def float64_equivalence(task, devices: Sequence[int], server_round: int, *, trai
     }
 
 
+def _both_engines(base: nn.Module, datasets: Sequence[LabelledData], generator: Callable[[int], torch.Generator], **kwargs):
+    """(cohort updates, sequential updates, cohort losses, sequential losses) of copies of
+    ``base`` trained on ``datasets`` (client i with ``generator(i)``) by ``train_locally`` one by
+    one and by ``train_cohort``; an update is each floating state entry's change, in state order."""
+    start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
+    sequential, sequential_losses = [], []
+    for index, data in enumerate(datasets):
+        model = copy.deepcopy(base)
+        sequential_losses.append(train_locally(model, data, generator=generator(index), **kwargs))
+        sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
+    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(i) for i in range(len(datasets))], **kwargs)
+    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
+    return cohort, sequential, losses, sequential_losses
+
+
 class _Float64Data:
-    """A client's data with float64 inputs (``fedsim.data.Dataset`` keeps float32)."""
+    """A client's data with float64 inputs (``fedsim.data.Dataset`` keeps float32); token ids
+    stay int64."""
 
     def __init__(self, data: LabelledData) -> None:
-        self.x = np.asarray(data.x, dtype=np.float64)
+        self.x = data.x if np.issubdtype(data.x.dtype, np.integer) else np.asarray(data.x, dtype=np.float64)
         self.y = data.y

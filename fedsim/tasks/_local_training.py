@@ -36,7 +36,8 @@ def train_locally(
     ``proximal_mu`` > 0 adds FedProx's μ/2·‖w - w_start‖² to each step's loss (the mean loss
     returned is the data loss alone). ``gradient_correction`` (SCAFFOLD's c - c_i, by parameter
     name) is added to every step's gradient; ``gradient_sum``, when given, accumulates each
-    parameter's raw gradients (before the correction) over the steps.
+    parameter's raw gradients (before the correction) over the steps. A model that draws from
+    torch's global generator (Dropout) draws from one seeded by ``generator``'s seed, restored after.
     """
     x = torch.from_numpy(data.x)
     y = torch.from_numpy(data.y)
@@ -47,6 +48,8 @@ def train_locally(
     anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
     order = torch.randperm(n, generator=generator)
     cursor, total = 0, 0.0
+    global_state = torch.get_rng_state()
+    torch.default_generator.manual_seed(generator.initial_seed() ^ 0x5DEECE66D)  # not the stream's own draws
     try:
         for _ in range(iterations):
             if cursor >= n:
@@ -69,6 +72,7 @@ def train_locally(
             total += loss.detach().item()
     finally:
         release(opt)
+        torch.set_rng_state(global_state)
     return total / iterations
 
 
