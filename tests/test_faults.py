@@ -28,10 +28,10 @@ def _devices(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def _cli(args: list[str], out: Path, capfd) -> tuple[int, list[str]]:
+def _cli(args: list[str], out: Path, capfd, prefix: list[str] = TINY_CLI) -> tuple[int, list[str]]:
     capfd.readouterr()
     try:
-        code = main(["run", *TINY_CLI, *args, f"hydra.run.dir={out}"])
+        code = main(["run", *prefix, *args, f"hydra.run.dir={out}"])
     except SystemExit as stop:
         code = stop.code
     # stderr's lines but the progress bar's (it redraws itself with carriage returns)

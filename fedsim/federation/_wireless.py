@@ -62,6 +62,16 @@ def quiet_flower_log():
         logger.setLevel(previous)
 
 
+def all_finite(arrays: Iterable[np.ndarray]) -> bool:
+    """Whether every value of every array is finite (a decoded update the server may aggregate)."""
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def record_finite(record: ArrayRecord) -> bool:
+    """Whether a global model holds no NaN/inf (else it diverged: the run stops)."""
+    return all_finite(a.numpy() for a in record.values())
+
+
 def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) -> OperatingPoint:
     """The precision the global model is evaluated at: the highest n any device trained at."""
     if decision is None or decision.devices.size == 0:
@@ -397,7 +407,7 @@ class WirelessStrategy(Strategy):
             update = decode_update(record_to_encoded(content["update"], bits), self.task.update_shapes)
             extras = {name: decode_update(record_to_encoded(content[name], bits), self.task.update_shapes)
                       for name in getattr(self.inner, "uplink_extras", ())}
-            if not all(np.isfinite(t).all() for t in [*update, *(a for values in extras.values() for a in values)]):
+            if not all_finite([*update, *(a for values in extras.values() for a in values)]):
                 # A diverged (or poisoned) client: its NaN/inf must never reach the global model.
                 delivered[i], reasons[i] = False, NONFINITE_UPDATE
                 continue
@@ -425,7 +435,7 @@ class WirelessStrategy(Strategy):
         if new_arrays is None:  # the inner strategy declined (e.g. Bulyan with too few updates)
             return None, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
         self._round.aggregation = info
-        if self.diverged_round is None and not all(np.isfinite(a.numpy()).all() for a in new_arrays.values()):
+        if self.diverged_round is None and not record_finite(new_arrays):
             self.diverged_round = server_round  # finite updates, non-finite sum (e.g. a huge train.lr)
         return new_arrays, MetricRecord({"delivered": len(updates), "train-loss": train_loss})
 

@@ -16,7 +16,6 @@ from ..ledger import Ledger
 from ..result import RunResult
 from ..strategies import build_strategy, strategy_module
 from ..tasks import Task
-from ..tracking import open_tracker
 from ..world import World
 from ._async_server import run_async_federation
 from ._checkpoint import Checkpoint, global_generators, save_checkpoint, set_global_generators
@@ -25,7 +24,7 @@ from ._finish import drop_counts, finish_run
 from ._flower_config import SUPERNODE_TIMEOUT_KEY, output_dir_of
 from ._job import config_from_run_config, task_from_run_config
 from ._ledger_writer import LedgerWriter
-from ._progress import ProgressBar
+from ._resume import open_run_record
 from ._wireless import SUPERNODE_TIMEOUT_S, WirelessStrategy, quiet_flower_log
 
 app = ServerApp()
@@ -54,30 +53,30 @@ def run_federation(
     grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True, resume_from: Checkpoint | None = None
 ) -> RunResult:
     """Run the configured rounds on ``grid``; write the ledger into ``output_dir``, and a
-    checkpoint there after every round. ``resume_from``: continue after that checkpoint's round
-    (the run directory's ledger is truncated back to it)."""
+    checkpoint there after every round (every aggregation of an asynchronous strategy).
+    ``resume_from``: continue after that checkpoint's round (the run directory's ledger is
+    truncated back to it)."""
     started = time.perf_counter()
     task = task_from_run_config(context.run_config)
     cfg = task.config
     world = build_world(task)
     timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
     if cfg.strategy.asynchronous:  # no rounds: the event-driven world's server
-        return run_async_federation(grid, task, world, output_dir=output_dir, progress=progress, supernode_timeout_s=timeout_s)
+        return run_async_federation(grid, task, world, output_dir=output_dir, progress=progress, supernode_timeout_s=timeout_s,
+                                    resume_from=resume_from)
     policy = build_policy(cfg)
-    policy.start(world, upload_params=task.upload_params)  # on the initial world, as the first attempt did
-    if resume_from is None:
-        ledger = Ledger(output_dir, task.round_columns, task.device_columns)
-        first_round, initial_arrays, earlier_wall_s = 0, task.initial_record(), 0.0
-    else:
-        ledger = Ledger.reopen(output_dir, resume_from.ledger_bytes, task.round_columns, task.device_columns)
-        world.load_state_dict(resume_from.world)
+    if resume_from is not None:  # first: a checkpointed choice is kept, not made again (policy=optimized)
         policy.load_state_dict(resume_from.policy)
-        first_round, earlier_wall_s = resume_from.round + 1, resume_from.wall_time_s
+    policy.start(world, upload_params=task.upload_params)  # on the initial world, as the first attempt did
+    record = open_run_record(task, output_dir, resume_from, progress=progress, round_columns=task.round_columns,
+                             device_columns=task.device_columns)
+    ledger: Ledger = record.ledger
+    tracker, bar, first_round, earlier_wall_s = record.tracker, record.bar, record.first_round, record.earlier_wall_s
+    if resume_from is None:
+        initial_arrays = task.initial_record()
+    else:
+        world.load_state_dict(resume_from.world)
         initial_arrays = ArrayRecord(torch_state_dict=resume_from.arrays)
-    tracker = open_tracker(cfg.to_dict(), output_dir, first_step=first_round)
-    if tracker is not None:
-        ledger.listeners.append(tracker.log_round)
-    bar = ProgressBar(cfg.rounds, enabled=progress, done=max(first_round - 1, 0))
     with quiet_flower_log():
         strategy = build_wireless_strategy(task, world, policy, [LedgerWriter(ledger, task), bar], supernode_timeout_s=timeout_s)
 
@@ -103,6 +102,9 @@ def run_federation(
                 first_round=first_round,
                 after_round=None if output_dir is None else checkpoint,
             )
+        except Exception:
+            bar.erase()  # the error's one line is what stays on the terminal
+            raise
         finally:
             bar.close()
 
@@ -110,7 +112,7 @@ def run_federation(
         ledger, cfg.target_accuracy,
         {
             "seed": cfg.seed,
-            "op": dataclasses.asdict(cfg.op),
+            "op": dataclasses.asdict(policy.operating_point),  # what was trained (policy=optimized: its chosen point)
             "policy": cfg.policy.name,
             "strategy": {"name": cfg.strategy.name, **dataclasses.asdict(cfg.strategy.params)},
             "num_devices": cfg.world.num_devices,

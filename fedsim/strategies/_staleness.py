@@ -9,6 +9,7 @@ the staleness discount s(τ), τ the server versions between a device's download
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .._checks import check_choice, check_float, check_int
 from ._base import StrategyParams
@@ -38,3 +39,16 @@ class AsyncParams(StrategyParams):
         if self.staleness == "hinge":
             return 1.0 if tau <= self.staleness_b else 1.0 / (self.staleness_a * (tau - self.staleness_b) + 1.0)
         return 1.0
+
+
+class AsyncStrategy:
+    """The server side of an asynchronous strategy: ``arrive`` takes each delivered update and
+    says when a new global model exists; what it carries from one arrival to the next (FedBuff's
+    buffer) is its ``state_dict``, checkpointed after every aggregation."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            raise ValueError(f"{type(self).__name__} keeps no state, got {sorted(state)}")

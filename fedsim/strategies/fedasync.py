@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._checks import check_float
-from ._staleness import AsyncParams
+from ._staleness import AsyncParams, AsyncStrategy
 
 ASYNCHRONOUS = True
 
@@ -21,7 +21,7 @@ class Params(AsyncParams):
         object.__setattr__(self, "mixing", check_float("mixing", self.mixing, low=0, high=1, low_open=True))
 
 
-class FedAsync:
+class FedAsync(AsyncStrategy):
     def __init__(self, params: Params) -> None:
         self.params = params
 

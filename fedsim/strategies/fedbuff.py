@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._checks import check_float, check_int
-from ._staleness import AsyncParams
+from ._staleness import AsyncParams, AsyncStrategy
 
 ASYNCHRONOUS = True
 
@@ -23,7 +23,7 @@ class Params(AsyncParams):
         object.__setattr__(self, "server_lr", check_float("server_lr", self.server_lr, low=0, low_open=True))
 
 
-class FedBuff:
+class FedBuff(AsyncStrategy):
     def __init__(self, params: Params) -> None:
         self.params = params
         self.buffer: list[tuple[list, float, int]] = []  # (s(τ)·Δ, examples, τ)
@@ -39,6 +39,12 @@ class FedBuff:
         staleness_list = [tau for _, _, tau in self.buffer]
         self.buffer = []
         return new, staleness_list
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"buffer": [(list(scaled), examples, tau) for scaled, examples, tau in self.buffer]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.buffer = [(list(scaled), float(examples), int(tau)) for scaled, examples, tau in state["buffer"]]
 
 
 def build(params: Params, run: Any) -> FedBuff:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 
@@ -376,14 +377,17 @@ class AsyncWorld:
 
     def advance(self) -> Job | None:
         """Run events until a job completes (returned: delivered or dropped) or a device switches
-        on or off or wakes (None). Raises IndexError when no event is left."""
+        on or off or wakes (None). None too when no event is left (the events of lost jobs
+        included): then ``pending_events`` is 0 and nothing will ever happen again."""
         queue, switches, tokens, jobs, pop = self._queue, self._switches, self._token, self.jobs, heapq.heappop  # locals: the hot path
         mains = not self._finite_batteries
         while True:
             if switches and (not queue or switches[0] < queue[0]):
                 time_s, kind, _, device, token = pop(switches)
+            elif queue:
+                time_s, kind, _, device, token = pop(queue)
             else:
-                time_s, kind, _, device, token = pop(queue)  # IndexError when both are empty
+                return None  # the queue held only cancelled events: the world has run out
             if token >= 0 and token != tokens[device]:
                 continue  # a cancelled job's event
             self._events += 1
@@ -590,6 +594,73 @@ class AsyncWorld:
                 self._sleep(device)
         return job
 
+    def refused(self, device: int, *, local_iters: int, train_bits: int, version: int, reason: str) -> Job:
+        """A job that never ran: ``device``'s ClientApp failed when it was dispatched (``reason``).
+        It takes no time and no energy and leaves the device idle; its row says where the device
+        is and what its battery holds now."""
+        device, now = int(device), self.now_s
+        job = Job(0, device, int(version), int(local_iters), int(train_bits), 0.0, now, 0.0, 0.0, 0.0, 0.0, now, finish_s=now, drop_reason=reason)
+        geometry = self._geom()
+        job.distance_m = geometry[4].item(device)
+        job.position_m = geometry[3][device]
+        job.battery_j = self._level(device)
+        return job
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything events have changed, as plain values and numpy arrays: the World's state
+        (batteries, motion and their generators), the clock, both heaps with their counters, the
+        jobs in flight (uploads, planned rate changes), who is online, asleep and idle (in pick
+        order), the on/off process's generator and the step's large-scale gains (kept: a static
+        world computes them once). The rest are caches, rebuilt from these with the same bits."""
+        return {
+            "world": self.world.state_dict(),
+            "now_s": self.now_s,
+            "events": self._events,
+            "last_kind": self._last_kind,
+            "queue": list(self._queue),
+            "switches": list(self._switches),
+            "seq": self._seq,
+            "token": list(self._token),
+            "dispatched": self._dispatched,
+            "online": np.array(self.online),
+            "asleep": np.array(self.asleep),
+            "idle": None if self._free is None else list(self._idle),
+            "step_index": self._step_index,
+            "harvested_until_s": self._harvested_until_s,
+            "large": None if self._large is None else np.array(self._large),
+            "jobs": [_job_state(job) for job in self.jobs.values()],
+            "onoff": None if self._onoff is None else self._onoff.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict`` of an AsyncWorld built from the same config and seed."""
+        self.world.load_state_dict(state["world"])
+        self.now_s = state["now_s"]
+        self._events, self._last_kind, self._seq, self._dispatched = state["events"], state["last_kind"], state["seq"], state["dispatched"]
+        self._queue, self._switches = [tuple(e) for e in state["queue"]], [tuple(e) for e in state["switches"]]
+        self._token = list(state["token"])
+        self._online[:] = np.asarray(state["online"], dtype=bool).tobytes()  # in place: online and asleep are views
+        self._asleep[:] = np.asarray(state["asleep"], dtype=bool).tobytes()
+        self._free = None
+        if state["idle"] is not None:
+            self._idle = list(state["idle"])
+            self._free = bytearray(self.config.num_devices)
+            for place, device in enumerate(self._idle):
+                self._free[device], self._slot[device] = 1, place
+        self._step_index = state["step_index"]
+        self._step_fast_until_s = self._fast_until(self._step_index)
+        self._harvested_until_s = state["harvested_until_s"]
+        self._large = None if state["large"] is None else np.array(state["large"])
+        self._link, self._geometry = None, None
+        self._links.clear()
+        self.jobs = {}
+        for saved in state["jobs"]:
+            job = _job_of_state(saved)
+            self.jobs[job.device] = job
+        if self._onoff is not None:
+            self._onoff.load_state_dict(state["onoff"])
+
     # -- batteries -----------------------------------------------------------------------------
     def _level(self, device: int) -> float:
         return float(self.world.battery.level_j[device]) if self._finite_batteries else math.inf
@@ -609,3 +680,24 @@ class AsyncWorld:
         if harvest > 0:  # recharged to wake_fraction of capacity by harvesting alone
             target = self.config.availability.wake_fraction * float(battery.capacity_j[device])
             self._push(self.now_s + (target - float(battery.level_j[device])) / harvest, WAKE, device, -1)
+
+
+def _job_state(job: Job) -> dict[str, Any]:
+    """A job in flight as plain values (its upload as its five fields, segments included)."""
+    state = {f.name: getattr(job, f.name) for f in fields(Job) if f.name not in ("upload", "position_m")}
+    upload = job.upload
+    state["ahead"] = list(job.ahead)
+    state["upload"] = None if upload is None else [upload.remaining_bits, upload.rate_bps, upload.since_s, upload.on_air_s, list(upload.segments)]
+    return state
+
+
+def _job_of_state(state: dict[str, Any]) -> Job:
+    values = dict(state)
+    upload = values.pop("upload")
+    values["ahead"] = [tuple(change) for change in values["ahead"]]
+    job = Job(**values)
+    if upload is not None:
+        remaining, rate, since, on_air, segments = upload
+        job.upload = InflightUpload(remaining, rate, since, on_air)
+        job.upload.segments[:] = [tuple(segment) for segment in segments]  # not the one __post_init__ adds
+    return job

@@ -23,6 +23,7 @@ import numpy as np
 
 from fedsim._checks import check_choice, check_float, check_optional_str
 from fedsim.errors import ConfigError
+from fedsim.world._state import generator_state, set_generator_state
 
 AVAILABILITY_KINDS = ("always", "onoff", "trace")
 DWELL_KINDS = ("exponential", "fixed")
@@ -59,26 +60,33 @@ def read_trace(path: str | Path, num_devices: int) -> list[list[tuple[float, flo
     if not path.is_file():
         raise ConfigError(key, str(path), "an existing CSV file of device,start_s,end_s rows")
     intervals: list[list[tuple[float, float]]] = [[] for _ in range(num_devices)]
-    with open(path, newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header] != ["device", "start_s", "end_s"]:
-            raise ConfigError(key, str(path), "a CSV whose header is device,start_s,end_s")
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            try:
-                device, start, end = int(row[0]), float(row[1]), float(row[2])
-                if len(row) != 3:
-                    raise ValueError
-            except (ValueError, IndexError):
-                raise ConfigError(key, f"{path}:{line} {','.join(row)}", "rows of an integer device and two numbers start_s,end_s") from None
-            if not 0 <= device < num_devices:
-                raise ConfigError(key, f"{path}:{line} device={device}", f"devices in [0, world.num_devices={num_devices})")
-            if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
-                raise ConfigError(key, f"{path}:{line} start_s={start:g} end_s={end:g}", "finite times with 0 <= start_s <= end_s")
-            intervals[device].append((start, end))
-    return [_merged(sorted(spans)) for spans in intervals]
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise ConfigError(key, str(path), f"a readable CSV file of device,start_s,end_s rows ({getattr(error, 'strerror', None) or type(error).__name__})") from None
+    reader = iter(rows)
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header] != ["device", "start_s", "end_s"]:
+        raise ConfigError(key, str(path), "a CSV whose header is device,start_s,end_s")
+    for line, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        try:
+            device, start, end = int(row[0]), float(row[1]), float(row[2])
+            if len(row) != 3:
+                raise ValueError
+        except (ValueError, IndexError):
+            raise ConfigError(key, f"{path}:{line} {','.join(row)}", "rows of an integer device and two numbers start_s,end_s") from None
+        if not 0 <= device < num_devices:
+            raise ConfigError(key, f"{path}:{line} device={device}", f"devices in [0, world.num_devices={num_devices})")
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+            raise ConfigError(key, f"{path}:{line} start_s={start:g} end_s={end:g}", "finite times with 0 <= start_s <= end_s")
+        intervals[device].append((start, end))
+    merged = [_merged(sorted(spans)) for spans in intervals]
+    if not any(merged):  # no device would ever be online: nothing could train
+        raise ConfigError(key, str(path), "a trace with at least one on-interval of positive length (this one has none)")
+    return merged
 
 
 def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -129,3 +137,11 @@ class OnOffProcess:
     def next_switch(self, now_s: float, going_on: bool) -> float:
         """When a device that switched at ``now_s`` (to on if ``going_on``) switches again."""
         return now_s + self._dwell_s(going_on)
+
+    def state_dict(self) -> dict:
+        """The generator and the standard exponentials drawn but not yet used (checkpoints)."""
+        return {"rng": generator_state(self.rng), "standard": list(self._standard)}
+
+    def load_state_dict(self, state: dict) -> None:
+        set_generator_state(self.rng, state["rng"], "availability.rng")
+        self._standard = list(state["standard"])
