@@ -15,6 +15,9 @@ LOWRANKS = ("none", "naive", "slim")
 WEIGHT_BITS = (4, 8)  # packed integer formats of CompressedLinear (None: float32 values)
 # Causal language models whose base fedsim compresses and fine-tunes through adapters.
 LANGUAGE_MODELS = ("tinylm",)
+# SLoPe (kernels.slope): the input-gradient GEMM through an N:M weight, and how a base is pretrained.
+BACKWARDS = ("dense", "double_pruned")  # W itself | the double-pruned transpose (N:M along d_out too)
+PRETRAININGS = ("dense", "slope")  # dense AdamW | static N:M masks with the double-pruned backward
 
 
 class RecipeError(ValueError):
@@ -45,12 +48,9 @@ def parse_recipe(sparsity: Any, pruner: Any, bits: Any, quantizer: Any, group_si
     nm, frac = None, None
     if isinstance(sparsity, str):
         try:
-            n, m = (int(p) for p in sparsity.split(":"))
-        except ValueError:
-            n = m = -1
-        if not (0 < n < m):
-            raise RecipeError("sparsity", sparsity, "'N:M' with 0 < N < M (e.g. '2:4', '4:8'), a float in [0, 1) or None")
-        nm = (n, m)
+            nm = parse_nm(sparsity)
+        except RecipeError:
+            raise RecipeError("sparsity", sparsity, "'N:M' with 0 < N < M (e.g. '2:4', '4:8'), a float in [0, 1) or None") from None
     elif sparsity is not None:
         if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float)) or not 0.0 <= sparsity < 1.0:
             raise RecipeError("sparsity", sparsity, "'2:4', '4:8', a float in [0, 1) or None")
@@ -78,3 +78,36 @@ def check_recipe(*, sparsity: Any = "2:4", pruner: Any = "wanda", bits: Any = 4,
                  requantize: Any = False) -> Recipe:
     """``parse_recipe`` with keyword arguments and compress_model's defaults."""
     return parse_recipe(sparsity, pruner, bits, quantizer, group_size, lowrank, rank_ratio, reconstruct, requantize)
+
+
+def parse_nm(value: Any, key: str = "sparsity") -> tuple[int, int]:
+    """``'N:M'`` (a string) or an (N, M) pair, with 0 < N < M; anything else raises ``RecipeError(key)``."""
+    if isinstance(value, str):
+        try:
+            n, m = (int(p) for p in value.split(":"))
+        except ValueError:
+            n = m = -1
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and all(type(v) is int for v in value):
+        n, m = value
+    else:
+        n = m = -1
+    if not 0 < n < m:
+        raise RecipeError(key, value, "'N:M' with 0 < N < M (e.g. '2:4', '4:8')")
+    return n, m
+
+
+def check_slope(*, nm: Any = "2:4", adapter_fraction: Any = 0.01, rank: Any = 1,
+                backward: Any = "double_pruned") -> tuple[tuple[int, int], float, int, str]:
+    """SLoPe's settings, checked before any work: the N:M pattern, the fraction of the run (the
+    last iterations) that trains low-rank adapters, in (0, 1] (1: from the start), the adapter
+    rank (>= 1) and the backward (``BACKWARDS``). Returns them normalized."""
+    n, m = parse_nm(nm, "nm")
+    if isinstance(adapter_fraction, bool) or not isinstance(adapter_fraction, (int, float)) \
+            or not 0.0 < adapter_fraction <= 1.0:
+        raise RecipeError("adapter_fraction", adapter_fraction, "a float in (0, 1] (the last fraction of the "
+                          "iterations that trains adapters; 1 = from the start)")
+    if type(rank) is not int or rank < 1:
+        raise RecipeError("rank", rank, "an int >= 1")
+    if backward not in BACKWARDS:
+        raise RecipeError("backward", backward, f"one of {', '.join(BACKWARDS)}")
+    return (n, m), float(adapter_fraction), rank, backward

@@ -16,6 +16,7 @@ from ._mask_learning import reproduce_mask_learning
 from ._optimizers import reproduce_optimizers
 from ._report import Check, Report
 from ._robust_aggregation import reproduce_robust_aggregation
+from ._slope import reproduce_slope
 from ._uav_swarm import reproduce_uav_swarm
 from ._urllc import reproduce_urllc
 
@@ -30,6 +31,7 @@ RECIPES: dict[str, Callable[..., Report]] = {
     "optimizers": reproduce_optimizers,
     "async_stragglers": reproduce_async_stragglers,
     "robust_aggregation": reproduce_robust_aggregation,
+    "slope_pretraining": reproduce_slope,
 }
 
 

@@ -7,7 +7,10 @@ sparsity, 4-bit SLiM-Quant, SLiM low-rank adapters), and the devices fine-tune o
 on their own text shards. The federated state is the adapters: that is all that goes up (and
 down) each round. Calibration is either the server's text or the sum of the clients' per-layer
 statistics (``federated``), which is exact: statistics are sums. The final adapters are written
-into the run directory in PEFT format, beside the packed base.
+into the run directory in PEFT format, beside the packed base. SLoPe (``lm.pretrain=slope``,
+``lm.backward=double_pruned``): the server pretrains the base sparse, and the devices' fine-tuning
+is SLoPe's lazy-adapter phase, its input gradients through the double-pruned transpose of the
+base, priced at N/M of the dense GEMM.
 """
 
 from __future__ import annotations
@@ -91,6 +94,8 @@ class AdapterLMTask(LanguageModelTask):
         for layer in model.modules():
             if isinstance(layer, kernels.CompressedLinear) and not layer.rank:
                 _attach_lora(layer, kernels.rank_from_ratio((layer.out_features, layer.in_features), lm.rank_ratio), g)
+        if lm.backward == "double_pruned":  # SLoPe: input gradients through the base's double-pruned transpose
+            kernels.use_double_pruned_backward(model, *kernels.parse_nm(lm.sparsity))
         for name, param in model.named_parameters():
             param.requires_grad_(name.endswith(("lora_L", "lora_R")))
         return model.eval(), report
@@ -212,7 +217,9 @@ class AdapterLMTask(LanguageModelTask):
     def workload_parts(self) -> list[tuple[Workload, int | None]]:
         """Per sequence of ``context`` tokens: the compressed linears at the base's precision and
         density, the adapters at the training precision, the dense remainder (embeddings,
-        attention scores, head) at 32 bits, and MKOR's per-step factor work when it is the optimizer."""
+        attention scores, head) at 32 bits, and MKOR's per-step factor work when it is the optimizer.
+        With ``lm.backward=double_pruned`` the base's backward is its input gradient alone (the base
+        is frozen) at N/M of the dense GEMM (``kernels.linear_macs``); otherwise twice its forward."""
         lm = self.config.lm
         t = lm.context
         base_params = sum(int(layer.keep_mask().sum()) for layer in self._layers)
@@ -225,10 +232,22 @@ class AdapterLMTask(LanguageModelTask):
         train = self.config.train
         optimizer = optimizer_part(train.optimizer or "adamw", self.compressed_model, train.batch_size, train.mkor_inv_freq)
         return [
-            (Workload(params=base_params, macs=float(t * base_params), activations=t * base_outputs, input_size=t), base_bits),
+            (Workload(params=base_params, macs=float(t * base_params), activations=t * base_outputs, input_size=t,
+                      backward_macs=self.base_backward_macs), base_bits),
             (Workload(params=adapter_params, macs=float(t * adapter_params), activations=t * sum(layer.rank for layer in self._layers), input_size=t), None),
             (Workload(params=max(other_params, 1), macs=float(t * head_macs), activations=t * a["vocab"], input_size=t), 32),
         ] + ([optimizer] if optimizer else [])  # MKOR's factor updates, per step
+
+    @cached_property
+    def base_backward_macs(self) -> float | None:
+        """MACs of the input gradient through the frozen base per sequence with the double-pruned
+        backward (N:M kernels), or None: the Workload's default of twice the forward."""
+        lm = self.config.lm
+        if lm.backward == "dense":
+            return None
+        nm = kernels.parse_nm(lm.sparsity)
+        return float(sum(kernels.linear_macs(layer.in_features, layer.out_features, lm.context, nm=nm, backward=lm.backward,
+                                             train_weight=False).backward for layer in self._layers))
 
     @property
     def downlink_bits(self) -> float:
@@ -237,9 +256,13 @@ class AdapterLMTask(LanguageModelTask):
     @cached_property
     def memory_bytes(self) -> int:
         """Estimated peak memory of a device's local step: the stored model, adapter gradients and
-        AdamW moments, and the activations kept for backward (attention maps included)."""
+        AdamW moments, and the activations kept for backward (attention maps included). The
+        double-pruned backward keeps its transposed N:M copy of the base beside it (as SLoPe's
+        kernels do), counted at the packed base's size."""
         lm = self.config.lm
         stored = sum(layer.nbytes() for layer in self._layers)
+        if lm.backward == "double_pruned":
+            stored += sum(layer.base_nbytes() for layer in self._layers)
         stored += 4 * sum(p.numel() for n, p in self.compressed_model.named_parameters() if "lora_" not in n)
         adapters = sum(p.numel() for p in self.compressed_model.parameters() if p.requires_grad)
         b, t, a = self.config.train.batch_size, lm.context, self.arch
@@ -273,6 +296,9 @@ class AdapterLMTask(LanguageModelTask):
                 "adapter_tensors": len(self.update_keys),
                 "dense_test_perplexity": self._dense_perplexity,
                 "memory_bytes": self.memory_bytes,
+                "pretrain": self.config.lm.pretrain,
+                "backward": self.config.lm.backward,
+                "base_backward_macs": self.workload_parts[0][0].backward_macs_or_default,
             }
         }
 
