@@ -17,7 +17,7 @@ from typing import Sequence, Union
 import numpy as np
 
 from ._ledger_io import PathLike, RunData, load_run, sweep_label
-from ._plot_common import ACCURACY_LABEL, ENERGY_LABEL, colours, draw_target, new_figure, save_figure, set_energy_scale
+from ._plot_common import ACCURACY_LABEL, ENERGY_LABEL, colours, draw_target, legend_labels, new_figure, save_figure, set_energy_scale
 from ._plot_common import target_accuracy, use_log_energy
 
 __all__ = ["ACCURACY_VS_TIME", "ACCURACY_VS_ENERGY", "Series", "comparison_series", "mixes_federations", "plot_comparison"]
@@ -49,7 +49,7 @@ def sim_time_s(run: RunData) -> np.ndarray:
 def comparison_series(runs: Sequence[RunData], labels: Sequence[str] | None = None) -> list[Series]:
     """Per run, the rows with a finite accuracy, time and energy (rounds without a test evaluation
     are skipped), labelled by the config keys that differ between the runs."""
-    labels = list(labels) if labels is not None else sweep_label(list(runs))
+    labels = list(labels) if labels is not None else legend_labels(sweep_label(list(runs)))
     out = []
     for run, label in zip(runs, labels):
         time_s, energy_j, accuracy = sim_time_s(run), run.energy_cum, run.accuracy

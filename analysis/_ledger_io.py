@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 
-from fedsim.ledger import CONFIG_FILE, ROUNDS_FILE, SUMMARY_FILE  # the ledger's own file names
+from fedsim.ledger import CONFIG_FILE, ROUND_COLUMNS, ROUNDS_FILE, SUMMARY_FILE  # the ledger's own file names
 # Hydra's own copy of the composed config, used when config.yaml is absent.
 _HYDRA_CONFIG_FILE = Path(".hydra") / "config.yaml"
 
@@ -94,7 +94,10 @@ class RunData:
 def is_run_dir(path: PathLike) -> bool:
     """True when ``path`` holds both ``summary.json`` and ``rounds.csv``."""
     p = Path(path)
-    return (p / SUMMARY_FILE).is_file() and (p / ROUNDS_FILE).is_file()
+    try:
+        return (p / SUMMARY_FILE).is_file() and (p / ROUNDS_FILE).is_file()
+    except OSError as error:  # a directory this user may not search (chmod 000)
+        raise _unreadable(p, error) from None
 
 
 def _parse_column(values: list[str]) -> np.ndarray:
@@ -112,8 +115,13 @@ def _parse_column(values: list[str]) -> np.ndarray:
 
 
 class LedgerError(ValueError):
-    """A ledger file that is not what fedsim writes (empty, truncated, binary, not JSON): one
-    line naming the file and what is wrong, so ``fedsim plot`` can refuse it before drawing."""
+    """A ledger file that is not what fedsim writes (empty, truncated, binary, not JSON), or one
+    this user cannot read: one line naming the file and what is wrong, so ``fedsim plot`` can
+    refuse it before drawing."""
+
+
+def _unreadable(path: Path, error: OSError) -> LedgerError:
+    return LedgerError(f"{path} cannot be read: {error.strerror or error}")
 
 
 def read_rounds_csv(path: PathLike) -> dict[str, np.ndarray]:
@@ -128,6 +136,8 @@ def read_rounds_csv(path: PathLike) -> dict[str, np.ndarray]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise LedgerError(f"{path} is not a fedsim ledger: not UTF-8 text") from None
+    except OSError as error:
+        raise _unreadable(path, error) from None
     if "\x00" in text:
         raise LedgerError(f"{path} is not a fedsim ledger: binary content")
     rows = [row for row in csv.reader(text.splitlines()) if row and any(c.strip() for c in row)]
@@ -142,7 +152,21 @@ def read_rounds_csv(path: PathLike) -> dict[str, np.ndarray]:
         if len(row) != len(header):
             raise LedgerError(f"{path} line {number} has {len(row)} fields, the header {len(header)}: the file is truncated or damaged")
     cols = list(zip(*rows[1:]))
-    return {name: _parse_column(list(vals)) for name, vals in zip(header, cols) if name}
+    parsed = {name: _parse_column(list(vals)) for name, vals in zip(header, cols) if name}
+    for name in ROUND_COLUMNS:  # the schema's columns are numbers: text there is damage, not data
+        values = parsed.get(name)
+        if values is not None and values.dtype.kind not in "fiub":
+            line, cell = next((i, str(v)) for i, v in enumerate(values, start=2) if v and not _is_number(v))
+            raise LedgerError(f"{path} line {line}: {name}={cell!r} is not a number: the file is damaged or not a fedsim ledger")
+    return parsed
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _read_summary(path: Path) -> dict:
@@ -150,6 +174,8 @@ def _read_summary(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LedgerError(f"{path} is not valid JSON ({str(error).splitlines()[0]}): the file is truncated or damaged") from None
+    except OSError as error:
+        raise _unreadable(path, error) from None
     if not isinstance(data, dict):
         raise LedgerError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -158,12 +184,16 @@ def _read_summary(path: Path) -> dict:
 def _read_config(run_dir: Path) -> dict:
     for candidate in (run_dir / CONFIG_FILE, run_dir / _HYDRA_CONFIG_FILE):
         if candidate.is_file():
-            with candidate.open("r", encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
+            try:
+                data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+            except OSError as error:
+                raise _unreadable(candidate, error) from None
+            except (UnicodeDecodeError, yaml.YAMLError) as error:
+                raise LedgerError(f"{candidate} is not the YAML fedsim writes ({type(error).__name__}): the file is damaged") from None
             if data is None:
                 return {}
             if not isinstance(data, dict):
-                raise ValueError(f"{candidate}: expected a YAML mapping, got {type(data).__name__}")
+                raise LedgerError(f"{candidate}: expected a YAML mapping, got {type(data).__name__}")
             return data
     return {}
 
@@ -178,6 +208,7 @@ def load_run(path: PathLike) -> RunData:
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"not a fedsim run directory: {run_dir} does not exist")
+    is_run_dir(run_dir)  # a folder this user cannot search: LedgerError, not a missing file
     for name in (ROUNDS_FILE, SUMMARY_FILE):
         if not (run_dir / name).is_file():
             raise FileNotFoundError(
@@ -209,7 +240,11 @@ def find_runs(path: PathLike) -> list[Path]:
     if not root.is_dir():
         return []
     found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def refuse(error: OSError) -> None:  # an unreadable folder would silently drop its runs
+        raise _unreadable(Path(error.filename or root), error)
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refuse):
         names = set(filenames)
         if SUMMARY_FILE in names and ROUNDS_FILE in names:
             found.append(Path(dirpath))

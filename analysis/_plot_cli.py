@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the figures could not be written (a read-only folder, a full disk)
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     if not args.quiet and len(args.path) == 1:
         print(_describe(args.path[0]))
         print()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import textwrap
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -35,6 +36,12 @@ def new_figure(*args, **kwargs):
         yield fig, axes
     finally:
         plt.close(fig)
+
+
+def legend_labels(labels: Sequence[str], width: int = 70) -> list[str]:
+    """Labels wrapped to ``width`` characters a line: runs that differ in many keys (a classifier
+    beside a language model) would otherwise get a legend wide enough to squeeze the axes to nothing."""
+    return [textwrap.fill(label, width) for label in labels]
 
 
 def finish_axes(ax, *, xlabel: str, ylabel: str, title: str | None = None) -> None:
@@ -121,7 +128,25 @@ def _fmt_num(v: Any) -> str:
 
 
 def op_title(run: RunData) -> str:
-    """Human-readable operating point, e.g. ``mnist / cnn | train 8-bit, uplink 4-bit, H=5, K=10``."""
+    """Human-readable operating point, e.g. ``mnist / cnn | train 8-bit, uplink 4-bit, H=5, K=10``;
+    for a Flower app run by ``fedsim run-app`` (its ``app`` in summary.json) the app's name and
+    its run config, e.g. ``quickstart-pytorch | num-server-rounds=3, local-epochs=1 | 10 devices, seed 0``."""
+    app = run.summary.get("app")
+    if isinstance(app, Mapping) and app.get("name"):
+        settings = app.get("run_config") if isinstance(app.get("run_config"), Mapping) else {}
+        world = [f"{_fmt_num(run.summary['num_devices'])} devices"] if run.summary.get("num_devices") is not None else []
+        if run.summary.get("seed") is not None:
+            world.append(f"seed {run.summary['seed']}")
+        # The run config as fits a title (~90 characters), Flower's round count first.
+        room = 90 - len(str(app["name"])) - len(", ".join(world)) - 6
+        shown: list[str] = []
+        for key in sorted(settings, key=lambda k: k != "num-server-rounds"):
+            item = f"{key}={_fmt_num(settings[key])}"
+            if len(", ".join([*shown, item])) > room:
+                shown.append("…")
+                break
+            shown.append(item)
+        return " | ".join(part for part in (str(app["name"]), ", ".join(shown), ", ".join(world)) if part)
     op = run.summary.get("op")
     if not isinstance(op, Mapping):
         op = _get(run.config, "op") or {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +31,7 @@ from ._plot_common import (  # noqa: E402
     colours,
     curve,
     draw_target,
+    legend_labels,
     new_figure,
     save_figure,
     set_energy_scale,
@@ -146,7 +148,7 @@ def _draw_tradeoff(runs, labels, short_labels, cols, out_path: Path, target) -> 
             if len(finals) > MAX_ANNOTATED:
                 continue  # labels would pile up; colours match the legend
             dy = 7 if k % 2 == 0 else -13
-            ax_p.annotate(short_labels[i], (e, a), xytext=(6, dy), textcoords="offset points",
+            ax_p.annotate(textwrap.shorten(short_labels[i], 60, placeholder=" …"), (e, a), xytext=(6, dy), textcoords="offset points",
                           fontsize=7.5, color="0.15")
         ax_p.set_title("Final accuracy vs total energy (one point per configuration)", fontsize=10)
         ax_p.set_ylabel("Final test accuracy")
@@ -198,6 +200,8 @@ def draw_perplexity(runs: Sequence[RunData], labels: Sequence[str], cols: Sequen
     log_x = use_log_energy(energies)
     with new_figure(figsize=(7.5, 5)) as (fig, ax):
         for run, energy, label, colour in zip(runs, energies, labels, cols):
+            if not has_perplexity(run):  # a classifier beside the language models: no curve
+                continue
             ppl = run.rounds["test_perplexity"]
             keep = np.isfinite(ppl) & np.isfinite(energy) & ((energy > 0) if log_x else True)
             ax.plot(energy[keep], ppl[keep], "-o", ms=3, color=colour, label=label)
@@ -228,7 +232,7 @@ def plot_sweep(sweep_dir: PathLike, out_dir: PathLike | None = None) -> list[Pat
     out = Path(out_dir) if out_dir is not None else root
     out.mkdir(parents=True, exist_ok=True)
 
-    labels = sweep_label(runs)
+    labels = legend_labels(sweep_label(runs))
     cols = colours(len(runs))
     target = target_accuracy(runs)
 

@@ -21,8 +21,9 @@ _EXPORTS = {
     "ConfigError": ".errors",
     "DataError": ".errors",
     "ModelDivergedError": ".errors",
+    "NothingAggregatedError": ".errors",
     "RunResult": ".result",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = ["compose", "ClientAppError", "ConfigError", "DataError", "ModelDivergedError", "RunConfig", "RunResult", "__version__", "resume", "run", "run_flower_app"]
+__all__ = ["compose", "ClientAppError", "ConfigError", "DataError", "ModelDivergedError", "NothingAggregatedError", "RunConfig", "RunResult", "__version__", "resume", "run", "run_flower_app"]

@@ -36,6 +36,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         finally:
             os.close(fd)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk, a read-only folder: name the file the user knows
+        if error.filename is None or Path(error.filename) != tmp:
+            raise
+        raise type(error)(error.errno, error.strerror, str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 

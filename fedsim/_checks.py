@@ -37,7 +37,8 @@ def check_float(
     low_open: bool = False,
     high_open: bool = False,
 ) -> float:
-    lo_br, hi_br = ("(" if low_open else "["), (")" if high_open else "]")
+    # An unbounded end is open: inf and nan are never a value (the text must not say "(0, inf]").
+    lo_br, hi_br = ("(" if low_open or low is None else "["), (")" if high_open or high is None else "]")
     lo_txt = "-inf" if low is None else f"{low:g}"
     hi_txt = "inf" if high is None else f"{high:g}"
     allowed = f"a number in {lo_br}{lo_txt}, {hi_txt}{hi_br}"

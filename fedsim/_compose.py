@@ -118,6 +118,9 @@ def check_group_choices(overrides: Sequence[str]) -> None:
             continue
         for choice in value.split(","):
             choice = choice.strip()
+            if choice in ("null", ""):  # Hydra would drop the group (or fail on scenario's null default)
+                need = "leave scenario out for none" if key == "scenario" else "a run needs one; null removes it"
+                raise ConfigError(key, None, f"one of {', '.join(groups[key])} ({need})")
             if choice and choice != "null" and choice not in groups[key]:
                 raise ConfigError(key, choice, f"one of {', '.join(groups[key]) or '(none available)'}")
             if key == "scenario" and choice in groups[key]:
@@ -169,19 +172,45 @@ def load_scenario(path: Path):
     return node
 
 
+def hydra_error_line(error: Exception) -> str:
+    """Hydra's (or OmegaConf's) error as one line: its first lines, without its links."""
+    from hydra.errors import OverrideParseException
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.strip().startswith("See https://")]
+    if isinstance(error, OverrideParseException):
+        return str(_grammar_error(error))
+    return " ".join(lines[:2]) or type(error).__name__
+
+
+def _grammar_error(error) -> ConfigError:
+    """An override Hydra's grammar cannot parse (``rounds``, ``rounds==3``, ``rounds=[1,2``)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip() and not line.strip().startswith("See https://")]
+    detail = next((line for line in lines if not line.startswith("Error parsing override")), "")
+    return ConfigError("override", error.override, f"KEY=VALUE in Hydra's override grammar ({detail.split(' expecting ')[0]})")
+
+
 def compose(overrides: Sequence[str] = ()) -> RunConfig:
     """The validated RunConfig that ``fedsim run OVERRIDES`` would use, e.g.
-    ``compose(["scenario=kim2023_green_qfl", "optimizer.n_points=30"])``."""
+    ``compose(["scenario=kim2023_green_qfl", "optimizer.n_points=30"])``. Overrides Hydra cannot
+    parse or compose are a one-line ConfigError too."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.errors import HydraException, OverrideParseException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     overrides = translate_retired(overrides)
     check_group_choices(overrides)
     register_scenarios()
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = hydra_compose(config_name="config", overrides=list(overrides))
-    return RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=list(overrides))
+        mapping = OmegaConf.to_container(cfg, resolve=True)
+    except OverrideParseException as error:
+        raise _grammar_error(error) from None
+    except (HydraException, OmegaConfBaseException) as error:
+        raise ConfigError("overrides", " ".join(overrides), f"overrides Hydra can compose ({hydra_error_line(error)})") from None
+    return RunConfig.from_mapping(mapping)
 
 
 def _compose_each(jobs: Sequence[Sequence[str]]) -> list[RunConfig]:

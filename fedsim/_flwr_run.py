@@ -29,7 +29,7 @@ def _flwr() -> str:
 
 def _parser() -> argparse.ArgumentParser:
     """The part of ``flwr run``'s command line this command needs: the SuperLink connection."""
-    parser = argparse.ArgumentParser(prog="fedsim flwr-run", add_help=False)
+    parser = argparse.ArgumentParser(prog="fedsim flwr-run", add_help=False, exit_on_error=False)
     parser.add_argument("app", nargs="?", default=".")
     parser.add_argument("superlink", nargs="?")
     for option in ("--run-config", "-c", "--federation-config", "--federation", "--format"):
@@ -39,8 +39,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _json_of(text: str) -> dict:
+    """The JSON object flwr printed (after any notes of its own); {} if there is none."""
+    decoder = json.JSONDecoder()
     start = text.find("{")
-    return json.loads(text[start:]) if start >= 0 else {}
+    while start >= 0:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+            return value if isinstance(value, dict) else {}
+        except ValueError:
+            start = text.find("{", start + 1)
+    return {}
+
+
+_BOX = "╭╮╰╯│─┌┐└┘├┤┬┴┼═║ "  # the frame rich draws around flwr's errors
+
+
+def submit_error(started: dict, output: str) -> str:
+    """Why ``flwr run`` did not start the run, in one line: its JSON's ``error-message`` (flwr 1.41;
+    ``error`` before), else the last line of its own text with rich's frame around it removed."""
+    message = started.get("error-message", started.get("error"))
+    text = message if isinstance(message, str) and message.strip() else output
+    lines = [line.strip(_BOX) for line in text.splitlines()]
+    lines = [line for line in lines if line and line not in ("Error",) and not line.startswith("Error ")]
+    return lines[-1] if lines else "flwr run failed"
 
 
 def failure_line(details: str) -> str:
@@ -51,18 +72,25 @@ def failure_line(details: str) -> str:
 
 def flwr_run(args: Sequence[str]) -> int:
     """Run ``flwr run ARGS``, stream the run's logs, and return 0 if it completed, else 1."""
-    known, _ = _parser().parse_known_args(list(args))
+    try:
+        known, _ = _parser().parse_known_args(list(args))
+    except argparse.ArgumentError as error:
+        print(f"fedsim: error: {error}", file=sys.stderr)
+        return 2
     if known.format:
         print("fedsim: error: --format is not allowed: fedsim flwr-run reads flwr's JSON output itself", file=sys.stderr)
         return 2
     connection = [known.superlink] if known.superlink else []
     submit_args = [a for a in args if a != "--stream"]  # the logs are streamed by `flwr log`
     flwr = _flwr()
-    submitted = subprocess.run([flwr, "run", *submit_args, "--format", "json"], capture_output=True, text=True)
+    try:
+        submitted = subprocess.run([flwr, "run", *submit_args, "--format", "json"], capture_output=True, text=True)
+    except OSError as error:  # no flwr command here
+        print(f"fedsim: error: {flwr} cannot be run ({error.strerror}): install flwr (pip install flwr)", file=sys.stderr)
+        return 1
     started = _json_of(submitted.stdout)
     if submitted.returncode != 0 or not started.get("success"):
-        reason = started.get("error") or (submitted.stderr or submitted.stdout).strip().splitlines()[-1:] or ["flwr run failed"]
-        print(f"fedsim: error: {reason if isinstance(reason, str) else reason[0]}", file=sys.stderr)
+        print(f"fedsim: error: {submit_error(started, submitted.stderr or submitted.stdout)}", file=sys.stderr)
         return 1
     run_id = started["run-id"]
     print(f"fedsim: run {run_id} started", flush=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,8 @@ from flwr.app import Context, RecordDict
 
 from .config import RunConfig
 from .engine import CohortGrid, InProcessGrid
-from .errors import ConfigError
-from ._run_lock import clear_run, holds_a_run, run_directory_lock
+from .errors import ConfigError, DataError
+from ._run_lock import LOCK_FILE, clear_run, holds_a_run, run_directory_lock
 from .federation import config_to_run_config, run_federation, task_from_run_config, write_config
 from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .federation.client_app import app as client_app
@@ -40,20 +41,29 @@ def _resumable(run_dir: Path) -> tuple[RunConfig, Checkpoint]:
     if summary_path.is_file():
         raise ConfigError("run_dir", str(run_dir), f"an unfinished run ({SUMMARY_FILE} is there: this run finished)")
     try:
-        mapping = yaml.safe_load(config_path.read_text())
-    except yaml.YAMLError as error:
+        mapping = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
         raise ConfigError(str(config_path), "unparsable YAML", f"YAML as fedsim run wrote it ({type(error).__name__})") from None
+    except OSError as error:
+        raise ConfigError(str(config_path), "unreadable", f"a file this user can read ({error.strerror})") from None
     try:
-        config = RunConfig.from_mapping(mapping)
+        config, unread = RunConfig.from_mapping(mapping), None
     except ConfigError as error:
-        raise ConfigError(error.key, error.value, f"{error.allowed} (in {config_path})") from None
+        if error.key != "policy.choice_path":
+            raise ConfigError(error.key, error.value, f"{error.allowed} (in {config_path})") from None
+        # The chosen point is in the checkpoint (policy=optimized): its choice.json may be gone.
+        config, unread = RunConfig.from_mapping({**mapping, "policy": {**mapping["policy"], "choice_path": None}}), error
+        config.policy = dataclasses.replace(config.policy, choice_path=mapping["policy"]["choice_path"])
     checkpoint_path = run_dir / CHECKPOINT_FILE
     if not checkpoint_path.is_file():
-        raise ConfigError("checkpoint", str(checkpoint_path), "a checkpoint, which fedsim run writes after every round (none here, so nothing to continue: start the run again)")
+        raise ConfigError("checkpoint", str(checkpoint_path), "a checkpoint, which fedsim run writes after every round, or every aggregation of fedasync and fedbuff "
+                          "(none here, so nothing to continue: start the run again)")
     try:
         checkpoint = load_checkpoint(checkpoint_path)
     except ValueError as error:
         raise ConfigError("checkpoint", str(checkpoint_path), str(error)) from None
+    if unread is not None and "point" not in checkpoint.policy:  # checkpointed before the point was chosen
+        raise ConfigError(unread.key, unread.value, f"{unread.allowed} (in {config_path})")
     now, then = _flat(config.to_dict()), _flat(checkpoint.config)
     changed = next((key for key in sorted(now.keys() | then.keys()) if now.get(key) != then.get(key)), None)
     if changed is not None:
@@ -74,8 +84,7 @@ def resume(output_dir: str | Path, *, progress: bool = False) -> RunResult:
     come out byte-identical. A finished run, or one with no checkpoint, is a ConfigError.
     """
     out = Path(output_dir)
-    if not out.is_dir():
-        _resumable(out)  # its one-line error, and no directory made for a lock
+    _resumable(out)  # its one-line error before the lock: a refused resume leaves no lock file behind
     with run_directory_lock(out):  # a second resume (or a run) of the same directory is refused
         config, checkpoint = _resumable(out)
         run_config = config_to_run_config(config)
@@ -101,14 +110,26 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
     if output_dir is None:
         return _federate(config, run_config, None, progress)
     out = Path(output_dir)
-    with run_directory_lock(out):
-        if holds_a_run(out):
-            if not overwrite:
-                raise ConfigError("run_dir", str(out), "a directory that holds no run yet (this one does: fedsim resume DIR continues it, "
-                                  "--overwrite replaces it)")
-            clear_run(out)
-        write_config(config, out)
-        return _federate(config, run_config, out, progress)
+    made = not out.exists()
+    try:
+        with run_directory_lock(out):
+            if holds_a_run(out):
+                if not overwrite:
+                    raise ConfigError("run_dir", str(out), "a directory that holds no run yet (this one does: fedsim resume DIR continues it, "
+                                      "--overwrite replaces it)")
+                clear_run(out)
+            write_config(config, out)
+            try:
+                return _federate(config, run_config, out, progress)
+            except (ConfigError, DataError):  # refused once the run met its World (a swarm's energy budget)
+                clear_run(out)  # this run's files only: the directory held no run (checked above)
+                raise
+    except (ConfigError, DataError):
+        if made:  # nothing of a refused run stays behind, not even the directory its lock made
+            (out / LOCK_FILE).unlink(missing_ok=True)
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
 
 
 def _federate(config: RunConfig, run_config: dict, out: Path | None, progress: bool, resume_from: Checkpoint | None = None) -> RunResult:

@@ -13,11 +13,12 @@ key, the value and what is allowed, and exit status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ._compose import check_group_choices, check_sweep, conf_dir, register_scenarios, scenario_names, translate_retired
+from ._compose import check_group_choices, check_sweep, conf_dir, hydra_error_line, register_scenarios, scenario_names, translate_retired
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -28,17 +29,19 @@ commands:
                      fedsim run op.train_bits=4 op.uplink_bits=4 rounds=20
                      fedsim run -m op.train_bits=4,8,16,32
   resume DIR         continue a killed `fedsim run` from its last completed round (a
-                     checkpoint is written after every round); the ledger comes out as an
-                     uninterrupted run's, e.g. fedsim resume outputs/2026-01-31/12-00-00
+                     checkpoint is written after every round, or every aggregation of
+                     fedasync/fedbuff); the ledger comes out as an uninterrupted run's,
+                     e.g. fedsim resume outputs/2026-01-31/12-00-00
   optimize [overrides]  Pareto front of (energy, rounds) over (I, K, m, n) by NBI, and the
                      Nash bargaining / SUM / E_min / T_min picks: pareto.csv, choice.json, pareto.png
   reproduce NAME     reproduce a paper scenario: report.md, report.json and figures, e.g.
                      fedsim reproduce kim2023_green_qfl dataset.path=/data/mnist
-  run-app SERVER CLIENT [overrides] [--output=DIR]
-                     run any Flower app in the wireless world: SERVER and CLIENT are
-                     MODULE:OBJECT paths to its ServerApp and ClientApp (or one directory
-                     whose pyproject.toml has [tool.flwr.app.components]), e.g.
-                     fedsim run-app app:server_app app:client_app devices.energy.macs=650
+  run-app (DIR | SERVER CLIENT) [overrides] [--run-config 'k=v ...'] [--output DIR]
+                     run any Flower app in the wireless world: DIR is a Flower app directory
+                     (pyproject.toml with [tool.flwr.app.components]; [tool.flwr.app.config]
+                     is its run config), or SERVER and CLIENT are MODULE:OBJECT paths to its
+                     ServerApp and ClientApp; `fedsim run-app --help` for more, e.g.
+                     fedsim run-app ./my-app world.num_devices=10 --run-config 'num-server-rounds=5'
   flwr-run [flwr run arguments]
                      flwr run on Flower's runtimes (Ray simulation or SuperLink), then wait:
                      exit 1 with the failure's line if the run did not complete, e.g.
@@ -58,11 +61,17 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     """Run ``task(cfg)`` under Hydra with ``args`` as its command line."""
     import hydra
 
-    from .errors import ConfigError
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from .errors import ConfigError, os_error_line
 
     args = translate_retired(args)
     overrides = [a for a in args if not a.startswith("-")]
     try:
+        _check_options(args, prog)
+        OverridesParser.create().parse_overrides(overrides)  # Hydra's grammar, before anything else
         if "-m" in args or "--multirun" in args:
             check_sweep(overrides)
         else:
@@ -70,15 +79,61 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     except ConfigError as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (HydraException, OmegaConfBaseException) as error:  # an override Hydra cannot parse or compose
+        print(f"fedsim: error: {hydra_error_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     register_scenarios()
     main = hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")(task)
-    saved = sys.argv
+    saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [prog, *args]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach us (its own report spans lines)
     try:
         main()
+    except (HydraException, OmegaConfBaseException) as error:  # composing the overrides failed: nothing ran
+        print(f"fedsim: error: {hydra_error_line(error)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OSError, ValueError) as error:  # Hydra's own output directory or log file could not be written
+        cause = error if isinstance(error, OSError) else error.__cause__  # logging: "Unable to configure handler 'file'"
+        if not isinstance(cause, OSError):
+            raise
+        print(f"fedsim: error: {os_error_line(cause)}", file=sys.stderr)
+        return 1
     finally:
         sys.argv = saved
+        if saved_full_error is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full_error
     return 0
+
+
+# Hydra's own options that fedsim's commands pass on (with the number of values each takes);
+# --config-path/--config-name would replace fedsim's config, --experimental-rerun unpickles a file.
+_HYDRA_OPTIONS = {"-m": 0, "--multirun": 0, "-h": 0, "--help": 0, "--hydra-help": 0, "--version": 0, "-c": 1, "--cfg": 1,
+                  "--resolve": 0, "-p": 1, "--package": 1, "-i": 1, "--info": 1, "-cd": 1, "--config-dir": 1}
+
+
+def _check_options(args: Sequence[str], prog: str) -> None:
+    """Refuse, in one line, an option Hydra would answer with its usage text (or that fedsim does
+    not pass on), and an empty output directory (Hydra would write the run into the current one)."""
+    from .errors import ConfigError
+
+    allowed = ", ".join((["--overwrite"] if prog == "fedsim run" else []) + list(_HYDRA_OPTIONS))
+    skip = 0
+    for arg in args:
+        if skip:
+            skip -= 1
+            continue
+        if arg.startswith("-"):
+            name = arg.split("=", 1)[0]
+            if name not in _HYDRA_OPTIONS:
+                hint = {"fedsim run": " (--overwrite takes no value)"}.get(prog, f" (--overwrite is fedsim run's, not {prog}'s)")
+                raise ConfigError("option", arg, f"one of {allowed}" + (hint if name == "--overwrite" else ""))
+            skip = 0 if "=" in arg else _HYDRA_OPTIONS[name]
+            continue
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") and value.strip() in ("", "null", "''", '""'):
+            raise ConfigError(key.lstrip("+~"), value, "a directory for the run's files (empty would write them into the current directory)")
 
 
 def _task(job: Callable) -> Callable:
@@ -88,24 +143,48 @@ def _task(job: Callable) -> Callable:
     def task(cfg) -> object:
         from hydra.core.hydra_config import HydraConfig
         from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
 
         from .config import RunConfig
-        from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError
+        from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError, NothingAggregatedError
 
         output_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
-            config = RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
+            try:
+                mapping = OmegaConf.to_container(cfg, resolve=True)
+            except OmegaConfBaseException as error:  # an interpolation ${...} that does not resolve
+                key, raw = getattr(error, "full_key", None) or "override", OmegaConf.to_container(cfg, resolve=False)
+                for part in key.split("."):
+                    raw = raw.get(part) if isinstance(raw, dict) else None
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+                raise ConfigError(key, raw, f"a value, or an interpolation ${{KEY}} of a key the config has ({reason})") from None
+            config = RunConfig.from_mapping(mapping)
             return job(config, output_dir)
         except (ConfigError, DataError) as error:
             print(f"fedsim: error: {error}", file=sys.stderr)
             _discard_hydra_record(output_dir)
             sys.exit(EXIT_BAD_INPUT)
-        except (ClientAppError, ModelDivergedError) as error:  # the run failed, not the input
+        except (ClientAppError, ModelDivergedError, NothingAggregatedError) as error:  # the run failed, not the input
             print(f"fedsim: error: {error}", file=sys.stderr)
+            sys.exit(1)
+        except OSError as error:  # a full disk, a read-only folder: what was written stays resumable
+            print(f"fedsim: error: {_stopped_line(error, output_dir)}", file=sys.stderr)
+            _discard_hydra_record(output_dir)
             sys.exit(1)
 
     task.__name__ = job.__name__  # Hydra names the job (and its log file) after the task
     return task
+
+
+def _stopped_line(error: OSError, run_dir: Path) -> str:
+    """A run stopped by the file system (``ENOSPC``, ``EACCES``), and how to continue it once fixed."""
+    from .errors import os_error_line
+    from .federation._checkpoint import CHECKPOINT_FILE
+
+    line = os_error_line(error)
+    if (run_dir / CHECKPOINT_FILE).is_file():
+        line += f"; the run stopped: once fixed, fedsim resume {run_dir} continues it from its last checkpoint"
+    return line
 
 
 def _discard_hydra_record(output_dir: Path) -> None:
@@ -172,19 +251,25 @@ def _run_command(args: Sequence[str]) -> int:
 
 
 def _resume(args: Sequence[str]) -> int:
-    if len(args) != 1 or args[0].startswith("-"):
-        print("usage: fedsim resume DIR", file=sys.stderr)
+    if args and args[0] in ("-h", "--help"):
+        print("usage: fedsim resume DIR")
+        return 0
+    if len(args) != 1 or args[0].startswith("-") or not args[0].strip():
+        print(f"fedsim: error: arguments={list(args)!r} are not allowed: one run directory (usage: fedsim resume DIR)", file=sys.stderr)
         return EXIT_BAD_INPUT
     from ._run import resume
-    from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError
+    from .errors import ClientAppError, ConfigError, DataError, ModelDivergedError, NothingAggregatedError
 
     try:
         result = resume(Path(args[0]), progress=True)
     except (ConfigError, DataError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (ClientAppError, ModelDivergedError) as error:
+    except (ClientAppError, ModelDivergedError, NothingAggregatedError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # a full disk, a read-only folder: the checkpoint still holds the last round
+        print(f"fedsim: error: {_stopped_line(error, Path(args[0]))}", file=sys.stderr)
         return 1
     _report(result)
     return 0
@@ -221,9 +306,13 @@ def _reproduce(config, output_dir: Path) -> None:
 
 
 def _reproduce_command(args: Sequence[str]) -> int:
-    if not args or "=" in args[0] or args[0].startswith("-"):
-        names = ", ".join(n for n in scenario_names())
-        print(f"usage: fedsim reproduce NAME [overrides]   (NAME: {names})", file=sys.stderr)
+    names = ", ".join(n for n in scenario_names())
+    if args and args[0] in ("-h", "--help"):
+        print(f"usage: fedsim reproduce NAME [overrides]   (NAME: {names})")
+        return 0
+    if not args or "=" in args[0] or args[0].startswith("-") or not args[0].strip():
+        print(f"fedsim: error: scenario={args[0] if args else None!r} is not allowed: a scenario NAME first, one of {names} "
+              "(usage: fedsim reproduce NAME [overrides])", file=sys.stderr)
         return EXIT_BAD_INPUT
     return hydra_command(_task(_reproduce), [f"scenario={args[0]}", *args[1:]], "fedsim reproduce")
 
@@ -235,23 +324,34 @@ def _flwr_run_command(args: Sequence[str]) -> int:
 
 
 def _plot(args: Sequence[str]) -> int:
-    if not args or any(a.startswith("-") for a in args):
-        print("usage: fedsim plot DIR [RUN_DIR ...]", file=sys.stderr)
+    if args and args[0] in ("-h", "--help"):
+        print("usage: fedsim plot DIR [RUN_DIR ...]")
+        return 0
+    if not args or any(a.startswith("-") or not a.strip() for a in args):
+        print(f"fedsim: error: arguments={list(args)!r} are not allowed: run or sweep directories (usage: fedsim plot DIR [RUN_DIR ...])",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     from analysis import LedgerError, plot_paths
+
+    from .errors import os_error_line
 
     try:
         written = plot_paths([Path(a) for a in args])
     except (FileNotFoundError, LedgerError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as error:  # the figures could not be written (a read-only folder, a full disk)
+        print(f"fedsim: error: {os_error_line(error)}", file=sys.stderr)
+        return 1
     for path in written:
         print(path)
     return 0
 
 
 def _load_object(path: str, key: str, kind: type) -> object:
-    """``MODULE:OBJECT`` imported from the current directory, checked to be a ``kind``."""
+    """``MODULE:OBJECT`` imported from the current directory, checked to be a ``kind``. Whatever
+    importing the app raises (a missing module, a syntax error, an exception at import) is a
+    one-line ``ConfigError``."""
     import importlib
 
     from .errors import ConfigError
@@ -263,65 +363,138 @@ def _load_object(path: str, key: str, kind: type) -> object:
         sys.path.insert(0, "")  # the user's app lives next to where the command runs
     try:
         obj = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as error:
-        raise ConfigError(key, path, f"an importable MODULE:OBJECT ({type(error).__name__}: {error})") from None
+    except Exception as error:  # noqa: BLE001 - the app's own code ran: any error is the app's
+        text = str(error).strip().splitlines()
+        raise ConfigError(key, path, f"an importable MODULE:OBJECT ({type(error).__name__}: {text[0] if text else ''})") from None
     if not isinstance(obj, kind):
         raise ConfigError(key, path, f"a {kind.__module__}.{kind.__name__}, not a {type(obj).__name__}")
     return obj
 
 
-def _app_components(directory: Path) -> tuple[str, str]:
-    """The ServerApp and ClientApp paths of a Flower app directory's pyproject.toml."""
-    import tomllib
+RUN_APP_USAGE = """usage: fedsim run-app (DIR | MODULE:SERVER_APP MODULE:CLIENT_APP) [overrides]
+                      [--run-config 'KEY=VALUE ...'] [--output DIR]
 
+Run a Flower app (ServerApp + ClientApp) unchanged in the wireless world; every message is priced
+(seconds, joules, drops) into rounds.csv, devices.csv and summary.json.
+
+  DIR                 a Flower app directory: pyproject.toml with [tool.flwr.app.components]
+                      (serverapp, clientapp); [tool.flwr.app.config] is the run config
+  MODULE:OBJECT       the ServerApp and ClientApp, imported from the current directory
+  overrides           fedsim's Hydra key=value (world.num_devices=10, radio.*, devices.*, seed, ...)
+  --run-config, -c    the app's run config, as flwr run --run-config: 'num-server-rounds=2
+                      lr=0.05 name="x"' (TOML values; repeatable; or one .toml file)
+  --output DIR        the ledger's directory (default outputs/DATE/run-app-TIME)
+
+The MACs per example are counted in the ClientApp's first train call (torch) unless
+devices.energy.macs=N is given; the downlink is priced at radio.downlink_power_w=20 and
+devices.rx_power_w=0.05 unless given.
+"""
+
+
+def _run_app_args(args: Sequence[str]) -> tuple[list[str], list[str], list[str], str | None]:
+    """(positionals, fedsim overrides, --run-config values, --output) of ``fedsim run-app``."""
     from .errors import ConfigError
 
-    try:
-        components = tomllib.loads((directory / "pyproject.toml").read_text())["tool"]["flwr"]["app"]["components"]
-        return components["serverapp"], components["clientapp"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError):
-        raise ConfigError("app", str(directory), "a directory whose pyproject.toml has [tool.flwr.app.components]") from None
+    positional, overrides, run_config, output = [], [], [], None
+    options = {"--output": "output", "--run-config": "run_config", "-c": "run_config"}
+    items = list(args)
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        name, eq, value = arg.partition("=")
+        if arg.startswith("-") and name in options:
+            if not eq:
+                if i + 1 >= len(items):
+                    raise ConfigError(name, None, "a value after it" + (" (a directory)" if name == "--output" else " ('KEY=VALUE ...')"))
+                i, value = i + 1, items[i + 1]
+            if options[name] == "output":
+                if not value:
+                    raise ConfigError("--output", value, "a directory")
+                output = value
+            else:
+                run_config.append(value)
+        elif arg.startswith("-"):
+            raise ConfigError("option", arg, "one of --output, --run-config (-c), --help")
+        elif eq:
+            overrides.append(arg)
+        else:
+            positional.append(arg)
+        i += 1
+    return positional, overrides, run_config, output
 
 
 def _run_app(args: Sequence[str]) -> int:
     import os
 
-    from .errors import ConfigError, DataError
+    from .errors import ClientAppError, ConfigError, DataError
 
-    output = next((a.split("=", 1)[1] for a in args if a.startswith("--output=")), None)
-    rest = [a for a in args if not a.startswith("--output=")]
-    positional = [a for a in rest if "=" not in a]
-    overrides = [a for a in rest if "=" in a]
+    if any(a in ("-h", "--help") for a in args):
+        print(RUN_APP_USAGE)
+        return 0
+    from ._run_app import ServerAppError, app_run_config, flower_app_dir
+
+    cwd, added = os.getcwd(), None
     try:
+        positional, overrides, run_config_args, output = _run_app_args(args)
+
         if len(positional) == 1 and Path(positional[0]).is_dir():
-            directory = Path(positional[0]).resolve()
-            server_path, client_path = _app_components(directory)
-            os.chdir(directory)
+            app_dir = flower_app_dir(positional[0])
+            server_path, client_path, name, directory = app_dir.server_app, app_dir.client_app, app_dir.name, app_dir.directory
+            run_config = app_run_config(run_config_args, app_dir.run_config)
         elif len(positional) == 2:
             server_path, client_path = positional
+            name, directory = server_path.partition(":")[0].split(".")[0], None
+            run_config = app_run_config(run_config_args)
+        elif len(positional) == 1:
+            raise ConfigError("app", positional[0], "a Flower app directory, or MODULE:SERVER_APP MODULE:CLIENT_APP")
         else:
-            print("usage: fedsim run-app MODULE:SERVER_APP MODULE:CLIENT_APP [overrides] [--output=DIR]", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        from flwr.clientapp import ClientApp
-        from flwr.serverapp import ServerApp
-
-        from ._compose import compose
-        from ._run_app import run_flower_app
-
-        server_app = _load_object(server_path, "server_app", ServerApp)
-        client_app = _load_object(client_path, "client_app", ClientApp)
+            raise ConfigError("app", " ".join(positional) or None, "a Flower app directory, or MODULE:SERVER_APP MODULE:CLIENT_APP (see fedsim run-app --help)")
         check_group_choices(overrides)
-        config = compose(overrides)
+        from ._compose import compose
+        from ._run_app import _run_flower_app, app_config, with_app_defaults
+
+        given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+        config = app_config(lambda k: compose(overrides if k is None else [*overrides, f"op.devices_per_round={k}"]), given)
+        config = with_app_defaults(config, given)
         if output is None:
             import time
 
             output = str(Path("outputs") / time.strftime("%Y-%m-%d") / f"run-app-{time.strftime('%H-%M-%S')}")
-        result = run_flower_app(server_app, client_app, config, output)
+        output = str(Path(output).resolve())  # relative to where the command runs, not the app
+        from flwr.clientapp import ClientApp
+        from flwr.serverapp import ServerApp
+
+        if directory is not None:  # the app runs from its own directory, as it would under flwr run .
+            os.chdir(directory)
+            added = str(directory)
+            sys.path.insert(0, added)
+        server_app = _load_object(server_path, "server_app", ServerApp)
+        client_app = _load_object(client_path, "client_app", ClientApp)
+        from .federation._wireless import quiet_flower_log
+
+        with quiet_flower_log():  # the ledger replaces Flower's round log; a failure is one line
+            result = _run_flower_app(
+                server_app, client_app, config, output, run_config=run_config, model=None, input_shape=None,
+                local_epochs=None, app={"name": name, "server_app": server_path, "client_app": client_path},
+            )
     except (ConfigError, DataError) as error:
         print(f"fedsim: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (ClientAppError, ServerAppError) as error:  # the run failed, not the input
+        print(f"fedsim: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # the ledger could not be written (a read-only folder, a full disk)
+        from .errors import os_error_line
+
+        print(f"fedsim: error: {os_error_line(error)}", file=sys.stderr)
+        return 1
+    finally:
+        os.chdir(cwd)
+        if added is not None and added in sys.path:
+            sys.path.remove(added)
     s = result.summary
-    print(f"final accuracy {s['final_accuracy']}, energy {s['total_energy_j']:.4g} J, simulated {s['sim_time_s']:.4g} s")
+    print(f"{s['rounds']} server rounds: final accuracy {s['final_accuracy']}, energy {s['total_energy_j']:.4g} J, "
+          f"simulated {s['sim_time_s']:.4g} s")
     print(f"ledger: {output}")
     return 0
 

@@ -33,3 +33,19 @@ class ClientAppError(RuntimeError):
 
 class ModelDivergedError(RuntimeError):
     """The global model became non-finite (NaN/inf), so the run stopped at that round (one line)."""
+
+
+class NothingAggregatedError(RuntimeError):
+    """An asynchronous run ended before its first aggregation: no device was left to train (its
+    battery empty, its availability over), so nothing was learned (one line)."""
+
+
+def os_error_line(error: OSError) -> str:
+    """A write or read the system refused (a full disk, a read-only folder) as one line: the file,
+    the system's reason and its errno name, e.g. ``/out/rounds.csv: No space left on device [ENOSPC]``."""
+    import errno
+
+    where = error.filename if error.filename is not None else "a file"
+    name = errno.errorcode.get(error.errno or 0)
+    reason = error.strerror or " ".join(str(error).split())
+    return f"{where}: {reason}" + (f" [{name}]" if name else "")

@@ -2,7 +2,8 @@
 
 Calibration statistics, pruning scores and masks, quantization (RTN, SLiM-Quant, GPTQ),
 Hessian-aware pruning (SparseGPT, OPTIMA), low-rank compensation (SLiM-LoRA) and packed storage
-formats; learnable masks (LEAP, PATCH), MKOR; Hugging Face checkpoints in and PEFT adapters out.
+formats; learnable masks (LEAP, PATCH), MKOR; SLoPe sparse pretraining (double-pruned backward,
+lazy low-rank adapters); Hugging Face checkpoints in and PEFT adapters out.
 Conventions: W is (d_out, d_in), y = x·Wᵀ, calibration inputs X are (tokens, d_in).
 
 Names load on first use (PEP 562): ``import fedsim_kernels.recipe`` validates a recipe without torch.
@@ -78,6 +79,7 @@ _EXPORTS = {
     "compress_model": "pipeline",
     "find_blocks": "pipeline",
     "load_compressed": "pipeline",
+    "load_tensors_only": "_torch_load",
     "save_compressed": "pipeline",
     "CausalLM": "hf",
     "CheckpointError": "hf",
@@ -102,6 +104,25 @@ _EXPORTS = {
     "WEIGHT_BITS": "recipe",
     "RecipeError": "recipe",
     "check_recipe": "recipe",
+    "BACKWARDS": "recipe",
+    "PRETRAININGS": "recipe",
+    "check_slope": "recipe",
+    "parse_nm": "recipe",
+    "DoublePrunedCompressedLinear": "slope",
+    "SLoPeLinear": "slope",
+    "SLoPeRun": "slope",
+    "SLoPeTrainer": "slope",
+    "StepMACs": "slope",
+    "adapter_macs": "slope",
+    "add_lazy_adapters": "slope",
+    "double_pruned_backward_mask": "slope",
+    "export_linears": "slope",
+    "lazy_adapter_start": "slope",
+    "linear_macs": "slope",
+    "slope_linear": "slope",
+    "sparsify_linears": "slope",
+    "train_slope_lm": "slope",
+    "use_double_pruned_backward": "slope",
 }
 __all__ = sorted(_EXPORTS)
 

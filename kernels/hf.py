@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from ._torch_load import load_tensors_only
 
 __all__ = ["CausalLM", "CheckpointError", "HF_MODEL_TYPES", "checkpoint_model_type", "load_causal_lm"]
 
@@ -154,12 +155,9 @@ def _read_weights(src: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(src, f"{_INDEX} names missing shard {missing[0]}")
     elif (src / _PICKLE).is_file():
         try:  # a pickle: weights_only refuses anything but tensors, so no code runs
-            with warnings.catch_warnings():  # its note on pickle protocols would be a second line
-                warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
-                state = torch.load(src / _PICKLE, map_location="cpu", weights_only=True)
-        except Exception as error:  # noqa: BLE001 - any failure is the same one-line verdict
-            raise CheckpointError(src, f"{_PICKLE} cannot be loaded with weights_only=True ({_one_line(error)}); "
-                                       "expected tensors only (convert it to model.safetensors)") from None
+            state = load_tensors_only(src / _PICKLE)
+        except ValueError as error:
+            raise CheckpointError(src, f"{error}; expected tensors only (convert it to model.safetensors)") from None
         if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise CheckpointError(src, f"{_PICKLE} does not hold a mapping of names to tensors")
         return state

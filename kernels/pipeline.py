@@ -37,6 +37,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ._atomic import atomic_write
+from ._torch_load import load_tensors_only
 from .recipe import Recipe as _Recipe, parse_recipe as _parse_recipe
 from .calibration import LayerStats
 from .lowrank import naive_lora, rank_from_ratio, slim_lora
@@ -501,7 +502,7 @@ def load_compressed(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     file = src / _CHECKPOINT if src.is_dir() else src
     if not file.is_file():
         raise FileNotFoundError(f"path={str(src)!r} has no {_CHECKPOINT}; expected a save_compressed directory")
-    payload = torch.load(file, map_location="cpu", weights_only=True)
+    payload = load_tensors_only(file)
     for name, cfg in payload["layout"].items():
         _set_module(model, name, CompressedLinear(**cfg))
     model.load_state_dict(payload["state_dict"])

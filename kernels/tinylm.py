@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_write
+from ._torch_load import load_tensors_only
 
 __all__ = [
     "TinyLMConfig",
@@ -211,9 +212,15 @@ def load_pretrained(path: str | os.PathLike) -> TinyLM:
             from safetensors.torch import load_file
         except ImportError as exc:
             raise ImportError(f"{src / SAFETENSORS_NAME} needs the safetensors package to load") from exc
-        state = load_file(str(src / SAFETENSORS_NAME))
+        try:
+            state = load_file(str(src / SAFETENSORS_NAME))
+        except Exception as error:  # noqa: BLE001 - safetensors' own error type: one line of ours
+            raise ValueError(f"{SAFETENSORS_NAME} is not a valid safetensors file ({type(error).__name__}: "
+                             f"{str(error).strip().splitlines()[0] if str(error).strip() else ''})") from None
     elif (src / TORCH_NAME).is_file():
-        state = torch.load(src / TORCH_NAME, map_location="cpu", weights_only=True)
+        state = load_tensors_only(src / TORCH_NAME)
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise ValueError(f"{TORCH_NAME} does not hold a mapping of names to tensors")
     else:
         raise FileNotFoundError(f"path={str(src)!r} has neither {SAFETENSORS_NAME} nor {TORCH_NAME}")
     if config.tie_weights and "head.weight" not in state:

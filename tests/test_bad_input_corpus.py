@@ -22,6 +22,7 @@ from data.data_helpers import write_idx
 TINY = ["rounds=1", "world.num_devices=4", "op.devices_per_round=2", "op.local_iters=1", "model.hidden=[8]"]
 LM = ["run", "model=tinylm", "op.train_bits=32", "rounds=1", "world.num_devices=2", "op.devices_per_round=1", "lm.pretrain_steps=0"]
 IN = "{inputs}"  # replaced by the directory of the case's input files
+CUSTOM = ["run", "model=custom", "rounds=1", "world.num_devices=4", "op.devices_per_round=2", "op.local_iters=1"]
 
 # (case id, arguments after `fedsim`, a fragment the one error line must hold)
 CASES = [
@@ -65,6 +66,20 @@ CASES = [
     ("model-hidden-scalar", ["run", "model.hidden=5"], "model.hidden=5 is not allowed: a list of layer widths"),
     ("model-hidden-null", ["run", "model.hidden=null"], "model.hidden=None is not allowed: a list of layer widths"),
     ("model-hidden-zero", ["run", "model.hidden=[8,0]"], "model.hidden=0 is not allowed"),
+    # model=custom (model.target, model.kwargs) and the token model char_lstm
+    ("custom-target-missing", [*CUSTOM], "model.target=None is not allowed: MODULE:FACTORY"),
+    ("custom-target-no-colon", [*CUSTOM, "model.target=collections"], "model.target='collections' is not allowed: MODULE:FACTORY"),
+    ("custom-target-not-importable", [*CUSTOM, "model.target=no_such_module_xyz:Net"], "ModuleNotFoundError: No module named 'no_such_module_xyz'"),
+    ("custom-target-attribute-missing", [*CUSTOM, "model.target=collections:NoSuchNet"], "(NoSuchNet does not exist)"),
+    ("custom-target-not-callable", [*CUSTOM, "model.target=math:pi"], "model.target='math:pi' is not allowed: a callable"),
+    ("custom-target-not-a-module", [*CUSTOM, "model.target=collections:OrderedDict"], "a torch.nn.Module, not a OrderedDict"),
+    ("custom-factory-raises", [*CUSTOM, "model.target=torch.nn:Linear"], "it raised TypeError: Linear.__init__() missing 2 required"),
+    ("custom-no-parameters", [*CUSTOM, "model.target=torch.nn:Flatten"], "a model with trainable parameters"),
+    ("custom-output-shape", [*CUSTOM, "model.target=torch.nn:Linear", "model.kwargs={in_features:8,out_features:10}"], "(1, 10) logits, not (1, 1, 8, 10)"),
+    ("custom-kwargs-not-mapping", [*CUSTOM, "model.target=torch.nn:Linear", "model.kwargs=[1,2]"], "model.kwargs=[1, 2] is not allowed: a mapping"),
+    ("char-lstm-on-images", [*CUSTOM[:1], "model=char_lstm", *CUSTOM[2:]], "model.name='char_lstm' is not allowed: a model for the dataset's images of shape (1, 8, 8)"),
+    ("char-lstm-no-widths", [*CUSTOM[:1], "model=char_lstm", *CUSTOM[2:], "model.hidden=[]"], "model.hidden=[] is not allowed"),
+    ("cnn-on-tokens", [*CUSTOM[:1], "model=cnn", *CUSTOM[2:], "dataset=npz", f"dataset.path={IN}/npz_tokens.npz"], "model.name='cnn' is not allowed: a model for the dataset's token ids of shape (6,)"),
     # train
     ("train-batch-zero", ["run", "train.batch_size=0"], "train.batch_size=0 is not allowed"),
     ("train-lr-zero", ["run", "train.lr=0"], "train.lr=0.0 is not allowed"),
@@ -198,6 +213,102 @@ CASES = [
     ("exponential-too-many-devices", ["run", "partition.kind=exponential", "world.num_devices=12", "op.devices_per_round=2"], "world.num_devices=12 is not allowed"),
     ("min-partition-size-negative", ["run", "partition.min_partition_size=-1"], "partition.min_partition_size=-1 is not allowed"),
     ("dirichlet-unreachable", ["run", "partition=dirichlet", "partition.alpha=0.001", "world.num_devices=20"], "partition.alpha=0.001 is not allowed: a value flwr-datasets' dirichlet partitioner can use"),
+    # SLoPe (issue 34)
+    ("slope-nm-n-equals-m", ["reproduce", "slope_pretraining", "lm.sparsity=4:4"], "lm.sparsity='4:4' is not allowed: 'N:M' with 0 < N < M"),
+    ("slope-adapter-fraction-zero", ["reproduce", "slope_pretraining", "scenario.adapter_fraction=0"], "scenario.adapter_fraction=0 is not allowed: a float in (0, 1]"),
+    ("slope-adapter-rank-zero", ["reproduce", "slope_pretraining", "scenario.adapter_rank=0"], "scenario.adapter_rank=0 is not allowed: an int >= 1"),
+    ("slope-backward-unstructured", [*LM, "lm.backward=double_pruned", "lm.sparsity=0.5"], "lm.backward='double_pruned' is not allowed: dense unless lm.sparsity is an N:M pattern"),
+]
+
+# ---- fedsim run-app: the app (a Flower app directory or MODULE:OBJECT pair), --run-config, -------
+# ---- --output, options, and fedsim overrides; the fixture apps live in tests/engine/apps/. -------
+RUN_APP_FIXTURES = Path(__file__).resolve().parent / "engine" / "apps"
+RUN_APP_DIR = str(RUN_APP_FIXTURES / "quickstart")  # [tool.flwr.app.config]: batch-size, fraction-train, ...
+CASES += [
+    ("run-app-no-app", ["run-app"], "app=None is not allowed: a Flower app directory, or MODULE:SERVER_APP MODULE:CLIENT_APP"),
+    ("run-app-missing-dir", ["run-app", "/nonexistent/app"], "app='/nonexistent/app' is not allowed"),
+    ("run-app-dir-without-pyproject", ["run-app", IN], "is not allowed: a Flower app directory: a pyproject.toml with [tool.flwr.app.components]"),
+    ("run-app-three-apps", ["run-app", "a:b", "c:d", "e:f"], "app='a:b c:d e:f' is not allowed"),
+    ("run-app-unknown-option", ["run-app", RUN_APP_DIR, "--verbose"], "option='--verbose' is not allowed: one of --output, --run-config (-c), --help"),
+    ("run-app-output-without-value", ["run-app", RUN_APP_DIR, "--output"], "--output=None is not allowed: a value after it"),
+    ("run-app-run-config-without-value", ["run-app", RUN_APP_DIR, "--run-config"], "--run-config=None is not allowed: a value after it"),
+    ("run-app-run-config-bare-string", ["run-app", RUN_APP_DIR, "--run-config", "name=abc"], "--run-config='name=abc' is not allowed: space-separated key=value pairs with TOML values"),
+    ("run-app-run-config-unknown-key", ["run-app", RUN_APP_DIR, "-c", "num-rounds=2"], "--run-config='num-rounds' is not allowed: a key of [tool.flwr.app.config]: batch-size, fraction-train"),
+    ("run-app-run-config-missing-toml", ["run-app", RUN_APP_DIR, "--run-config=/nonexistent/config.toml"], "--run-config='/nonexistent/config.toml' is not allowed"),
+    ("run-app-bad-override", ["run-app", RUN_APP_DIR, "world.num_devices=0"], "world.num_devices=0 is not allowed"),
+    ("run-app-misspelled-override", ["run-app", RUN_APP_DIR, "radio.tx_powr_w=1"], "did you mean radio.tx_power_w?"),
+    ("run-app-import-raises", ["run-app", str(RUN_APP_FIXTURES / "broken_import")], "server_app='fixture_broken.server_app:app' is not allowed: an importable MODULE:OBJECT (RuntimeError: DATA_DIR is not set)"),
+    ("run-app-module-not-found", ["run-app", "no_such_app_module:app", "no_such_app_module:client"], "server_app='no_such_app_module:app' is not allowed: an importable MODULE:OBJECT (ModuleNotFoundError"),
+    ("run-app-not-a-server-app", ["run-app", "json:dumps", "json:loads"], "server_app='json:dumps' is not allowed: a flwr.serverapp"),
+    ("run-app-no-object", ["run-app", "json", "json:loads"], "server_app='json' is not allowed: MODULE:OBJECT naming a ServerApp"),
+]
+
+# async (issue 30): fedsim resume of fedasync/fedbuff run directories (each holds the lock file a
+# killed run leaves, which resume takes over)
+CASES += [
+    ("resume-async-finished", ["resume", f"{IN}/async_finished"], "an unfinished run (summary.json is there: this run finished)"),
+    ("resume-async-no-checkpoint", ["resume", f"{IN}/async_no_checkpoint"], "a checkpoint, which fedsim run writes after every round, or every aggregation of fedasync and fedbuff"),
+    ("resume-async-garbage-checkpoint", ["resume", f"{IN}/async_garbage_checkpoint"], "checkpoint.pt is not a readable checkpoint"),
+    ("resume-async-bad-config", ["resume", f"{IN}/async_bad_config"], "strategy.buffer_size=0 is not allowed"),
+]
+
+# reliability (issue 30): tracebacks, silent acceptance and leftovers a hostile probe found
+CASES += [
+    # fedsim resume: odd command lines, damaged run directories (nothing left behind: no lock file either)
+    ("resume-no-dir", ["resume"], "arguments=[] are not allowed: one run directory (usage: fedsim resume DIR)"),
+    ("resume-two-dirs", ["resume", "a", "b"], "arguments=['a', 'b'] are not allowed: one run directory"),
+    ("resume-missing-dir", ["resume", "/nonexistent/run"], "run_dir='/nonexistent/run' is not allowed: a run directory written by fedsim run"),
+    ("resume-binary-config", ["resume", f"{IN}/resume_binary_config"], "config.yaml='unparsable YAML' is not allowed: YAML as fedsim run wrote it (UnicodeDecodeError)"),
+    ("resume-config-a-list", ["resume", f"{IN}/resume_config_list"], "<root>=[1, 2] is not allowed: a mapping of RunConfig fields"),
+    ("resume-partial-checkpoint", ["resume", f"{IN}/resume_partial_checkpoint"], "is not a complete checkpoint (no config, strategy, policy, world, ledger_bytes"),
+    ("resume-checkpoint-unknown-field", ["resume", f"{IN}/resume_unknown_field"], "is not a complete checkpoint (unknown surprise)"),
+    ("resume-checkpoint-damaged-lengths", ["resume", f"{IN}/resume_damaged_lengths"], "is not a complete checkpoint (damaged ledger_bytes)"),
+    ("resume-checkpoint-garbage", ["resume", f"{IN}/resume_garbage_checkpoint"], "it is not a file torch.save wrote, or it is damaged"),
+    ("resume-checkpoint-unsafe-global", ["resume", f"{IN}/resume_unsafe_checkpoint"], "it names objects other than tensors (Unsupported global"),
+    # fedsim plot: odd command lines, text where numbers belong, damaged config.yaml
+    ("plot-no-dir", ["plot"], "arguments=[] are not allowed: run or sweep directories"),
+    ("plot-empty-dir-name", ["plot", ""], "arguments=[''] are not allowed"),
+    ("plot-option", ["plot", "--out", "x"], "arguments=['--out', 'x'] are not allowed"),
+    ("plot-text-accuracy", ["plot", f"{IN}/run_text_accuracy"], "rounds.csv line 2: test_accuracy='abc' is not a number"),
+    ("plot-binary-config", ["plot", f"{IN}/run_binary_config"], "config.yaml is not the YAML fedsim writes (UnicodeDecodeError)"),
+    ("plot-config-a-list", ["plot", f"{IN}/run_config_list"], "config.yaml: expected a YAML mapping, got list"),
+    # odd command lines of run, optimize and reproduce: one line, not Hydra's usage or traceback
+    ("run-dir-empty", ["run", "hydra.run.dir="], "hydra.run.dir='' is not allowed: a directory for the run's files"),
+    ("sweep-dir-empty", ["run", "-m", "seed=0,1", "hydra.sweep.dir= "], "hydra.sweep.dir=' ' is not allowed"),
+    ("run-overwrite-value", ["run", "--overwrite=1"], "option='--overwrite=1' is not allowed: one of --overwrite, -m"),
+    ("run-config-name", ["run", "--config-name=other"], "option='--config-name=other' is not allowed"),
+    ("run-experimental-rerun", ["run", "--experimental-rerun=/tmp/x.pickle"], "option='--experimental-rerun=/tmp/x.pickle' is not allowed"),
+    ("optimize-overwrite", ["optimize", "--overwrite"], "(--overwrite is fedsim run's, not fedsim optimize's)"),
+    ("override-without-value", ["run", "rounds"], "override='rounds' is not allowed: KEY=VALUE in Hydra's override grammar (missing EQUAL"),
+    ("override-double-equals", ["run", "rounds==3"], "override='rounds==3' is not allowed: KEY=VALUE in Hydra's override grammar"),
+    ("override-unclosed-list", ["run", "rounds=[1,2"], "override='rounds=[1,2' is not allowed"),
+    ("sweep-override-unparsable", ["run", "-m", "rounds==1,2"], "override='rounds==1,2' is not allowed"),
+    ("override-append-existing", ["run", "+rounds=3"], "An item is already at 'rounds'"),
+    ("override-interpolation", ["run", "rounds=${nope}"], "rounds='${nope}' is not allowed: a value, or an interpolation ${KEY} of a key the config has"),
+    ("section-null", ["run", "op=null"], "op=None is not allowed: a mapping of OperatingPoint fields"),
+    ("group-null", ["run", "radio=null"], "radio=None is not allowed: one of air_to_air, green_qfl, urban_macro"),
+    ("scenario-null", ["run", "scenario=null"], "scenario=None is not allowed: one of"),
+    ("reproduce-override-first", ["reproduce", "seed=1"], "scenario='seed=1' is not allowed: a scenario NAME first"),
+    ("float-infinite-message", ["run", "train.lr=inf"], "train.lr=inf is not allowed: a number in (0, inf)"),
+    # policies: a chosen point must be integers; policy.devices is the round's K devices
+    ("policy-choice-fractions", ["run", "policy=optimized", f"policy.choice_path={IN}/choice_fractions.json"], "(nbs.I=1.9 is not an integer)"),
+    ("policy-choice-k-too-large", ["run", "policy=optimized", f"policy.choice_path={IN}/choice_big_k.json"], "policy.pick='nbs' is not allowed: a point with K <= world.num_devices=4 (its K=50)"),
+    ("policy-choice-no-pick", ["run", "policy=optimized", f"policy.choice_path={IN}/choice_big_k.json", "policy.pick=sum"], "with a 'sum' row of integers I, K, m, n"),
+    ("policy-devices-not-k", ["run", "policy=fixed", "policy.devices=[0,1,2,3]"], "policy.devices=[0, 1, 2, 3] is not allowed: a list of op.devices_per_round=2 device indices"),
+    ("policy-devices-string", ["run", "policy.devices=abc"], "policy.devices='abc' is not allowed: a list of device indices"),
+    ("swarm-budget-too-small", ["run", "mobility=uav_swarm", "access=ofdma", "access.resource_blocks=2", "policy=joint_power_scheduling",
+                                "policy.energy_budget_j=1e-9", "world.deadline_s=1"], "policy.energy_budget_j=1e-09 is not allowed: a budget that covers one round"),
+    ("mobility-formation", ["run", "mobility=uav_swarm", "mobility.formation=square"], "mobility.formation='square' is not allowed: one of ring, v, line"),
+    # availability traces: read even where inert (synchronous strategies), refused when nobody is ever online
+    ("availability-trace-nan-sync", ["run", "availability=trace", f"availability.trace_path={IN}/trace_nan.csv"], "start_s=nan end_s=5"),
+    ("availability-trace-empty", ["run", "strategy=fedbuff", "availability=trace", f"availability.trace_path={IN}/trace_empty.csv"], "this one has none"),
+    ("availability-trace-binary", ["run", "availability=trace", f"availability.trace_path={IN}/trace_binary.csv"], "a readable CSV file of device,start_s,end_s rows (UnicodeDecodeError)"),
+    # language-model checkpoints: garbage weights and pickled code are one line of ours, never torch's advice
+    ("lm-tinylm-garbage-weights", [*LM, f"lm.checkpoint={IN}/tinylm_garbage_pt"], "model.pt cannot be loaded with weights_only=True: it is not a file torch.save wrote"),
+    ("lm-tinylm-unsafe-global", [*LM, f"lm.checkpoint={IN}/tinylm_unsafe_pt"], "model.pt cannot be loaded with weights_only=True: it names objects other than tensors"),
+    ("lm-tinylm-garbage-safetensors", [*LM, f"lm.checkpoint={IN}/tinylm_garbage_safetensors"], "model.safetensors is not a valid safetensors file"),
+    ("lm-hf-unsafe-global", [*LM, f"lm.checkpoint={IN}/ckpt_unsafe_global"], "pytorch_model.bin cannot be loaded with weights_only=True: it names objects other than tensors"),
+    ("lm-checkpoint-number", [*LM, "lm.checkpoint=nan"], "lm.checkpoint=nan is not allowed: a local directory written by save_pretrained, or null"),
 ]
 
 GOOD_ROUNDS = "round,sim_time_s,energy_cum_j,test_accuracy\n0,0.0,0.0,0.1\n1,1.0,0.5,0.4\n"
@@ -221,6 +332,8 @@ def _write_inputs(root: Path) -> None:
              x_test=np.zeros((2, 1)), y_test=np.arange(2))
     np.savez(root / "npz_clients.npz", x_train=np.zeros((30, 2), np.float32), y_train=np.arange(30) % 2,
              x_test=np.zeros((4, 2), np.float32), y_test=np.arange(4) % 2, client_train=np.arange(30) % 3)
+    np.savez(root / "npz_tokens.npz", x_train=np.arange(60).reshape(10, 6) % 7, y_train=np.arange(10) % 2,  # model=char_lstm's
+             x_test=np.zeros((4, 6), np.int64), y_test=np.arange(4) % 2)
     import datasets
 
     datasets.DatasetDict({"train": datasets.Dataset.from_dict({"image": [[0.0, 1.0]] * 8, "label": [0, 1] * 4})}).save_to_disk(
@@ -244,6 +357,57 @@ def _write_inputs(root: Path) -> None:
         "run_header_only": {"rounds.csv": GOOD_ROUNDS.splitlines()[0] + "\n"},
         "run_empty_rounds": {"rounds.csv": ""},
     })
+    # async (issue 30): killed or finished fedbuff runs
+    fedbuff = "strategy:\n  name: fedbuff\n"
+    _write_dirs(root, {
+        "async_finished": {"config.yaml": fedbuff, "rounds.csv": GOOD_ROUNDS, "summary.json": "{}", ".fedsim.lock": ""},
+        "async_no_checkpoint": {"config.yaml": fedbuff, "rounds.csv": GOOD_ROUNDS, ".fedsim.lock": ""},
+        "async_garbage_checkpoint": {"config.yaml": fedbuff, "checkpoint.pt": "not a checkpoint", ".fedsim.lock": ""},
+        "async_bad_config": {"config.yaml": fedbuff + "  buffer_size: 0\n", "checkpoint.pt": "", ".fedsim.lock": ""},
+    })
+    _write_reliability_inputs(root, llama)
+
+
+def _write_reliability_inputs(root: Path, llama: dict) -> None:
+    """reliability (issue 30): damaged run directories, choice files, traces and LM checkpoints."""
+    import torch
+
+    tiny = "rounds: 2\nworld:\n  num_devices: 4\nop:\n  devices_per_round: 2\n"  # a config.yaml that validates
+    torch_bytes = lambda value: _torch_saved(value).decode("latin-1")  # noqa: E731
+    good = {"format": 1, "round": 1, "config": {}, "arrays": {}, "strategy": {}, "policy": {}, "world": {}, "generators":
+            {"torch": torch.zeros(1), "numpy": {}, "python": [3, [0], None]}, "ledger_bytes": {"rounds.csv": 0, "devices.csv": 0}, "wall_time_s": 1.0}
+    tinylm = json.dumps({"model_type": "tinylm", "vocab_size": 256, "d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64, "context": 32})
+    _write_dirs(root, {
+        "resume_binary_config": {"config.yaml": "\x00\xff\xfe binary"},
+        "resume_config_list": {"config.yaml": "- 1\n- 2\n"},
+        "resume_partial_checkpoint": {"config.yaml": tiny, "checkpoint.pt": torch_bytes({"format": 1, "arrays": {}, "round": 1})},
+        "resume_unknown_field": {"config.yaml": tiny, "checkpoint.pt": torch_bytes({**good, "surprise": 1})},
+        "resume_damaged_lengths": {"config.yaml": tiny, "checkpoint.pt": torch_bytes({**good, "ledger_bytes": {"rounds.csv": "x"}})},
+        "resume_garbage_checkpoint": {"config.yaml": tiny, "checkpoint.pt": "garbage, not a torch file"},
+        "resume_unsafe_checkpoint": {"config.yaml": tiny, "checkpoint.pt": torch_bytes({**good, "world": _Unsafe()})},
+        "run_text_accuracy": {"rounds.csv": "round,sim_time_s,energy_cum_j,test_accuracy\n0,0.0,0.0,abc\n1,1.0,0.5,def\n", "summary.json": "{}"},
+        "run_binary_config": {"rounds.csv": GOOD_ROUNDS, "summary.json": "{}", "config.yaml": "\x00\xff\xfe binary"},
+        "run_config_list": {"rounds.csv": GOOD_ROUNDS, "summary.json": "{}", "config.yaml": "- 1\n"},
+        "tinylm_garbage_pt": {"config.json": tinylm, "model.pt": "garbage bytes"},
+        "tinylm_unsafe_pt": {"config.json": tinylm, "model.pt": torch_bytes({"w": _Unsafe()})},
+        "tinylm_garbage_safetensors": {"config.json": tinylm, "model.safetensors": "not safetensors"},
+        "ckpt_unsafe_global": {"config.json": json.dumps(llama), "pytorch_model.bin": torch_bytes({"w": _Unsafe()})},
+    })
+    (root / "choice_fractions.json").write_text(json.dumps({"nbs": {"I": 1.9, "K": 2.9, "m": 8, "n": 8}}))
+    (root / "choice_big_k.json").write_text(json.dumps({"nbs": {"I": 1, "K": 50, "m": 8, "n": 8}}))
+    (root / "trace_nan.csv").write_text("device,start_s,end_s\n0,0,3\n1,nan,5\n")
+    (root / "trace_empty.csv").write_text("device,start_s,end_s\n0,1,1\n")
+    (root / "trace_binary.csv").write_bytes(b"\xff\xfe\x00binary")
+
+
+def _torch_saved(value) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    return buffer.getvalue()
 
 
 def _write_dirs(root: Path, dirs: dict[str, dict[str, str]]) -> None:
@@ -282,7 +446,9 @@ def run_cli(args: list[str], out: Path, capfd) -> tuple[int, list[str]]:
     except SystemExit as stop:
         code = stop.code
     err = capfd.readouterr().err
-    return code, [line for line in err.splitlines() if line.strip()]
+    # The lines a terminal shows: a carriage return redraws its line (a progress bar cleared by the
+    # error that ended the run leaves nothing visible).
+    return code, [line.split("\r")[-1] for line in err.split("\n") if line.split("\r")[-1].strip()]
 
 
 def test_the_corpus_is_large_and_covers_every_group():
@@ -324,3 +490,29 @@ def test_a_broken_scenario_file_breaks_only_itself(tmp_path, capfd, monkeypatch)
     from fedsim import compose as compose_config
 
     assert compose_config(["scenario=kim2023_green_qfl"]).world.num_devices == 50
+
+
+# reliability (issue 30): what the corpus' format cannot express (exit 1 failures, no input files)
+@pytest.mark.parametrize("denied", ["", ".log", ".config.yaml."], ids=["hydra-record", "hydra-log", "fedsim-config"])
+def test_a_read_only_output_directory_is_one_line_and_exit_1(tmp_path, capfd, monkeypatch, denied):
+    """EACCES at the first write (Hydra's record, its log file, fedsim's config.yaml): one line,
+    exit 1. Simulated (chmod does not stop root): open() for writing a file below ``out`` whose
+    name holds ``denied`` is refused (config.yaml is written through a temp file)."""
+    import builtins
+    import errno
+    import io
+
+    out, real_open = tmp_path / "out", builtins.open
+
+    def read_only(file, mode="r", *args, **kwargs):
+        if (isinstance(file, (str, Path)) and out in Path(file).parents and any(c in mode for c in "wxa+")
+                and denied in Path(file).name):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", read_only)
+    monkeypatch.setattr(io, "open", read_only)
+    for command in (["run"], ["optimize"]):
+        code, lines = run_cli(command, out, capfd)
+        assert code == 1 and len(lines) == 1 and lines[0].startswith(f"fedsim: error: {out}/"), lines
+        assert lines[0].endswith(": Permission denied [EACCES]") and ".tmp" not in lines[0], lines

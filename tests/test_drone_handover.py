@@ -223,6 +223,25 @@ def test_drone_handover_env_passes_the_gymnasium_checker():
     assert handovers == 0 and total > 0
 
 
+def test_drone_handover_env_refuses_a_step_after_the_end_and_actions_outside_its_space():
+    importlib.import_module("fedsim.envs")
+    env = gymnasium.make("fedsim/DroneHandover-v0").unwrapped
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\)"):
+        env.step(0)
+    env.reset(seed=1)
+    for action in (1.5, np.float64(1.0), "1", -1, env.action_space.n, True, [0], None):
+        with pytest.raises(ValueError, match=r"is not allowed: an integer in \[0, "):
+            env.step(action)
+    env.step(np.int64(1))  # numpy's integers are actions (what agents hand over)
+    terminated = False
+    while not terminated:
+        _, _, terminated, _, _ = env.step(0)
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\) after the episode ended"):
+        env.step(0)
+    env.reset(seed=1)
+    env.step(0)  # a new episode steps again
+
+
 def test_stable_baselines3_dqn_trains_on_the_environment_unchanged():
     sb3 = pytest.importorskip("stable_baselines3")
     importlib.import_module("fedsim.envs")

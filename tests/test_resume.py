@@ -323,3 +323,60 @@ def test_the_flaky_reference_run_shows_the_faults_it_resumes_through(reference):
     late = set().union(*(by_round[str(r)] for r in range(3, ROUNDS + 1)))
     assert early - {""} and late - {""}, (early, late)  # faults on both sides of the kills
     assert reference["flaky"]["summary"]["drops"]["client_error"] >= 1
+
+
+def test_an_optimized_run_resumes_with_its_checkpointed_point_when_choice_json_is_gone(tmp_path, monkeypatch):
+    """policy=optimized keeps its chosen (I, K, m, n) in the checkpoint: resume needs no choice.json."""
+    choice = tmp_path / "choice.json"
+    choice.write_text(json.dumps({"nbs": {"I": 1, "K": 3, "m": 8, "n": 8}}))
+    config = {**TINY, "rounds": 3, "policy": {"name": "optimized", "choice_path": str(choice)}}
+    reference = _ledger(fedsim.run(config, tmp_path / "reference").output_dir)
+    with monkeypatch.context() as patch:
+        _kill_at(patch, "mid_round", 2)
+        with pytest.raises(Killed):
+            fedsim.run(config, tmp_path / "run")
+    choice.unlink()
+    fedsim.resume(tmp_path / "run")
+    assert _ledger(tmp_path / "run") == reference and reference["summary"]["op"]["devices_per_round"] == 3
+
+
+def test_a_full_disk_stops_a_run_with_one_line_and_resume_finishes_it_once_there_is_space(reference, tmp_path, monkeypatch, capfd):
+    """ENOSPC at any write (a ledger row, a checkpoint) is one line and exit 1; what was written
+    stays consistent, so resume gives the uninterrupted ledger once there is space."""
+    import errno
+
+    from fedsim import ledger
+
+    def fedsim_cli(*args: str) -> tuple[int, list[str]]:  # its exit status and the stderr lines a terminal shows
+        capfd.readouterr()
+        try:
+            code = cli.main(list(args))
+        except SystemExit as stop:
+            code = stop.code
+        return code, [line.split("\r")[-1] for line in capfd.readouterr().err.split("\n") if line.split("\r")[-1].strip()]
+
+    append, save, appended = ledger.append_durably, server_app.save_checkpoint, []
+
+    def append_until_full(path, data):  # rounds 1 and 2 fit; round 3's first row does not
+        if len(appended) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        appended.append(path)
+        return append(path, data)
+
+    def save_until_full(output_dir, checkpoint):
+        if checkpoint.round == 5:
+            raise OSError(errno.ENOSPC, "No space left on device", str(output_dir / CHECKPOINT_FILE))
+        return save(output_dir, checkpoint)
+
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:  # the disk fills while round 3 appends its rows
+        patch.setattr(ledger, "append_durably", append_until_full)
+        code, lines = fedsim_cli("run", *TINY_CLI, f"hydra.run.dir={run_dir}")
+    assert code == 1 and lines == [f"fedsim: error: {run_dir / ROUNDS_FILE}: No space left on device [ENOSPC]; the run stopped: once fixed, "
+                                   f"fedsim resume {run_dir} continues it from its last checkpoint"], lines
+    with monkeypatch.context() as patch:  # then while round 5's checkpoint is written
+        patch.setattr(server_app, "save_checkpoint", save_until_full)
+        code, lines = fedsim_cli("resume", str(run_dir))
+    assert code == 1 and len(lines) == 1 and f"{run_dir / CHECKPOINT_FILE}: No space left on device [ENOSPC]" in lines[0], lines
+    assert fedsim_cli("resume", str(run_dir))[0] == 0
+    assert _ledger(run_dir) == reference["tiny"]

@@ -119,6 +119,20 @@ def test_urllc_env_passes_the_gymnasium_checker():
     assert total_lost == 0 and reward <= 0
 
 
+def test_urllc_env_refuses_non_integer_actions_and_a_step_after_the_episode():
+    importlib.import_module("fedsim.envs")
+    env = gymnasium.make("fedsim/URLLC-v0", episode_slots=2).unwrapped
+    env.reset(seed=1)
+    for action in (np.full(8, 1.5), np.full(8, 1.0), np.full(8, np.nan), np.full(7, 1), np.full(8, 4), [True] * 8, "abc", None):
+        with pytest.raises(ValueError, match=r"is not allowed: 8 integers in \[0, 4\)"):
+            env.step(action)
+    _, _, _, truncated, _ = env.step([1] * 8)
+    _, _, _, truncated, _ = env.step(np.full(8, 1, dtype=np.int32))
+    assert truncated
+    with pytest.raises(RuntimeError, match=r"call reset\(\) before step\(\) after the episode ended"):
+        env.step(np.full(8, 1))
+
+
 def test_urllc_agents_and_gan_are_seeded():
     pytest.importorskip("torch")
     from fedsim.rl import ConditionGAN, UrllcAgent

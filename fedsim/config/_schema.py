@@ -135,13 +135,9 @@ class ModelConfig:
         if self.kwargs is not None:
             if not isinstance(self.kwargs, Mapping) or not all(isinstance(k, str) for k in self.kwargs):
                 raise ConfigError("kwargs", self.kwargs, "a mapping of the keyword arguments of model.target, e.g. {width: 64}")
-            if self.kwargs and not custom:
-                raise ConfigError("kwargs", dict(self.kwargs), f"null unless model=custom (model={self.name} takes none)")
             self.kwargs = dict(self.kwargs) or None
         if custom:  # imported now (a missing module fails before any work, sweeps included); built by the task
             load_target("target", self.target)
-        elif self.target is not None:
-            raise ConfigError("target", self.target, f"null unless model=custom (model={self.name} is built in)")
 
 
 @dataclass
@@ -271,6 +267,11 @@ class LMSection:
     # federated fine-tuning of the adapters
     lr: float = 2e-3  # adapters' local AdamW step; the batch is train.batch_size sequences
     aggregation: str = "fedavg"  # fedavg (average the factors) | svd (average L·R, re-factorize)
+    # SLoPe (kernels.slope), both with an N:M lm.sparsity: the server pretrains the base with static
+    # N:M masks and the double-pruned backward (pretrain=slope), the devices' input gradients
+    # through the frozen base use its double-pruned transpose and are priced at N/M (backward=double_pruned)
+    pretrain: str = "dense"  # dense | slope
+    backward: str = "dense"  # dense | double_pruned
     # federated mask learning (model=tinylm_masks): devices learn mask logits of the frozen dense base
     mask: str = "leap"  # leap (unstructured, Gumbel-sigmoid per weight) | patch (2:4, Gumbel-softmax per group)
     mask_density: float = 0.5  # kept fraction of every row (leap); patch keeps 2 of 4
@@ -283,6 +284,8 @@ class LMSection:
             check_int(name, getattr(self, name), 1)
         check_int("context", self.context, 8)
         check_int("pretrain_steps", self.pretrain_steps, 0)
+        check_optional_str("checkpoint", self.checkpoint, "a local directory written by save_pretrained, or null")
+        check_optional_str("text_path", self.text_path, "a local text file, or null")
         check_float("pretrain_lr", self.pretrain_lr, low=0, low_open=True)
         check_float("lr", self.lr, low=0, low_open=True)
         check_bool("compress", self.compress)
@@ -307,6 +310,21 @@ class LMSection:
             raise ConfigError("n_heads", self.n_heads, f"a divisor of d_model={self.d_model}")
         if self.calibration == "federated" and self.pruner == "sparsegpt":
             raise ConfigError("pruner", self.pruner, "magnitude or wanda with lm.calibration=federated (clients send s_j only)")
+        self._check_slope()
+
+    def _check_slope(self) -> None:
+        from fedsim_kernels.recipe import BACKWARDS, PRETRAININGS
+
+        check_choice("pretrain", self.pretrain, PRETRAININGS)
+        check_choice("backward", self.backward, BACKWARDS)
+        for key in ("pretrain", "backward"):
+            value = getattr(self, key)
+            if value != "dense" and not isinstance(self.sparsity, str):
+                raise ConfigError(key, value, f"dense unless lm.sparsity is an N:M pattern such as '2:4' (it is {self.sparsity!r})")
+        if self.backward != "dense" and not self.compress:
+            raise ConfigError("backward", self.backward, "dense with lm.compress=false (the dense base has no N:M pattern)")
+        if self.pretrain != "dense" and self.checkpoint is not None:
+            raise ConfigError("pretrain", self.pretrain, "dense with lm.checkpoint (a loaded base is not pretrained here)")
 
 
 @dataclass
@@ -377,6 +395,15 @@ class RunConfig:
             self.theory.device_sigma(self.world.num_devices)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
             raise ConfigError("policy.devices", list(self.policy.devices), f"device indices in [0, world.num_devices={self.world.num_devices})")
+        if (self.policy.name == "fixed" and self.policy.devices is not None and not self.strategy.asynchronous
+                and len(self.policy.devices) != self.op.devices_per_round):
+            # The list is the round's devices, so it is K: a mismatch would train one count and
+            # record another (an asynchronous run dispatches from the list as a pool instead).
+            raise ConfigError("policy.devices", list(self.policy.devices),
+                              f"a list of op.devices_per_round={self.op.devices_per_round} device indices (set op.devices_per_round="
+                              f"{len(self.policy.devices)} to train these {len(self.policy.devices)})")
+        if self.availability.kind == "trace":  # read now, even where it is inert: a bad file named is bad input
+            read_trace(self.availability.trace_path, self.world.num_devices)
         for key, value, needs in inert_settings(self):
             warn_once(f"{key}={value!r} has no effect here: it applies to {needs}")
 
@@ -390,12 +417,10 @@ class RunConfig:
         if self.mobility.kind == "drone_routes":
             raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with strategy={name}")
         if self.model.name in LM_MODELS + MASK_MODELS:
-            raise ConfigError("model", self.model.name, f"a classifier (mlp, cnn, qcnn5) with strategy={name}")
+            raise ConfigError("model", self.model.name, f"a classifier (not a language model) with strategy={name}")
         if not policy_class(self.policy.name).DISPATCHES:
             dispatching = ", ".join(n for n in POLICY_NAMES if policy_class(n).DISPATCHES)
             raise ConfigError("policy", self.policy.name, f"a policy that dispatches devices with strategy={name}: one of {dispatching}")
-        if self.availability.kind == "trace":  # read now: a bad trace must stop the run before any work
-            read_trace(self.availability.trace_path, n)
 
     @property
     def trains_language_model(self) -> bool:
@@ -473,6 +498,8 @@ def _build(cls: type, mapping: Any, prefix: str) -> Any:
         if key not in fields:
             raise ConfigError(dotted, value, f"not a known key; known keys here: {', '.join(fields)}")
         target = section_type(hints[key])
+        if target is not None and value is None and type(None) not in typing.get_args(hints[key]):
+            raise ConfigError(dotted, value, f"a mapping of {target.__name__} fields (this section cannot be null; set one as {dotted}.FIELD=VALUE)")
         kwargs[key] = _build(target, value, dotted) if target is not None and value is not None else value
     try:
         return cls(**kwargs)

@@ -30,6 +30,8 @@ class PolicyConfig:
         check_float("csi_error_db", self.csi_error_db, low=0)
         check_int("csi_delay_rounds", self.csi_delay_rounds, 0)
         if self.devices is not None:
+            if isinstance(self.devices, (str, bytes)):  # a string is not a list of its characters
+                raise ConfigError("devices", self.devices, "a list of device indices >= 0, or null")
             try:
                 devices = tuple(check_int("devices", d, 0) for d in self.devices)
             except TypeError:

@@ -26,28 +26,19 @@ class OptimizedPolicy(Policy):
         super().__init__(config, run)
         self.point: OperatingPoint | None = None
 
+    @classmethod
+    def check_run(cls, run: Any) -> None:
+        """A choice file is read when the config is built: a bad one stops the run before any file
+        is written (a point computed at start is checked there)."""
+        if run.policy.choice_path is not None:
+            _checked_point(_choice_file_row(run.policy.choice_path, run.policy.pick), run)
+
     def start(self, world, *, upload_params: int | None = None) -> None:
         if self.point is not None:  # restored from a checkpoint
             return
-        row = self._choice_row(world, upload_params)
-        try:  # OperatingPoint validates itself
-            point = OperatingPoint(**{field: row[key] for key, field in _KEYS.items()})
-        except ConfigError:
-            raise ConfigError("policy.choice_path", self.config.choice_path, "a choice.json whose picks are valid (I, K, m, n)") from None
-        if point.devices_per_round > self.run.world.num_devices:
-            raise ConfigError("policy.pick", self.config.pick, f"a point with K <= world.num_devices={self.run.world.num_devices}")
-        self.point = point
-
-    def _choice_row(self, world, upload_params: int | None) -> dict[str, Any]:
         pick, path = self.config.pick, self.config.choice_path
-        if path is None:
-            return study(self.run, qfl_model(self.run, world, upload_params)).choices[pick]
-        try:
-            choice = json.loads(Path(path).read_text())
-            row = choice[pick]
-            return {key: int(row[key]) for key in _KEYS}
-        except (OSError, ValueError, KeyError, TypeError):
-            raise ConfigError("policy.choice_path", path, f"a choice.json of `fedsim optimize` with a {pick!r} row of I, K, m, n") from None
+        row = study(self.run, qfl_model(self.run, world, upload_params)).choices[pick] if path is None else _choice_file_row(path, pick)
+        self.point = _checked_point(row, self.run)
 
     @property
     def operating_point(self) -> OperatingPoint:
@@ -65,3 +56,28 @@ class OptimizedPolicy(Policy):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.point = OperatingPoint(**state["point"]) if state else None
+
+
+def _choice_file_row(path: str, pick: str) -> dict[str, Any]:
+    """The ``pick`` row of a choice.json: I, K, m, n as integers (a fraction is refused, not truncated)."""
+    allowed = f"a choice.json of `fedsim optimize` with a {pick!r} row of integers I, K, m, n"
+    try:
+        row = json.loads(Path(path).read_text(encoding="utf-8"))[pick]
+        values = {key: row[key] for key in _KEYS}
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError("policy.choice_path", path, allowed) from None
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError("policy.choice_path", path, f"{allowed} ({pick}.{key}={value!r} is not an integer)")
+    return values
+
+
+def _checked_point(row: dict[str, Any], run: Any) -> OperatingPoint:
+    try:  # OperatingPoint validates itself
+        point = OperatingPoint(**{field: row[key] for key, field in _KEYS.items()})
+    except ConfigError as error:
+        raise ConfigError("policy.choice_path", run.policy.choice_path, f"a choice.json whose picks are valid (I, K, m, n): {error}") from None
+    if point.devices_per_round > run.world.num_devices:
+        raise ConfigError("policy.pick", run.policy.pick, f"a point with K <= world.num_devices={run.world.num_devices} "
+                          f"(its K={point.devices_per_round})")
+    return point

@@ -15,6 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from fedsim.control import HandoverConfig, HandoverMDP
+from fedsim.envs._contract import ENDED, NOT_STARTED, checked_action
 from fedsim.envs._section import section
 from fedsim.world import CellularConfig, CellularNetwork, RouteLinks, random_route
 
@@ -46,6 +47,7 @@ class DroneHandoverEnv(gymnasium.Env):
         self._mdp: HandoverMDP | None = None
         self._t = 0
         self._cell = 0
+        self._ended = False
 
     def _flight(self, rng: np.random.Generator) -> HandoverMDP:
         route = random_route(self.network.bounds_m, rng, **self._route_kw)
@@ -63,18 +65,19 @@ class DroneHandoverEnv(gymnasium.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._mdp = self._flight(self.np_random)
-        self._t, self._cell = 0, self._mdp.start_cell
+        self._t, self._cell, self._ended = 0, self._mdp.start_cell, False
         return self._mdp.features(0, self._cell), self._info(False)
 
     def step(self, action):
         mdp = self._mdp
         if mdp is None:
-            raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(action):
-            raise ValueError(f"action={action!r} is not allowed: an integer in [0, {self.action_space.n})")
+            raise RuntimeError(NOT_STARTED)
+        if self._ended:  # the flight's last point was reached: there is no next one
+            raise RuntimeError(ENDED)
+        action = checked_action(self.action_space, action, f"an integer in [0, {self.action_space.n})")
         nxt = mdp.next_cell(self._t, self._cell, int(action))
         reward = mdp.reward(self._t, self._cell, nxt)
         handover = nxt != self._cell
         self._t, self._cell = self._t + 1, nxt
-        terminated = self._t == mdp.num_points - 1
+        terminated = self._ended = self._t == mdp.num_points - 1
         return mdp.features(self._t, self._cell), reward, terminated, False, self._info(handover)

@@ -14,6 +14,7 @@ import numpy as np
 from gymnasium import spaces
 
 from fedsim.control._urllc_control import NUM_FEATURES, RATE_LEVELS, user_features, user_rewards
+from fedsim.envs._contract import ENDED, NOT_STARTED, checked_action
 from fedsim.envs._section import section
 from fedsim.world._urllc import UrllcCell, UrllcConfig
 
@@ -37,9 +38,10 @@ class UrllcEnv(gymnasium.Env):
     def step(self, action):
         cell = self._cell
         if cell is None:
-            raise RuntimeError("call reset() before step()")
-        if not self.action_space.contains(np.asarray(action, dtype=np.int64)):
-            raise ValueError(f"action={action!r} is not allowed: {self.urllc.users} integers in [0, {RATE_LEVELS})")
+            raise RuntimeError(NOT_STARTED)
+        if cell.slot >= self.episode_slots:  # truncated: the episode's slots are spent
+            raise RuntimeError(ENDED)
+        action = checked_action(self.action_space, action, f"{self.urllc.users} integers in [0, {RATE_LEVELS})")
         outcome = cell.step(np.asarray(action, dtype=np.int64))
         reward = float(user_rewards(outcome, cell).sum())
         info = {"power_w": outcome.power_w, "reliable": int(outcome.reliable.sum()), "lost": int((outcome.late + outcome.decode_failures).sum())}

@@ -3,7 +3,9 @@
 Written after every round (``checkpoint.pt`` in the run directory, replaced atomically), read by
 ``fedsim resume``. It holds the global model, the strategy's, policy's and World's state, the
 process-wide random generators, the ledger's byte lengths and the resolved configuration it was
-written under. Every other random draw comes from a ``(seed, purpose, round)`` stream, so it needs
+written under. An asynchronous run (fedasync, fedbuff) writes one after the initial model and
+after every aggregation: ``round`` is the model version, ``world`` the event world's state and
+``strategy`` its server's (see ``fedsim.federation._async_server``). Every other random draw comes from a ``(seed, purpose, round)`` stream, so it needs
 no saving.
 
 The file is ``torch.save`` of tensors and plain containers only, read back with
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import io
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from .._atomic import atomic_write_bytes
+from ..ledger import DEVICES_FILE, ROUNDS_FILE
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -98,15 +101,34 @@ def save_checkpoint(output_dir: Path, checkpoint: Checkpoint) -> Path:
     return atomic_write_bytes(Path(output_dir) / CHECKPOINT_FILE, buffer.getvalue())
 
 
+# Each field's type as written (a damaged or hand-made file is refused before any of it is used).
+_FIELD_TYPES = {"round": int, "config": dict, "arrays": dict, "strategy": dict, "policy": dict, "world": dict,
+                "ledger_bytes": dict, "generators": dict, "wall_time_s": (int, float), "clients": dict}
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
-    """Read a checkpoint; ValueError if it is not one this fedsim writes."""
+    """Read a checkpoint; ValueError (one line) if it is not one this fedsim writes."""
+    from fedsim_kernels import load_tensors_only
+
     try:
-        saved = torch.load(path, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file is the same answer
-        raise ValueError(f"{path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        saved = load_tensors_only(path)
+    except (OSError, ValueError) as error:  # any unreadable file is the same answer
+        raise ValueError(f"{path} is not a readable checkpoint ({error.strerror if isinstance(error, OSError) else error})") from None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT_VERSION:
         found = saved.get("format") if isinstance(saved, dict) else type(saved).__name__
         raise ValueError(f"{path} has checkpoint format {found!r}; this fedsim reads format {FORMAT_VERSION}")
-    arrays = saved.pop("arrays")
     saved.pop("format")
+    required = [f.name for f in fields(Checkpoint) if f.default is MISSING and f.default_factory is MISSING]
+    missing, unknown = [n for n in required if n not in saved], sorted(set(saved) - set(_FIELD_TYPES))
+    wrong = [n for n, kind in _FIELD_TYPES.items() if n in saved and (not isinstance(saved[n], kind) or isinstance(saved[n], bool))]
+    lengths, generators = saved.get("ledger_bytes"), saved.get("generators")
+    if isinstance(lengths, dict) and (set(lengths) != {ROUNDS_FILE, DEVICES_FILE} or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in lengths.values())):
+        wrong.append("ledger_bytes")
+    if isinstance(generators, dict) and set(generators) != set(global_generators()):
+        wrong.append("generators")
+    if missing or unknown or wrong:
+        problems = [f"{what} {', '.join(names)}" for what, names in (("no", missing), ("unknown", unknown), ("damaged", wrong)) if names]
+        raise ValueError(f"{path} is not a complete checkpoint ({'; '.join(problems)}): start the run again")
+    arrays = saved.pop("arrays")
     return Checkpoint(arrays=arrays, **decode(saved))

@@ -51,7 +51,10 @@ def finish_run(
         raise ClientAppError(f"every ClientApp failed, no update was aggregated; the first error: {first_client_error}")
     if rows and not delivered:  # summary.json's delivered_updates is 0
         # Physics starved the run (every upload late, lost or dropped): it finishes, loudly.
-        print(f"fedsim: warning: no update was delivered in {len(ledger.rounds) - 1} {what} (drops: {drop_counts(rows)}); "
+        # The last round's number: rounds 0..R under fedsim run; a Flower app's server rounds
+        # (two rows each, train and evaluate) under run-app.
+        rounds = max((r["round"] for r in ledger.rounds), default=0)
+        print(f"fedsim: warning: no update was delivered in {rounds} {what} (drops: {drop_counts(rows)}); "
               "the global model is the initial one", file=sys.stderr)
     stopped = {} if diverged_round is None else {"stopped": "model_diverged", "stopped_round": diverged_round}
     summary = ledger.summary(target_accuracy, {**fields, **stopped})

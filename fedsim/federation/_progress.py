@@ -22,3 +22,8 @@ class ProgressBar:
 
     def close(self) -> None:
         self.bar.close()
+
+    def erase(self) -> None:
+        """Close the bar and clear its line: a run that ends in an error shows that one line only."""
+        self.bar.leave = False
+        self.bar.close()

@@ -5,6 +5,8 @@ as the checkpoint's own tokens for a Hugging Face base; the server keeps the fir
 (pretraining and calibration), the devices split the middle and the last tenth is held out. The
 dense base is trained here (and cached on disk), or loaded from ``lm.checkpoint``: a TinyLM or a
 Hugging Face causal-LM directory, whose problems are one-line ``ConfigError``s naming the key.
+With ``lm.pretrain=slope`` the server pretrains it sparse instead (SLoPe: static N:M masks of
+``lm.sparsity``, the double-pruned backward), so the "dense" base is then N:M in its blocks.
 What the devices learn on top of it is the subclass's: adapters (``AdapterLMTask``) or sparsity
 masks (``MaskLMTask``).
 """
@@ -122,8 +124,14 @@ class LanguageModelTask(Task):
         arch = kernels.TinyLMConfig(
             vocab_size=256, d_model=lm.d_model, n_layers=lm.n_layers, n_heads=lm.n_heads, d_ff=lm.d_ff, context=lm.context
         )
+        if lm.pretrain_steps == 0:  # no pretraining: the seeded initialization train_tiny_lm starts from
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.config.seed)
+                return kernels.TinyLM(arch).eval()
         recipe = {**arch.to_dict(), "steps": lm.pretrain_steps, "lr": lm.pretrain_lr, "seed": self.config.seed,
                   "text": lm.text_path or f"generated-{lm.corpus_chars}", "server_share": SERVER_SHARE}
+        if lm.pretrain != "dense":  # only then: the dense bases' cache keys stay what they were
+            recipe["pretrain"] = f"{lm.pretrain}-{lm.sparsity}"
         cache = _cache_dir() / "tinylm" / hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
         if cache.exists():
             try:
@@ -133,7 +141,12 @@ class LanguageModelTask(Task):
                 print(f"fedsim: warning: the cached TinyLM base at {cache} is unreadable "
                       f"({type(error).__name__}); training it again", file=sys.stderr)
         with _threads(1):
-            model = kernels.train_tiny_lm(arch, self.server_text, steps=lm.pretrain_steps, lr=lm.pretrain_lr, seed=self.config.seed)
+            if lm.pretrain == "slope":  # SLoPe's sparse phase; its lazy-adapter phase is the devices' fine-tuning
+                model, _ = kernels.train_slope_lm(arch, self.server_text, steps=lm.pretrain_steps, lr=lm.pretrain_lr,
+                                                  seed=self.config.seed, nm=lm.sparsity, backward="double_pruned")
+                model = kernels.export_linears(model)
+            else:
+                model = kernels.train_tiny_lm(arch, self.server_text, steps=lm.pretrain_steps, lr=lm.pretrain_lr, seed=self.config.seed)
         _save_cache(model, cache)
         return model.eval()
 

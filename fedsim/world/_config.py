@@ -23,6 +23,7 @@ from fedsim.world._compute_energy import QnnEnergyModel
 from fedsim.world._fading import FADING_KINDS
 from fedsim.world._faults import FaultConfig
 from fedsim.world._link import AccessConfig
+from fedsim.world._mobility import FORMATION_SHAPES
 from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
 from fedsim.world._units import db_to_linear, dbm_to_w
 
@@ -264,6 +265,7 @@ class MobilityConfig:
         _ordered_pair(self, "speed_mps")
         check_float("pause_s", self.pause_s, low=0)
         check_float("altitude_m", self.altitude_m, low=0)
+        check_choice("formation", self.formation, FORMATION_SHAPES)  # here: the error names mobility.formation
         check_float("spacing_m", self.spacing_m, low=0, low_open=True)
         check_float("leader_speed_mps", self.leader_speed_mps, low=0)
         check_float("wind_mps", self.wind_mps)

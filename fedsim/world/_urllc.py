@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fedsim._checks import check_choice, check_float, check_int
+from fedsim._checks import check_choice, check_float, check_int, check_optional_str
 from fedsim.errors import ConfigError
 from fedsim.rng import numpy_stream
 from fedsim.world._link import THERMAL_NOISE_PSD_W_HZ
@@ -81,6 +81,7 @@ class UrllcConfig:
         check_float("burst_rate_per_s", self.burst_rate_per_s, low=0)
         check_float("mean_on_s", self.mean_on_s, low=0, low_open=True)
         check_float("mean_off_s", self.mean_off_s, low=0, low_open=True)
+        check_optional_str("trace_path", self.trace_path, "a CSV file of time_s,user rows, or null")
         if self.arrival == "trace":
             if self.trace_path is None or not Path(self.trace_path).is_file():
                 raise ConfigError("trace_path", self.trace_path, "an existing CSV file of time_s,user rows (arrival=trace)")
@@ -111,8 +112,9 @@ def read_arrival_trace(path: str | Path, users: int) -> list[np.ndarray]:
         raise ConfigError("urllc.trace_path", str(path), f"a CSV of time_s,user rows ({error})") from None
     if rows.size == 0:
         return [np.zeros(0) for _ in range(users)]
-    if rows.shape[1] != 2 or np.any(rows[:, 0] < 0) or np.any((rows[:, 1] < 0) | (rows[:, 1] >= users)):
-        raise ConfigError("urllc.trace_path", str(path), f"rows time_s >= 0, user in [0, {users})")
+    if (rows.shape[1] != 2 or not np.all(np.isfinite(rows)) or np.any(rows[:, 0] < 0)
+            or np.any((rows[:, 1] < 0) | (rows[:, 1] >= users) | (rows[:, 1] != np.round(rows[:, 1])))):
+        raise ConfigError("urllc.trace_path", str(path), f"rows of a finite time_s >= 0 and an integer user in [0, {users})")
     return [np.sort(rows[rows[:, 1] == u, 0]) for u in range(users)]
 
 

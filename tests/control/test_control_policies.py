@@ -63,11 +63,14 @@ def test_random_is_uniform_and_seeded_and_differs_from_the_default_stream():
 
 
 def test_fixed_policy_with_given_devices():
-    config = _config(policy={"name": "fixed", "devices": [1, 4]})
+    config = _config(policy={"name": "fixed", "devices": [1, 4, 6]})
     _, obs = _observe(config)
-    assert build_policy(config).decide(obs).devices.tolist() == [1, 4]
+    assert build_policy(config).decide(obs).devices.tolist() == [1, 4, 6]
     with pytest.raises(ConfigError, match="policy.devices"):
         _config(policy={"name": "fixed", "devices": [9]})
+    # The list is the round's K devices: another count would train one K and record another.
+    with pytest.raises(ConfigError, match=r"policy.devices=\[0, 1, 2, 3\] is not allowed: a list of op.devices_per_round=3"):
+        _config(policy={"name": "fixed", "devices": [0, 1, 2, 3]})
 
 
 def test_optimized_policy_reads_a_choice_file(tmp_path):

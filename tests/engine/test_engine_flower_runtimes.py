@@ -9,6 +9,7 @@ private FLWR_HOME and stop them by PID.
 from __future__ import annotations
 
 import re
+import subprocess
 import time
 import tomllib
 from pathlib import Path
@@ -290,6 +291,36 @@ def test_flwr_run_refuses_a_format_of_its_own(capsys):
 
     assert flwr_run([".", "--format", "json"]) == 2
     assert "--format is not allowed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("stdout", "stderr", "line"), [
+    # flwr 1.41 names its reason "error-message" (a leading note of its own before it)
+    ('{\n  "success": false,\n  "error-message": "\\nFlower configuration not found. Created default configuration at '
+     '/x/config.toml\\n\\n\\nFailed to load Flower App configuration in \'/a/pyproject.toml\'. File may be missing or invalid."\n}',
+     "", "Failed to load Flower App configuration in '/a/pyproject.toml'. File may be missing or invalid."),
+    ('{"success": false, "error": "SuperLink unreachable"}', "", "SuperLink unreachable"),  # flwr before 1.41
+    # click's usage error, framed by rich, and no JSON at all
+    ("", "Usage: flwr run [OPTIONS] [APP] [SUPERLINK]\nTry 'flwr run -h' for help.\n╭─ Error ───╮\n│ No such option '--bogus'. │\n╰────────╯\n",
+     "No such option '--bogus'."),
+    ("note {not json} then nothing", "", "note {not json} then nothing"),
+])
+def test_flwr_run_names_why_flwr_did_not_start_the_run(monkeypatch, capsys, stdout, stderr, line):
+    """From a canned reply of ``flwr run --format json`` (no SuperLink is started)."""
+    from fedsim import _flwr_run
+
+    monkeypatch.setattr(_flwr_run.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a[0], 1, stdout, stderr))
+    assert _flwr_run.flwr_run(["."]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"fedsim: error: {line}"]
+
+
+def test_flwr_run_bad_arguments_and_a_missing_flwr_are_one_line(monkeypatch, capsys):
+    from fedsim import _flwr_run
+
+    assert _flwr_run.flwr_run(["--run-config"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["fedsim: error: argument --run-config: expected one argument"]
+    monkeypatch.setattr(_flwr_run, "_flwr", lambda: "/nonexistent/flwr")
+    assert _flwr_run.flwr_run(["."]) == 1
+    assert capsys.readouterr().err.splitlines() == ["fedsim: error: /nonexistent/flwr cannot be run (No such file or directory): install flwr (pip install flwr)"]
 
 
 @pytest.mark.slow

@@ -127,6 +127,15 @@ def test_a_corrupt_cached_base_is_named_and_trained_again(tmp_path, monkeypatch,
     assert "unreadable" not in capsys.readouterr().err
 
 
+def test_no_pretraining_is_the_seeded_initial_base_and_nothing_is_cached(tmp_path, monkeypatch):
+    """lm.pretrain_steps=0 (validated as allowed) is an untrained base, not a crash in the trainer."""
+    monkeypatch.setenv("FEDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    config = fedsim.RunConfig.from_mapping({**TINY_LM, "lm": {**TINY_LM["lm"], "pretrain_steps": 0}})
+    first, again = build_task(config).dense_model.state_dict(), build_task(config).dense_model.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)  # seeded
+    assert not (tmp_path / "cache").exists()
+
+
 def _hf_checkpoint(path):
     import sys
     from pathlib import Path
