@@ -250,6 +250,7 @@ def test_sigkill_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tm
     _sigkill_then_resume(reference, tmp_path / "run", after_round=2)
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_sigkill_of_a_faulty_run_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path):
     _sigkill_then_resume(reference, tmp_path / "run", after_round=3, config="flaky")
 

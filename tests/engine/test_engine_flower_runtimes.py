@@ -50,6 +50,7 @@ def test_uv_sync_of_the_runtime_env_installs_none_of_the_dependencies():
     assert dependencies <= set(PYPROJECT["tool"]["uv"]["exclude-dependencies"])
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_the_fab_carries_the_app_config_not_a_second_copy_of_fedsim():
     import io
     import zipfile

@@ -85,6 +85,7 @@ def test_an_int8_payload_costs_less_uplink_energy_than_float32():
     assert bytes8 < 0.5 * bytes32 and joules8 < 0.5 * joules32
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_bad_inputs_are_one_line_errors(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "fedsim", "run-app", *args], capture_output=True, text=True, cwd=HERE)
@@ -98,6 +99,7 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     # tests/engine/test_run_app_quickstart.py (and its app without torch, a one-line error).
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_the_cli_runs_the_app(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "fedsim", "run-app", "quickstart_app:server_app", "quickstart_app:client_app",
@@ -108,6 +110,7 @@ def test_the_cli_runs_the_app(tmp_path):
     assert (tmp_path / "summary.json").is_file() and "ledger:" in out.stdout
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_the_cli_runs_a_flower_app_directory(tmp_path):
     project = tmp_path / "app"
     project.mkdir()

@@ -183,6 +183,7 @@ def _sigkill_then_resume(reference, tmp_path, capsys, kills: dict[str, tuple[str
         assert _ledger(run_dir) == reference["fedbuff"], name
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_sigkill_at_three_points_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path, capsys):
     _sigkill_then_resume(reference, tmp_path, capsys, {"after-1": ("after_checkpoint", 1), "after-3": ("after_checkpoint", 3), "between-4-5": ("between", 4)})
 
