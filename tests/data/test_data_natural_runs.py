@@ -53,3 +53,7 @@ def test_shakespeare_tokens_by_role(tmp_path):
     task = build_task(config)
     assert task.input_shape == (80,) and task.vocab_size == 80 and task.num_classes == 80
     assert sorted(len(p) for p in task.partitions) == [2, 2, 3]
+    # Next-character prediction by role, on LEAF's model (a small LSTM here).
+    result = fedsim.run(fedsim.compose([*TINY, "dataset=shakespeare", f"dataset.path={tree}", "world.num_devices=3",
+                                        "model=char_lstm", "model.hidden=[16]", "op.train_bits=32"]), tmp_path / "run")
+    assert result.summary["rounds"] == 1 and result.summary["workload"]["macs"] > 0
