@@ -14,7 +14,7 @@ from flwr.app import Context, RecordDict
 from .config import RunConfig
 from .engine import CohortGrid, InProcessGrid
 from .errors import ConfigError, DataError
-from ._run_lock import LOCK_FILE, clear_run, holds_a_run, run_directory_lock
+from ._run_lock import LOCK_FILE, RUN_DIR_HOLDS_A_RUN, clear_run, holds_a_run, run_directory_lock
 from .federation import config_to_run_config, run_federation, task_from_run_config, write_config
 from .federation._checkpoint import CHECKPOINT_FILE, Checkpoint, load_checkpoint
 from .federation.client_app import app as client_app
@@ -115,8 +115,7 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
         with run_directory_lock(out):
             if holds_a_run(out):
                 if not overwrite:
-                    raise ConfigError("run_dir", str(out), "a directory that holds no run yet (this one does: fedsim resume DIR continues it, "
-                                      "--overwrite replaces it)")
+                    raise ConfigError("run_dir", str(out), RUN_DIR_HOLDS_A_RUN)
                 clear_run(out)
             write_config(config, out)
             try:

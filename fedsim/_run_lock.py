@@ -23,6 +23,9 @@ from .errors import ConfigError
 
 LOCK_FILE = ".fedsim.lock"
 # What makes a directory a run's: any of these (Hydra's own .hydra/ and logs do not count).
+# What a run into a directory that holds one is refused with (by fedsim.run, and by the CLI before
+# Hydra starts: Hydra would rewrite the old run's .hydra/ record first).
+RUN_DIR_HOLDS_A_RUN = "a directory that holds no run yet (this one does: fedsim resume DIR continues it, --overwrite replaces it)"
 RUN_FILES = ("config.yaml", "rounds.csv", "devices.csv", "summary.json", "checkpoint.pt", "model.pt", "tracking.json")
 
 

@@ -245,9 +245,29 @@ def _run_command(args: Sequence[str]) -> int:
         os.environ[OVERWRITE_ENV] = "1"
         args = [a for a in args if a != "--overwrite"]
     try:
+        refused = _refused_run_dir(args)
+        if refused is not None:
+            print(f"fedsim: error: {refused}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         return hydra_command(_task(_run), args, "fedsim run")
     finally:
         os.environ.pop(OVERWRITE_ENV, None)
+
+
+def _refused_run_dir(args: Sequence[str]):
+    """The refusal of a single run into a ``hydra.run.dir`` that already holds a run, made before
+    Hydra starts: Hydra would rewrite that run's ``.hydra/`` record (its overrides) first."""
+    import os
+
+    from ._run_lock import RUN_DIR_HOLDS_A_RUN, holds_a_run
+    from .errors import ConfigError
+
+    if "-m" in args or "--multirun" in args or os.environ.get(OVERWRITE_ENV) == "1":
+        return None
+    given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
+    if given and given[-1].strip() and holds_a_run(Path(given[-1]).expanduser()):
+        return ConfigError("run_dir", given[-1], RUN_DIR_HOLDS_A_RUN)
+    return None
 
 
 def _resume(args: Sequence[str]) -> int:

@@ -52,14 +52,13 @@ def test_a_second_writer_is_refused_and_the_first_ledger_is_a_lone_runs(tmp_path
 def test_a_run_into_a_directory_with_a_run_is_refused_unless_overwrite(tmp_path, capfd):
     out = tmp_path / "run"
     assert main(["run", "rounds=1", *SMALL[1:], f"hydra.run.dir={out}"]) == 0
-    before = (out / "rounds.csv").read_bytes()
+    before = {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / ".hydra").iterdir()] if p.is_file()}
     capfd.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", "rounds=2", *SMALL[1:], f"hydra.run.dir={out}"])
-    assert exit_info.value.code == 2
+    assert main(["run", "rounds=2", *SMALL[1:], f"hydra.run.dir={out}"]) == 2  # refused before Hydra starts
     err = capfd.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "run_dir=" in err[0] and "--overwrite replaces it" in err[0], err
-    assert (out / "rounds.csv").read_bytes() == before  # untouched
+    # Untouched, Hydra's record of the old run's overrides included.
+    assert {p.name: p.read_bytes() for p in [*out.iterdir(), *(out / ".hydra").iterdir()] if p.is_file()} == before
     assert main(["run", "--overwrite", "rounds=2", *SMALL[1:], f"hydra.run.dir={out}"]) == 0
     assert fedsim.RunConfig.from_mapping(__import__("yaml").safe_load((out / "config.yaml").read_text())).rounds == 2
     with pytest.raises(fedsim.ConfigError, match="holds no run yet"):
@@ -72,3 +71,29 @@ def test_a_dead_writers_lock_is_taken_over(tmp_path):
     (out / LOCK_FILE).write_text("999999999")  # a lock file whose writer is gone: no OS lock held
     result = fedsim.run({"rounds": 1, "world": {"num_devices": 4}, "op": {"devices_per_round": 2}}, out)
     assert result.summary["rounds"] == 1 and (out / LOCK_FILE).read_text() != "999999999"
+
+
+def test_the_flower_server_app_takes_the_same_lock_and_refuses_a_directory_with_a_run(tmp_path):
+    """Under `flwr run` the ServerApp writes into output-dir: one writer there too, checked
+    before anything is written (the grid is never touched)."""
+    from flwr.app import Context, RecordDict
+
+    from fedsim._run_lock import run_directory_lock
+    from fedsim.errors import ConfigError
+    from fedsim.federation.server_app import main as server_main
+
+    def context(out: Path) -> Context:
+        run_config = {"overrides": " ".join(SMALL), "output-dir": str(out), "supernode-timeout-s": 1.0}
+        return Context(run_id=1, node_id=0, node_config={}, state=RecordDict(), run_config=run_config)
+
+    busy = tmp_path / "busy"
+    with run_directory_lock(busy):
+        with pytest.raises(ConfigError, match=r"^run_dir=.* a directory no other fedsim process is writing \(PID \d+ holds it\)"):
+            server_main(None, context(busy))
+    assert sorted(p.name for p in busy.iterdir()) == [LOCK_FILE]
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "summary.json").write_text("{}")
+    with pytest.raises(ConfigError, match=r"^output-dir=.* a directory that holds no run yet"):
+        server_main(None, context(done))
+    assert sorted(p.name for p in done.iterdir()) == [LOCK_FILE, "summary.json"]

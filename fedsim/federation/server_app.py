@@ -10,7 +10,9 @@ from pathlib import Path
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
+from .._run_lock import holds_a_run, run_directory_lock
 from ..config import RunConfig
+from ..errors import ConfigError
 from ..control import assign_handover, build_policy
 from ..ledger import Ledger
 from ..result import RunResult
@@ -139,5 +141,10 @@ def main(grid: Grid, context: Context) -> None:
     config = config_from_run_config(context.run_config)
     output_dir = output_dir_of(context.run_config)
     task_from_run_config(context.run_config).prepare()
-    write_config(config, output_dir)
-    run_federation(grid, context, output_dir=output_dir, progress=False)
+    # One writer per run directory, as for fedsim run: a second flwr run into it, or one into a
+    # directory that already holds a run, is refused before anything is written.
+    with run_directory_lock(output_dir):
+        if holds_a_run(output_dir):
+            raise ConfigError("output-dir", str(output_dir), "a directory that holds no run yet (fedsim resume continues one)")
+        write_config(config, output_dir)
+        run_federation(grid, context, output_dir=output_dir, progress=False)
