@@ -39,6 +39,23 @@ def clear_run(directory: Path) -> None:
         (Path(directory) / name).unlink(missing_ok=True)
 
 
+def _held(directory: Path, holder: str) -> ConfigError:
+    return ConfigError("run_dir", str(directory), f"a directory no other fedsim process is writing (PID {holder or 'another process'} holds it)")
+
+
+def check_not_held(directory: Path) -> None:
+    """ConfigError (as ``run_directory_lock`` gives) if a live process holds ``directory``'s lock;
+    the lock is only tried, never kept, and no file is made."""
+    path = Path(directory) / LOCK_FILE
+    if not path.is_file():
+        return
+    with open(path) as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _held(Path(directory), handle.read().strip()) from None
+
+
 @contextmanager
 def run_directory_lock(directory: Path) -> Iterator[None]:
     """Hold the directory's writer lock inside; ConfigError (one line) if another process holds it."""
@@ -50,8 +67,7 @@ def run_directory_lock(directory: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise ConfigError("run_dir", str(directory), f"a directory no other fedsim process is writing (PID {holder} holds it)") from None
+            raise _held(directory, handle.read().strip()) from None
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))

@@ -259,13 +259,20 @@ def _refused_run_dir(args: Sequence[str]):
     Hydra starts: Hydra would rewrite that run's ``.hydra/`` record (its overrides) first."""
     import os
 
-    from ._run_lock import RUN_DIR_HOLDS_A_RUN, holds_a_run
+    from ._run_lock import RUN_DIR_HOLDS_A_RUN, check_not_held, holds_a_run
     from .errors import ConfigError
 
-    if "-m" in args or "--multirun" in args or os.environ.get(OVERWRITE_ENV) == "1":
+    if "-m" in args or "--multirun" in args:
         return None
     given = [a.split("=", 1)[1] for a in args if a.startswith("hydra.run.dir=")]
-    if given and given[-1].strip() and holds_a_run(Path(given[-1]).expanduser()):
+    if not given or not given[-1].strip():
+        return None
+    directory = Path(given[-1]).expanduser()
+    try:
+        check_not_held(directory)  # a live writer is named first: it is why the directory is busy
+    except ConfigError as error:
+        return error
+    if holds_a_run(directory) and os.environ.get(OVERWRITE_ENV) != "1":
         return ConfigError("run_dir", given[-1], RUN_DIR_HOLDS_A_RUN)
     return None
 
