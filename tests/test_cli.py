@@ -63,6 +63,7 @@ def test_sweep_then_tradeoff_plot(tmp_path):
     assert "op.train_bits" in (sweep / "sweep_summary.csv").read_text()
 
 
+@pytest.mark.slow  # a trained model or a subprocess run: the default suite's budget
 def test_scenario_selects_a_file_of_scenarios(shared_mnist_dir, tmp_path):
     out = tmp_path / "run"
     proc = fedsim(

@@ -130,6 +130,7 @@ def smoke_model(corpus) -> TinyLM:
     return train_tiny_lm(SMOKE, corpus[0], steps=300, batch=32, lr=3e-3, seed=0)
 
 
+@pytest.mark.slow  # a trained model or a subprocess run: the default suite's budget
 def test_smoke_perplexity_orderings(smoke_model, corpus):
     train, test = corpus
     table = _table(smoke_model, _calibration(train, SMOKE.context), test, group_size=64)
@@ -138,6 +139,7 @@ def test_smoke_perplexity_orderings(smoke_model, corpus):
     _assert_orderings(table)
 
 
+@pytest.mark.slow  # a trained model or a subprocess run: the default suite's budget
 def test_smoke_outlier_features_make_magnitude_worst(smoke_model, corpus):
     train, test = corpus
     model = _with_outlier_features(smoke_model)
@@ -156,6 +158,7 @@ def test_smoke_outlier_features_make_magnitude_worst(smoke_model, corpus):
     _assert_outlier_orderings(table, pruning_only)
 
 
+@pytest.mark.slow  # needs the trained model fixture: the default suite's budget
 def test_local_checkpoint_compresses_saves_and_reloads(smoke_model, corpus, tmp_path):
     train, test = corpus
     smoke_model.save_pretrained(tmp_path / "tinylm")

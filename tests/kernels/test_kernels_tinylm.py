@@ -143,6 +143,7 @@ def test_training_rejects_bad_arguments():
         train_tiny_lm(SMALL, "short text", steps=1)
 
 
+@pytest.mark.slow  # a trained model or a subprocess run: the default suite's budget
 def test_trained_model_beats_the_unigram_baseline(corpus, trained):
     model, seconds = trained
     train, test = corpus
@@ -178,6 +179,7 @@ def test_unigram_perplexity_of_a_uniform_text():
     assert unigram_perplexity(ids, ids) == pytest.approx(256.0)
 
 
+@pytest.mark.slow  # needs the trained model fixture: the default suite's budget
 def test_sample_text_is_deterministic(trained):
     model, _ = trained
     a = sample_text(model, "Anna was a ", 40, temperature=0.0)
