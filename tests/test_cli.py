@@ -49,6 +49,7 @@ def test_run_then_plot(tmp_path):
     assert (out / "accuracy_vs_energy.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (in-process kill points and seed-band plots stay)
 def test_sweep_then_tradeoff_plot(tmp_path):
     sweep = tmp_path / "sweep"
     proc = fedsim("run", "-m", *TINY, "op.train_bits=4,32", f"hydra.sweep.dir={sweep}")

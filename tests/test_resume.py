@@ -246,6 +246,7 @@ def _sigkill_then_resume(reference, run_dir: Path, after_round: int, config: str
     assert _ledger(run_dir) == reference[config]
 
 
+@pytest.mark.slow  # subprocesses: the default suite's budget (in-process kill points and seed-band plots stay)
 def test_sigkill_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path):
     _sigkill_then_resume(reference, tmp_path / "run", after_round=2)
 
