@@ -40,13 +40,12 @@ def _open(hf_name: str | None, path: str | None, download: bool) -> Any:
         raise DataError(f"{hf_name}: could not load from the Hugging Face hub ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})") from None
 
 
-def _split(table: Any, name: str, source: str) -> Any:
+def _split(table: Any, name: str) -> Any:
+    """The split ``name`` of a DatasetDict (None if it has none); a single Dataset is "train"."""
     import datasets
 
     if isinstance(table, datasets.DatasetDict):
-        if name not in table:
-            return None
-        return table[name]
+        return table[name] if name in table else None
     return table if name == "train" else None
 
 
@@ -88,10 +87,10 @@ def load_hf_split(
 ) -> DataSplit:
     source = hf_name or str(path)
     table = _open(hf_name, path, download)
-    train_table = _split(table, train_split, source)
+    train_table = _split(table, train_split)
     if train_table is None:
         raise ConfigError("dataset.train_split", train_split, f"a split of {source}")
-    test_table = _split(table, test_split, source)
+    test_table = _split(table, test_split)
     is_image = type(train_table.features.get(image_key)).__name__ == "Image"
     x_train = _column(train_table, image_key, "dataset.image_key", source)
     y_train = _column(train_table, label_key, "dataset.label_key", source)
