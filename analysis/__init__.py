@@ -8,27 +8,37 @@ backend and written atomically.
     plot_path("outputs/2024-05-01/12-00-00")   # a run -> 2 PNGs, a sweep -> 2 PNGs + CSV
 """
 
-from ._ledger_io import (
-    LedgerError,
-    RunData,
-    find_runs,
-    flatten_config,
-    is_run_dir,
-    load_run,
-    run_metrics,
-    sweep_label,
-    varying_keys,
-)
-from ._urllc_plots import plot_condition_samples, plot_operating_points, plot_urllc_timeline
-from ._handover_plots import plot_cdfs, plot_handovers_vs_weight, plot_serving_map
-from ._optimizer_plots import plot_epsilon_sweep, plot_line_search, plot_pareto
-from ._comparison_plots import comparison_series, plot_comparison
-from ._plot_cli import RUN_SUMMARY_COLUMNS, main, plot_path, plot_paths
-from ._run_plots import plot_run
-from ._sweep_plots import SWEEP_METRIC_COLUMNS, plot_sweep, sweep_rows
-from ._swarm_plots import plot_gap_with_bound, plot_rounds_vs_sweep, plot_swarm_snapshot
-from ._table import summary_table
-from ._seed_groups import Band, Interval, SeedGroup, band_vs_energy, band_vs_rounds, seed_groups, seed_table, t_interval
+import importlib
+
+# Public name -> the submodule that defines it, imported on first use (PEP 562): `fedsim run`
+# prints its summary table without importing matplotlib and every plot module.
+_EXPORTS = {
+    **dict.fromkeys(["LedgerError", "RunData", "find_runs", "flatten_config", "is_run_dir", "load_run", "run_metrics", "sweep_label", "varying_keys"], "._ledger_io"),
+    **dict.fromkeys(["plot_condition_samples", "plot_operating_points", "plot_urllc_timeline"], "._urllc_plots"),
+    **dict.fromkeys(["plot_cdfs", "plot_handovers_vs_weight", "plot_serving_map"], "._handover_plots"),
+    **dict.fromkeys(["plot_epsilon_sweep", "plot_line_search", "plot_pareto"], "._optimizer_plots"),
+    **dict.fromkeys(["comparison_series", "plot_comparison"], "._comparison_plots"),
+    **dict.fromkeys(["RUN_SUMMARY_COLUMNS", "main", "plot_path", "plot_paths"], "._plot_cli"),
+    **dict.fromkeys(["plot_run"], "._run_plots"),
+    **dict.fromkeys(["SWEEP_METRIC_COLUMNS", "plot_sweep", "sweep_rows"], "._sweep_plots"),
+    **dict.fromkeys(["plot_gap_with_bound", "plot_rounds_vs_sweep", "plot_swarm_snapshot"], "._swarm_plots"),
+    **dict.fromkeys(["summary_table"], "._table"),
+    **dict.fromkeys(["Band", "Interval", "SeedGroup", "band_vs_energy", "band_vs_rounds", "seed_groups", "seed_table", "t_interval"], "._seed_groups"),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # cache: the next lookup does not come back here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
 
 __all__ = [
     "plot_condition_samples",

@@ -30,7 +30,6 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import erf, erfc
 
 from fedsim._checks import check_float, check_int
 from fedsim.errors import ConfigError
@@ -154,6 +153,8 @@ def mean_pointing_gain(
         return g_max * (s2 ** (-0.5) if planes == 1 else 1.0 / s2)
     floor = 10.0 ** (-cap / 10.0)
     delta_c = beam * math.sqrt(cap / _PARABOLIC_COEF)
+    from scipy.special import erf, erfc  # scipy imported where used: it costs start-up to runs that never call this
+
     with np.errstate(divide="ignore", invalid="ignore"):
         if planes == 1:
             z = delta_c / (np.sqrt(2.0) * sigma)

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.ndimage import gaussian_filter, map_coordinates
-from scipy.special import ndtr
 
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
@@ -174,6 +172,8 @@ class CellularNetwork:
 
     def _fields(self, rng: np.random.Generator, shape: tuple[int, int], sigma_cells: float) -> np.ndarray:
         """(C, nx, ny) zero-mean, unit-variance Gaussian fields, one per cell (periodic edges)."""
+        from scipy.ndimage import gaussian_filter  # scipy imported where used: it costs start-up to runs that never call this
+
         noise = rng.standard_normal((self.num_cells, *shape))
         smooth = gaussian_filter(noise, sigma=(0.0, sigma_cells, sigma_cells), mode="wrap")
         impulse = np.zeros(shape)
@@ -188,6 +188,8 @@ class CellularNetwork:
 
     def _sample(self, fields: np.ndarray, xy: np.ndarray) -> np.ndarray:
         """(P, C) bilinear samples of each cell's field at the points."""
+        from scipy.ndimage import map_coordinates  # scipy imported where used: it costs start-up to runs that never call this
+
         grid = (xy - self._grid_origin_m) / self.config.map_resolution_m
         coords = grid.T
         return np.stack([map_coordinates(f, coords, order=1, mode="nearest") for f in fields], axis=1)
@@ -211,6 +213,8 @@ class CellularNetwork:
             element_spacing_wavelengths=cfg.element_spacing_wavelengths,
         )
         p_los = uma_av_los_probability(d2d, h_ut)
+        from scipy.special import ndtr  # scipy imported where used: it costs start-up to runs that never call this
+
         los = ndtr(self._sample(self._los_field, pts[:, :2])) < p_los
         loss_db = uma_av_36777_db(d2d, cfg.carrier_hz, h_ut, h_bs_m=cfg.bs_height_m, los=los)
         shadow_db = shadowing_sigma_db("uma_av_36777", los, h_ut) * self._sample(self._shadow_field, pts[:, :2])

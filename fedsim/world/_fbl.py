@@ -13,7 +13,6 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import ndtri
 
 from fedsim.errors import ConfigError
 
@@ -31,6 +30,8 @@ def fbl_rate(snr: ArrayLike, channel_uses: ArrayLike, epsilon: float) -> np.ndar
     """Bits per channel use at linear SNR ``snr`` over ``channel_uses`` with error ``epsilon``."""
     g = np.asarray(snr, dtype=float)
     n = np.asarray(channel_uses, dtype=float)
+    from scipy.special import ndtri  # scipy imported where used: it costs start-up to runs that never call this
+
     q_inv = float(ndtri(1.0 - _check_error(epsilon)))
     dispersion = 1.0 - 1.0 / (1.0 + g) ** 2
     return np.maximum(np.log2(1.0 + g) - np.sqrt(dispersion / n) * q_inv * _LOG2E, 0.0)

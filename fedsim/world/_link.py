@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import linear_sum_assignment
 
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
@@ -231,6 +230,8 @@ def ofdma_assign(cost: ArrayLike, *, maximize: bool = False) -> np.ndarray:
         raise ConfigError("access.cost", f"array of shape {c.shape}", allowed)
     n_dev, n_rb = c.shape
     _check_rbs(n_dev, n_rb)
+    from scipy.optimize import linear_sum_assignment  # scipy imported where used: it costs start-up to runs that never call this
+
     rows, cols = linear_sum_assignment(c, maximize=maximize)
     rb = np.empty(n_dev, dtype=np.int64)
     rb[rows] = cols

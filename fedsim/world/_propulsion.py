@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import minimize_scalar
 
 from fedsim._checks import check_float
 from fedsim.errors import ConfigError
@@ -113,6 +112,8 @@ def energy_per_meter_j(airspeed_mps: ArrayLike, uav: RotaryWing | None = None) -
 
 def max_endurance_speed_mps(uav: RotaryWing | None = None) -> float:
     """Airspeed minimizing P(V) (longest hover-equivalent flight time)."""
+    from scipy.optimize import minimize_scalar  # scipy imported where used: it costs start-up to runs that never call this
+
     res = minimize_scalar(lambda v: float(propulsion_power_w(v, uav)), bounds=(0.0, 60.0), method="bounded",
                           options={"xatol": 1e-6})
     return float(res.x)
@@ -120,6 +121,8 @@ def max_endurance_speed_mps(uav: RotaryWing | None = None) -> float:
 
 def max_range_speed_mps(uav: RotaryWing | None = None) -> float:
     """Airspeed minimizing the energy per metre P(V)/V."""
+    from scipy.optimize import minimize_scalar  # scipy imported where used: it costs start-up to runs that never call this
+
     res = minimize_scalar(lambda v: float(energy_per_meter_j(v, uav)), bounds=(0.1, 60.0), method="bounded",
                           options={"xatol": 1e-6})
     return float(res.x)

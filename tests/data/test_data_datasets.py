@@ -205,3 +205,21 @@ def test_real_mnist_raw_copy_and_seed(mnist_dir: Path, tmp_path: Path) -> None:
     a = load_dataset("mnist", path=str(tmp_path), seed=7)
     _assert_same(a, load_dataset("mnist", path=str(mnist_dir), seed=7))
     assert not np.array_equal(a.test.y, load_dataset("mnist", path=str(mnist_dir), seed=8).test.y)
+
+
+def test_digits_are_read_as_scikit_learn_reads_them_without_importing_it():
+    """fedsim reads sklearn's bundled digits.csv.gz itself: importing sklearn costs start-up."""
+    import subprocess
+    import sys
+
+    probe = "import sys; from fedsim.data._digits import load_digits_arrays; load_digits_arrays(); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    from sklearn.datasets import load_digits
+
+    from fedsim.data._digits import load_digits_arrays
+
+    images, labels = load_digits_arrays()
+    bunch = load_digits()
+    assert images.dtype == bunch.images.dtype and labels.dtype == bunch.target.dtype
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(labels, bunch.target)
