@@ -339,6 +339,9 @@ class RunConfig:
     rounds: int = 30
     target_accuracy: float = 0.85
     engine: str = "inprocess"
+    # Torch intra-op threads; None: one for a small model, else the process's CPU share
+    # (fedsim._torch_threads). summary.json records the count used.
+    torch_threads: int | None = None
     eval_batch_size: int = 1024
     op: OperatingPoint = field(default_factory=OperatingPoint)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -370,6 +373,8 @@ class RunConfig:
         self.rounds = check_int("rounds", self.rounds, 1)
         self.target_accuracy = check_float("target_accuracy", self.target_accuracy, low=0, high=1)
         check_choice("engine", self.engine, ENGINES)
+        if self.torch_threads is not None:
+            self.torch_threads = check_int("torch_threads", self.torch_threads, 1)
         self.eval_batch_size = check_int("eval_batch_size", self.eval_batch_size, 1)
         if self.access.scheme == "ofdma" and self.op.devices_per_round > self.access.resource_blocks:
             raise ConfigError(

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 
@@ -343,7 +344,7 @@ def run_async_federation(
         "availability": cfg.availability.kind, "num_devices": cfg.world.num_devices, "access": cfg.access.scheme,
         "drops": drop_counts(ledger.devices), "client_errors": server.client_errors, "device_events": server.events.events_processed,
         "dataset": cfg.dataset.name, "model": cfg.model.name, "workload": dataclasses.asdict(task.workload),
-        **task.summary_extra(), **early, "wall_time_s": wall_time_s(),
+        **task.summary_extra(), **early, "torch_threads": torch.get_num_threads(), "wall_time_s": wall_time_s(),
     }, output_dir=output_dir, task=task, final_arrays=server.arrays, first_client_error=server.first_client_error, what="aggregations",
         diverged_round=server.diverged_round, diverged_hint=_diverged_hint(cfg), tracker=tracker)
     return RunResult(summary, ledger.rounds, ledger.devices, output_dir, server.arrays.to_torch_state_dict(), {})

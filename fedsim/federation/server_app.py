@@ -7,6 +7,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import torch
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
@@ -14,6 +15,7 @@ from .._run_lock import holds_a_run, run_directory_lock
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..control import assign_handover, build_policy
+from .._torch_threads import choose_torch_threads, cpu_share, torch_threads
 from ..ledger import Ledger
 from ..result import RunResult
 from ..strategies import build_strategy, strategy_module
@@ -57,12 +59,20 @@ def run_federation(
     """Run the configured rounds on ``grid``; write the ledger into ``output_dir``, and a
     checkpoint there after every round (every aggregation of an asynchronous strategy).
     ``resume_from``: continue after that checkpoint's round (the run directory's ledger is
-    truncated back to it)."""
-    started = time.perf_counter()
+    truncated back to it). Torch's threads are chosen for the run (``fedsim._torch_threads``)."""
     task = task_from_run_config(context.run_config)
     cfg = task.config
-    world = build_world(task)
     timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
+    step_macs = cfg.train.batch_size * task.workload.training_macs
+    with torch_threads(choose_torch_threads(cfg.torch_threads, step_macs, cpu_share())):
+        return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s)
+
+
+def _run_federation(grid: Grid, task: Task, output_dir: Path | None, progress: bool, resume_from: Checkpoint | None,
+                    timeout_s: float) -> RunResult:
+    started = time.perf_counter()
+    cfg = task.config
+    world = build_world(task)
     if cfg.strategy.asynchronous:  # no rounds: the event-driven world's server
         return run_async_federation(grid, task, world, output_dir=output_dir, progress=progress, supernode_timeout_s=timeout_s,
                                     resume_from=resume_from)
@@ -125,6 +135,7 @@ def run_federation(
             "model": cfg.model.name,
             "workload": dataclasses.asdict(task.workload),
             **task.summary_extra(),
+            "torch_threads": torch.get_num_threads(),  # chosen for the run (fedsim._torch_threads)
             "wall_time_s": earlier_wall_s + time.perf_counter() - started,  # every attempt's computing
         },
         output_dir=output_dir, task=task, final_arrays=result.arrays, first_client_error=strategy.first_client_error,
