@@ -129,9 +129,26 @@ def check_group_choices(overrides: Sequence[str]) -> None:
                     raise ConfigError(key, choice, f"a readable scenario file; scenarios/{choice}.yaml: {problem}")
 
 
-def register_scenarios() -> None:
-    """Make every ``scenarios/*.yaml`` a Hydra option of the group ``scenario``, and every registered
-    policy one of the group ``policy`` (idempotent)."""
+_SCENARIO_NAMES = re.compile(r"^[\w.-]+(,[\w.-]+)*$")
+
+
+def chosen_scenarios(overrides: Sequence[str]) -> list[str] | None:
+    """The scenario names ``overrides`` choose (``scenario=a`` or a sweep ``scenario=a,b``): [] for
+    none, None where a sweep expression (``glob(*)``, ``choice(...)``) may choose any."""
+    names: list[str] = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep and key.lstrip("+~") == "scenario":
+            if not _SCENARIO_NAMES.match(value.strip()):
+                return None
+            names += [name for name in value.strip().split(",") if name != "null"]
+    return names
+
+
+def register_scenarios(only: Sequence[str] | None = None) -> None:
+    """Make ``scenarios/*.yaml`` (those named in ``only``; None: every one) options of the group
+    ``scenario``, and every registered policy one of the group ``policy`` (idempotent). A run reads
+    the scenario files it chose only: reading all of them costs start-up."""
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
 
@@ -147,7 +164,10 @@ def register_scenarios() -> None:
         store.store(group="policy", name=name, node={"name": name})
     for name in STRATEGY_NAMES:
         store.store(group="strategy", name=name, node=strategy_defaults(name))
-    for path in sorted(scenarios_dir().glob("*.yaml")):
+    paths = sorted(scenarios_dir().glob("*.yaml")) if only is None else [scenarios_dir() / f"{name}.yaml" for name in only]
+    for path in paths:
+        if not path.is_file():  # an unknown name: check_group_choices says so in one line
+            continue
         node = load_scenario(path)
         if not isinstance(node, str):  # a broken file is refused when chosen, not here
             store.store(group="scenario", name=path.stem, node=node, package="_global_")
@@ -201,7 +221,7 @@ def compose(overrides: Sequence[str] = ()) -> RunConfig:
 
     overrides = translate_retired(overrides)
     check_group_choices(overrides)
-    register_scenarios()
+    register_scenarios(chosen_scenarios(overrides))
     try:
         with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=list(overrides))

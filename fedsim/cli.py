@@ -13,12 +13,15 @@ key, the value and what is allowed, and exit status 2.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from ._compose import check_group_choices, check_sweep, conf_dir, hydra_error_line, register_scenarios, scenario_names, translate_retired
+from ._compose import (
+    check_group_choices, check_sweep, chosen_scenarios, conf_dir, hydra_error_line, register_scenarios, scenario_names, translate_retired,
+)
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -82,13 +85,15 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     except (HydraException, OmegaConfBaseException) as error:  # an override Hydra cannot parse or compose
         print(f"fedsim: error: {hydra_error_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    register_scenarios()
+    listing = any(a in ("-h", "--help", "--hydra-help", "-i", "--info") or a.startswith("--info=") for a in args)
+    register_scenarios(None if listing else chosen_scenarios(overrides))
     main = hydra.main(version_base=None, config_path=str(conf_dir()), config_name="config")(task)
     saved, saved_full_error = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [prog, *args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's errors reach us (its own report spans lines)
     try:
-        main()
+        with _composed_once(overrides):
+            main()
     except (HydraException, OmegaConfBaseException) as error:  # composing the overrides failed: nothing ran
         print(f"fedsim: error: {hydra_error_line(error)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -105,6 +110,25 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_full_error
     return 0
+
+
+@contextlib.contextmanager
+def _composed_once(overrides: Sequence[str]) -> Iterator[None]:
+    """Hydra composes the whole config twice per command, the first time only to read
+    ``hydra.mode``, which fedsim's configs never set (then it answers None and the command line
+    decides: -m or not). That first composition is skipped unless an override sets the mode:
+    it cost a third of the start-up before the run."""
+    from hydra._internal.hydra import Hydra
+
+    if any(o.lstrip("+~").startswith("hydra.mode") for o in overrides) or not hasattr(Hydra, "get_mode"):
+        yield
+        return
+    original = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = original
 
 
 # Hydra's own options that fedsim's commands pass on (with the number of values each takes);
