@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["async_world", "engine_overhead", "engines", "kernels", "pareto", "startup", "world_throughput"])
+@pytest.mark.parametrize("name", ["async_world", "engine_overhead", "engines", "kernels", "parallel_sweep", "pareto", "startup", "world_throughput"])
 def test_a_benchmark_runs_as_a_script(name):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), "--help"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-1500:]
@@ -51,7 +51,7 @@ def test_the_async_world_benchmark_reports_events_against_the_sync_world():
     assert result["device_events_per_reference_op"] == pytest.approx(result["device_events_per_s"] / result["python_reference_ops_per_s"])
 
 
-BENCHMARK_SCRIPTS = ["async_world", "engine_overhead", "engines", "kernels", "pareto", "startup", "world_throughput"]
+BENCHMARK_SCRIPTS = ["async_world", "engine_overhead", "engines", "kernels", "parallel_sweep", "pareto", "startup", "world_throughput"]
 
 
 @pytest.mark.parametrize("name", BENCHMARK_SCRIPTS)
