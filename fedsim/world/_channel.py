@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fedsim.rng import numpy_stream
+from fedsim.rng import StreamFamily, numpy_stream
 from fedsim.world._antenna import draw_pointing_error_deg, mean_pointing_gain, pointing_gain_db
 from fedsim.world._config import RadioConfig
 from fedsim.world._fading import fading_power
@@ -27,6 +27,10 @@ class Channel:
     def __init__(self, config: RadioConfig, seed: int) -> None:
         self.config = config
         self.seed = seed
+        # The fading streams (seed, "fading", block) and (seed, "fading-per-resource-block", block):
+        # the same draws as numpy_stream's, reseeded cheaply block after block.
+        self._fading_streams = StreamFamily(seed, "fading")
+        self._rb_fading_streams = StreamFamily(seed, "fading-per-resource-block")
         # The last block's fading of every device: a round reads it for the downlink and again
         # for the uplink (and the server's perfect CSI), and the draw is the same each time.
         self._last_fading: tuple[int, int, np.ndarray] | None = None
@@ -118,12 +122,12 @@ class Channel:
             last = self._last_fading
             if last is not None and last[0] == block and last[1] == num_devices:
                 return last[2]
-            rng = numpy_stream(self.seed, "fading", block)
+            rng = self._fading_streams.at(block)
             power = fading_power(c.fading, rng, num_devices, **c.fading_params)
             power.flags.writeable = False  # shared by the block's readers
             self._last_fading = (block, num_devices, power)
             return power
-        rng = numpy_stream(self.seed, "fading-per-resource-block", block)
+        rng = self._rb_fading_streams.at(block)
         return fading_power(c.fading, rng, (num_devices, resource_blocks), **c.fading_params)
 
     def fading_at(self, blocks: np.ndarray, devices: np.ndarray, num_devices: int) -> np.ndarray:

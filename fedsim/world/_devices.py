@@ -257,9 +257,29 @@ class Battery:
         RoundPlan's, checked when it was made): skips re-checking them every round."""
         return self._drain(energy_j, devices)
 
+    def spend(self, energy_j: np.ndarray, devices: np.ndarray | None = None) -> None:
+        """:meth:`drain_unique` (or of every device, ``devices`` None) of a float array, without
+        the returned mask: the levels it leaves are drain's, computed in place."""
+        if energy_j.size and not energy_j.min() >= 0:  # NaN is not >= 0 either
+            raise ConfigError("energy_j", energy_j, "energies >= 0 J")
+        with np.errstate(invalid="ignore"):  # inf - inf on a mains-powered device
+            after = np.subtract(self._level, energy_j, out=self._level) if devices is None else self._level[devices] - energy_j
+        if not np.isfinite(after).all():  # as drain fixes it: nan -> inf, ±inf -> ±max float
+            np.nan_to_num(after, copy=False, nan=np.inf)
+        np.maximum(after, 0.0, out=after)
+        if devices is not None:
+            self._level[devices] = after
+
     def levels_at(self, devices: np.ndarray) -> np.ndarray:
         """The levels of ``devices`` (index array), a new array."""
         return self._level[devices]
+
+    def levels_now(self) -> np.ndarray:
+        """Every level, as a read-only view (no copy): drain, spend and harvest change the levels
+        in place and the view with them, so read it before the next change."""
+        view = self._level.view()
+        view.flags.writeable = False
+        return view
 
     def _drain(self, energy_j: ArrayLike, idx: np.ndarray | slice) -> np.ndarray:
         before = self._level[idx].copy()  # a slice would be a view, overwritten below

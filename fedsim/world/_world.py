@@ -23,7 +23,7 @@ import simpy
 
 from fedsim._checks import check_choice, check_int
 from fedsim.errors import ConfigError
-from fedsim.rng import numpy_stream
+from fedsim.rng import StreamFamily, numpy_stream
 from fedsim.workload import Workload
 from fedsim.world._channel import Channel
 from fedsim.world._clock import single_step_end_s
@@ -33,15 +33,12 @@ from fedsim.world._config import WorldConfig
 from fedsim.world._devices import Battery, DeviceProfile, draw_fleet
 from fedsim.world._drone_fleet import DroneFleet
 from fedsim.world._faults import MESSAGE_LOSS
-from fedsim.world._link import broadcast_time_s, fdma_rates, ofdma_assign, packet_error_rate, serve_in_order, shannon_rate_bps
+from fedsim.world._link import _LN2, broadcast_time_s, fdma_rates, noise_power_w, ofdma_assign, serve_in_order, shannon_rate_bps
 from fedsim.world._motion import build_motion
 from fedsim.world._observation import Observation
 from fedsim.world._round import AUTO_CHANNEL, RoundOutcome, RoundPlan, _frozen_array
 
 CSI_KINDS = ("large_scale", "perfect", "noisy")
-# Drop reasons a round assigns, by code (0: delivered).
-_REASONS = np.array(["", "packet_error", "deadline", "handover", "battery", MESSAGE_LOSS], dtype=object)
-_PACKET_ERROR, _DEADLINE, _HANDOVER, _BATTERY, _MESSAGE_LOSS = range(1, 6)
 
 
 class World:
@@ -94,6 +91,14 @@ class World:
             for w, _ in parts
         ]
         self._static_gain: tuple | None = None  # (geometry, large-scale gain, distance) of a static drop
+        # Constants of every round, from the config (frozen: nothing invalidates them).
+        self._noise_psd_w_hz = config.radio.noise_psd_with_figure_w_hz
+        self._full_band_noise_w = float(noise_power_w(config.radio.bandwidth_hz, self._noise_psd_w_hz))
+        self._faults_drawn = config.faults.any  # all probabilities 0: no fault streams to draw
+        self._packet_error_streams = StreamFamily(self.seed, "packet-error")  # (seed, "packet-error", round)
+        # (seconds, joules) of a device of the uniform speed per (local iterations, training bits):
+        # the config, the workload and the speeds are fixed, so nothing invalidates an entry.
+        self._uniform_compute: dict[tuple[int, int], tuple[float, float]] = {}
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -220,169 +225,259 @@ class World:
         cfg = self.config
         radio, scheme = cfg.radio, cfg.access.scheme
         devices = plan.devices
+        k = devices.size
         n_all = cfg.num_devices
-        if devices.size and devices.max() >= n_all:
+        if k and devices.max() >= n_all:
             raise ConfigError("plan.devices", devices.tolist(), f"indices in [0, {n_all})")
         if scheme == "ofdma":
-            cfg.access.check_devices(devices.size)
-        power = np.full(devices.shape, radio.tx_power_w) if plan.tx_power_w is None else plan.tx_power_w
-        channel = np.full(devices.shape, AUTO_CHANNEL, dtype=np.int64) if plan.channel is None else plan.channel
-        if scheme != "ofdma" and plan.channel is not None and np.any(channel != AUTO_CHANNEL):
-            raise ConfigError("plan.channel", channel.tolist(), f"-1 under access={scheme} (the scheme assigns channels)")
+            cfg.access.check_devices(k)
+        # One power for all (a scalar prices each device as the array of it would).
+        power = radio.tx_power_w if plan.tx_power_w is None else plan.tx_power_w
+        if scheme != "ofdma" and plan.channel is not None and np.any(plan.channel != AUTO_CHANNEL):
+            raise ConfigError("plan.channel", plan.channel.tolist(), f"-1 under access={scheme} (the scheme assigns channels)")
         t0 = self.now_s
         large_all, distance_all = self._large_scale(plan.round)
         # Everyone selected, in order (the plan's devices are unique and in range): per-device
         # arrays are the fleet's own, read in place instead of gathered.
-        everyone = devices.size == n_all and bool((devices[1:] > devices[:-1]).all())
+        everyone = k == n_all and bool((devices[1:] > devices[:-1]).all())
 
         def pick(values: np.ndarray) -> np.ndarray:
             """The selected devices' entries (the array itself for everyone: read it, never write)."""
             return values if everyone else values[devices]
 
+        def per_device(value) -> np.ndarray:
+            """An array the round priced per device, or a float it priced once for all as a
+            read-only array of that one value (no memory per device)."""
+            return value if isinstance(value, np.ndarray) else _constant(value, k)
+
         large, distance = pick(large_all), pick(distance_all)
-        noise_psd = radio.noise_psd_with_figure_w_hz
+        noise_psd = self._noise_psd_w_hz
+        # inf and nan are the round's to handle (mains power, dead channels, no deadline).
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            # Without a coherence time the uplink sees the round's fading block, as the downlink
+            # does: one gain serves both.
+            round_gain = large * pick(self.channel.fading(plan.round, n_all)) if radio.coherence_s is None else None
 
-        # Without a coherence time the uplink sees the round's fading block, as the downlink does:
-        # one gain serves both.
-        round_gain = large * pick(self.channel.fading(plan.round, n_all)) if radio.coherence_s is None else None
+            # Downlink: the server broadcasts the global model at the worst selected device's rate.
+            download_s = 0.0
+            if radio.downlink_power_w is not None and plan.downlink_bits > 0 and k:
+                gain_dl = large * pick(self.channel.fading(plan.round, n_all)) if round_gain is None else round_gain
+                download_s = self._broadcast_s(plan.downlink_bits, gain_dl)
+            energy_download_j = cfg.devices.rx_power_w * download_s  # the same for every device
 
-        # Downlink: the server broadcasts the global model at the worst selected device's rate.
-        download_s = 0.0
-        if radio.downlink_power_w is not None and plan.downlink_bits > 0 and devices.size:
-            gain_dl = large * pick(self.channel.fading(plan.round, n_all)) if round_gain is None else round_gain
-            rate_dl = shannon_rate_bps(radio.bandwidth_hz, radio.downlink_power_w, gain_dl, noise_psd)
-            download_s = broadcast_time_s(plan.downlink_bits, rate_dl)
-        energy_download_j = np.full(devices.shape, cfg.devices.rx_power_w * download_s)
+            compute_s, energy_compute_j = self._round_compute(plan)  # floats where all devices train alike
+            straggler = message_loss = None
+            if self._faults_drawn:
+                faults = cfg.faults.draw_round(self.seed, plan.round, devices)
+                straggler, message_loss = faults.straggler, faults.message_loss
+            # A transient straggler (background load, throttling) does the same work more slowly:
+            # its compute time grows, its compute energy (per operation) does not.
+            if straggler is not None and straggler.any():
+                compute_s = np.where(straggler, compute_s * cfg.faults.straggler_slowdown, compute_s)
+            ready_s = per_device(t0 + download_s + compute_s)
 
-        compute_s, energy_compute_j = self._compute(plan)
-        faults = cfg.faults.draw_round(self.seed, plan.round, devices)
-        # A transient straggler (background load, throttling) does the same work more slowly:
-        # its compute time grows, its compute energy (per operation) does not.
-        if faults.straggler.any():
-            compute_s = np.where(faults.straggler, compute_s * cfg.faults.straggler_slowdown, compute_s)
-        ready_s = t0 + download_s + compute_s
+            # Uplink rates under the access scheme, with the fading block in force when ready.
+            bits = plan.uplink_bits
+            unhindered_s = None
+            received_w = None  # P·h, where the rate has computed it already
+            if self.drones is not None:
+                # Cellular drones: the serving cell's carrier, its rate along the route, handovers.
+                airtime_s, unhindered_s = self.drones.upload(devices, ready_s, bits)
+                channel = self.drones.serving_cells(t0)[devices]
+                gain = 10.0 ** (self.drones.serving_sinr_db(devices, ready_s) / 10.0)
+                band_hz = cfg.cellular.bandwidth_hz
+            else:
+                if scheme == "ofdma":
+                    blocks = self.channel.fading_block(plan.round, ready_s)
+                    rate, band_hz, gain, channel = self._ofdma_rates(
+                        devices, large, blocks, bits, noise_psd, np.broadcast_to(power, (k,)), plan.channel
+                    )
+                else:
+                    if round_gain is not None:
+                        gain = round_gain
+                    else:
+                        gain = large * self.channel.fading_at(self.channel.fading_block(plan.round, ready_s), devices, n_all)
+                    if scheme == "fdma":
+                        band_hz = radio.bandwidth_hz / max(k, 1)
+                        rate = fdma_rates(radio.bandwidth_hz, power, gain, noise_psd_w_hz=noise_psd) if k else gain
+                        channel = np.arange(k, dtype=np.int64)  # the k-th equal sub-band
+                    else:  # orthogonal and tdma use the full band
+                        band_hz = radio.bandwidth_hz
+                        received_w = power * gain
+                        rate = self._full_band_rate_bps(received_w)
+                        # orthogonal: each device on its own channel (the plan's devices are
+                        # int64 already); tdma: everyone on the one channel
+                        channel = devices if scheme == "orthogonal" else np.zeros(k, np.int64)
+                # bits/rate in place of the rate (a new array of this round's): an empty payload takes no time
+                airtime_s = np.divide(bits, rate, out=rate) if k and bits.min() > 0 else np.where(bits > 0, bits / rate, 0.0)
 
-        # Uplink rates under the access scheme, with the fading block in force when ready.
-        blocks = self.channel.fading_block(plan.round, ready_s)
-        bits = plan.uplink_bits
-        unhindered_s = None
-        if self.drones is not None:
-            # Cellular drones: the serving cell's carrier, its rate along the route, handovers.
-            airtime_s, unhindered_s = self.drones.upload(devices, ready_s, bits)
-            channel = self.drones.serving_cells(t0)[devices]
-            gain = 10.0 ** (self.drones.serving_sinr_db(devices, ready_s) / 10.0)
-            band_hz = np.full(devices.shape, cfg.cellular.bandwidth_hz)
-        elif scheme == "ofdma":
-            rate, band_hz, gain, channel = self._ofdma_rates(devices, large, blocks, bits, noise_psd, power, channel)
-        else:
-            gain = large * self.channel.fading_at(blocks, devices, n_all) if round_gain is None else round_gain
-            # One band for all (a scalar prices each device as the array of it would).
-            if scheme == "fdma":
-                band_hz = radio.bandwidth_hz / max(devices.size, 1)
-                rate = fdma_rates(radio.bandwidth_hz, power, gain, noise_psd_w_hz=noise_psd) if devices.size else gain
-                channel = np.arange(devices.size, dtype=np.int64)  # the k-th equal sub-band
-            else:  # orthogonal and tdma use the full band
-                band_hz = radio.bandwidth_hz
-                rate = shannon_rate_bps(radio.bandwidth_hz, power, gain, noise_psd)
-                # orthogonal: each device on its own channel; tdma: everyone on the one channel
-                channel = devices.astype(np.int64) if scheme == "orthogonal" else np.zeros(devices.size, np.int64)
-        if self.drones is None:
-            with np.errstate(divide="ignore"):
-                airtime_s = bits / rate if (bits > 0).all() else np.where(bits > 0, bits / rate, 0.0)
+            # Batteries: a device that cannot pay for download and compute never transmits; one
+            # that runs dry on air stops there.
+            level = self.battery.levels_now() if everyone else self.battery.levels_at(devices)  # read only
+            before_upload_j = energy_download_j + energy_compute_j
+            dead_early = level < before_upload_j
+            any_dead_early = bool(dead_early.any())  # rare: the fixes below are skipped without one
+            budget_s = np.subtract(level, before_upload_j)  # infinite on mains power
+            np.divide(budget_s, power, out=budget_s)
+            if any_dead_early:
+                budget_s[dead_early] = 0.0
+            on_air_s = np.minimum(airtime_s, budget_s, out=budget_s)
+            dead_on_air = on_air_s < airtime_s  # on_air is min(airtime, budget): the budget ran out
+            if any_dead_early:
+                dead_on_air &= ~dead_early
 
-        # Batteries: a device that cannot pay for download and compute never transmits; one that
-        # runs dry on air stops there.
-        level = self.battery.level_j if everyone else self.battery.levels_at(devices)  # copies
-        before_upload_j = energy_download_j + energy_compute_j
-        dead_early = level < before_upload_j
-        any_dead_early = bool(dead_early.any())  # rare: the fixes below are skipped without one
-        with np.errstate(invalid="ignore", over="ignore"):  # mains power: an infinite budget
-            budget_s = (level - before_upload_j) / power
-        if any_dead_early:
-            budget_s = np.where(dead_early, 0.0, budget_s)
-        on_air_s = np.minimum(airtime_s, budget_s)
-        dead_on_air = ~dead_early & (on_air_s < airtime_s)
+            if scheme == "tdma":
+                start_s, end_s = upload_schedule(scheme, ready_s, on_air_s, devices)
+            else:  # everyone transmits when ready (ready_s is this round's own, read-only)
+                start_s, end_s = ready_s, ready_s + on_air_s
+            deadline_s = cfg.deployment.deadline_s
+            deadline = math.inf if deadline_s is None else t0 + deadline_s
+            if deadline_s is None:
+                late = np.zeros(k, dtype=bool)
+                sent_s = end_s - start_s
+            else:
+                late = end_s > deadline
+                # A device stops transmitting at the deadline: the server has closed the round
+                # (min(end, deadline) is end where nobody is late).
+                if late.any():
+                    sent_s = np.minimum(end_s, deadline)
+                    np.subtract(sent_s, start_s, out=sent_s)
+                else:
+                    sent_s = end_s - start_s
+            np.maximum(sent_s, 0.0, out=sent_s)  # a TDMA slot after the deadline sends nothing
+            energy_uplink_j = power * sent_s
 
-        start_s, end_s = upload_schedule(scheme, ready_s, on_air_s, devices)
-        deadline_s = cfg.deployment.deadline_s
-        deadline = math.inf if deadline_s is None else t0 + deadline_s
-        late = end_s > deadline
-        # A device stops transmitting at the deadline: the server has closed the round.
-        sent_s = np.clip(np.minimum(end_s, deadline) - start_s, 0.0, None)
-        energy_uplink_j = power * sent_s
+            if radio.waterfall_threshold is not None and k and self.drones is None:
+                corrupted = self._packet_errors(plan.round, power * gain if received_w is None else received_w, band_hz, pick)
+            else:
+                corrupted = np.zeros(k, dtype=bool)
 
-        if radio.waterfall_threshold is not None and devices.size and self.drones is None:
-            q = packet_error_rate(power, gain, band_hz, radio.waterfall_threshold, noise_psd_w_hz=noise_psd)
-            corrupted = pick(numpy_stream(self.seed, "packet-error", plan.round).random(n_all)) < q
-        else:
-            corrupted = np.zeros(devices.shape, dtype=bool)
+            battery_out = (dead_early | dead_on_air) if any_dead_early else dead_on_air
+            # A device that runs dry spends exactly what it had, phase by phase, and ends at 0 J.
+            if any_dead_early:
+                energy_download_j = np.where(dead_early, np.minimum(energy_download_j, level), energy_download_j)
+                energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
+                energy_uplink_j[dead_early] = 0.0
+            dry_on_air = dead_on_air & ~late
+            if dry_on_air.any():
+                energy_uplink_j = np.where(dry_on_air, level - before_upload_j, energy_uplink_j)
+            handover = None
+            if unhindered_s is not None:  # late only because of handovers: they cost the upload
+                handover = late & (start_s + unhindered_s <= deadline)
+            missing = late | battery_out  # the server gets nothing from these
+            # An upload that would have arrived is lost in the air: sent, paid for, never received.
+            lost = None
+            if message_loss is not None and message_loss.any():
+                lost = message_loss & ~(missing | corrupted)
+                lost = lost if lost.any() else None
+            drop_reason = _drop_reasons(k, corrupted, late, handover, battery_out, lost)
+            delivered = ~(missing | corrupted) if lost is None else ~(missing | corrupted | lost)
 
-        battery_out = dead_early | dead_on_air
-        # A device that runs dry spends exactly what it had, phase by phase, and ends at 0 J.
-        if any_dead_early:
-            energy_download_j = np.where(dead_early, np.minimum(energy_download_j, level), energy_download_j)
-            energy_compute_j = np.where(dead_early, np.maximum(level - energy_download_j, 0.0), energy_compute_j)
-            energy_uplink_j = np.where(dead_early, 0.0, energy_uplink_j)
-        dry_on_air = dead_on_air & ~late
-        if dry_on_air.any():
-            energy_uplink_j = np.where(dry_on_air, level - before_upload_j, energy_uplink_j)
-        # Drop reasons as small codes (indices into _REASONS; strings only at the end).
-        reason = np.zeros(devices.shape, dtype=np.int8)
-        reason[corrupted] = _PACKET_ERROR
-        reason[late] = _DEADLINE
-        if unhindered_s is not None:  # late only because of handovers: they cost the upload
-            reason[late & (start_s + unhindered_s <= deadline)] = _HANDOVER
-        reason[battery_out] = _BATTERY
-        # An upload that would have arrived is lost in the air: sent, paid for, never received.
-        lost = faults.message_loss & (reason == 0)
-        reason[lost] = _MESSAGE_LOSS
-        delivered = reason == 0
-
-        # The server waits for every upload it can expect, or for the deadline; a lost one
-        # it waits for as for a corrupted one (no deadline: until its transmission would end).
-        arrivals = end_s[delivered | ((corrupted | lost) & ~late & ~battery_out)]  # unsorted
-        waiting_for_missing = bool((battery_out | late | lost).any())
-        if deadline_s is not None and waiting_for_missing:
-            end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
-        else:
-            end_of_round = max(float(arrivals.max()) if arrivals.size else t0, t0 + download_s)
+            # The server waits for every upload it can expect, or for the deadline; a lost or a
+            # corrupted one it waits for as for a delivered one (no deadline: until its
+            # transmission would end): every device not late and not out of battery.
+            any_missing = bool(missing.any())
+            arrivals = end_s[~missing] if any_missing else end_s  # unsorted
+            if deadline_s is not None and (any_missing or lost is not None):
+                end_of_round = max(deadline, t0 + download_s)  # the broadcast itself always completes
+            else:
+                end_of_round = max(float(arrivals.max()) if arrivals.size else t0, t0 + download_s)
+            spent_j = (energy_download_j + energy_compute_j) + energy_uplink_j
         self._advance_clock(t0 + download_s, arrivals, end_of_round)
         duration = end_of_round - t0
 
-        spent_j = energy_download_j + energy_compute_j + energy_uplink_j
-        if everyone:
-            self.battery.drain(spent_j)
-        else:
-            self.battery.drain_unique(spent_j, devices)
+        self.battery.spend(spent_j, None if everyone else devices)
         self.battery.harvest(duration)
-        propulsion_w = self.motion.step(duration) if duration > 0 else np.zeros(n_all)
-        # A new array: take copies rows (several times faster than fancy indexing rows).
-        positions = self.motion.positions_m().copy() if everyone else self.motion.positions_m().take(devices, axis=0)
+        propulsion_w = self.motion.step(duration) if duration > 0 else None
+        positions = self.motion.positions_m()
+        if everyone:
+            # A static drop's positions are read-only and never change: shared, not copied.
+            positions = positions if not positions.flags.writeable else positions.copy()
+        else:
+            positions = positions.take(devices, axis=0)  # take copies rows faster than fancy indexing
+        if propulsion_w is None or not propulsion_w.any():  # on the ground: 0 W over the round
+            energy_propulsion_j = per_device(0.0 * duration)
+        else:
+            energy_propulsion_j = pick(propulsion_w) * duration
 
-        # Each array is this round's own or the plan's (already frozen): frozen without a copy.
+        # Each array is this round's own, the plan's or a cache's (read-only): frozen in place.
         return RoundOutcome(
             round=plan.round,
-            devices=_frozen_array(devices, np.int64, copy=False),
-            tx_power_w=_frozen_array(power, float, copy=False),
-            channel=_frozen_array(channel, np.int64, copy=False),
-            compute_s=_frozen_array(compute_s, float, copy=False),
-            upload_s=_frozen_array(sent_s, float, copy=False),
-            energy_compute_j=_frozen_array(energy_compute_j, float, copy=False),
-            energy_uplink_j=_frozen_array(energy_uplink_j, float, copy=False),
-            energy_download_j=_frozen_array(energy_download_j, float, copy=False),
-            energy_propulsion_j=_frozen_array(pick(propulsion_w) * duration, float, copy=False),
-            delivered=_frozen_array(delivered, bool, copy=False),
-            drop_reason=_frozen_array(_REASONS[reason], object, copy=False),
-            channel_gain=_frozen_array(gain, float, copy=False),
-            distance_m=_frozen_array(distance, float, copy=False),
-            upload_start_s=_frozen_array(start_s, float, copy=False),
-            finish_s=_frozen_array(end_s, float, copy=False),
-            battery_j=_frozen_array(self.battery.level_j if everyone else self.battery.levels_at(devices), float, copy=False),
+            devices=_frozen(devices, _INT64),
+            tx_power_w=_frozen(per_device(power), _FLOAT),
+            channel=_frozen(channel, _INT64),
+            compute_s=_frozen(per_device(compute_s), _FLOAT),
+            upload_s=_frozen(sent_s, _FLOAT),
+            energy_compute_j=_frozen(per_device(energy_compute_j), _FLOAT),
+            energy_uplink_j=_frozen(energy_uplink_j, _FLOAT),
+            energy_download_j=_frozen(per_device(energy_download_j), _FLOAT),
+            energy_propulsion_j=_frozen(energy_propulsion_j, _FLOAT),
+            delivered=_frozen(delivered, _BOOL),
+            drop_reason=_frozen(drop_reason, _OBJECT),
+            channel_gain=_frozen(gain, _FLOAT),
+            distance_m=_frozen(distance, _FLOAT),
+            upload_start_s=_frozen(start_s, _FLOAT),
+            finish_s=_frozen(end_s, _FLOAT),
+            battery_j=_frozen(self.battery.level_j if everyone else self.battery.levels_at(devices), _FLOAT),
             position_m=np.asarray(positions, dtype=float),
             start_s=t0,
             duration_s=duration,
             download_s=download_s,
         )
+
+    def _full_band_rate_bps(self, received_w: np.ndarray) -> np.ndarray:
+        """Shannon rate over the whole band of devices received at ``received_w`` (P·h), a new
+        array: ``shannon_rate_bps`` op for op (the same bits)."""
+        band_hz = self.config.radio.bandwidth_hz
+        rate = received_w / self._full_band_noise_w
+        np.log1p(rate, out=rate)
+        np.multiply(band_hz, rate, out=rate)
+        return np.divide(rate, _LN2, out=rate)
+
+    def _broadcast_s(self, bits: float, gain: np.ndarray) -> float:
+        """``broadcast_time_s`` of the full-band downlink rates of devices with ``gain``, rating
+        only the devices that may be the slowest: the rate grows with the gain and rounding
+        cannot reorder gains 1e-9 apart, so the slowest rate is among the gains within 1e-9 of
+        the smallest (nearly always the smallest alone)."""
+        smallest = int(gain.argmin())
+        if np.count_nonzero(gain <= gain[smallest] * (1.0 + 1e-9)) == 1:
+            gain = gain[smallest : smallest + 1]
+        elif not np.isnan(gain[smallest]):  # a tie: rate the near ones (a NaN gain: rate them all)
+            gain = gain[gain <= gain[smallest] * (1.0 + 1e-9)]
+        return broadcast_time_s(bits, self._full_band_rate_bps(self.config.radio.downlink_power_w * gain))
+
+    def _packet_errors(self, round_index: int, received_w: np.ndarray, band_hz: float, pick) -> np.ndarray:
+        """Which uploads are corrupted: a uniform of the round's stream below q = 1 - exp(-m_w·B·N0/(P·h))
+        (``packet_error_rate`` op for op, the same bits). ``received_w`` (P·h) is overwritten."""
+        threshold = self.config.radio.waterfall_threshold
+        scale = threshold * (band_hz * self._noise_psd_w_hz)
+        # -(x / P·h) is (-x) / P·h exactly: the sign of an IEEE quotient is the signs' product.
+        q = np.divide(-scale, received_w, out=received_w)
+        np.expm1(q, out=q)
+        np.negative(q, out=q)
+        draws = self._packet_error_streams.at(round_index).random(self.config.num_devices)
+        return pick(draws) < q
+
+    def _round_compute(self, plan: RoundPlan) -> tuple[float | np.ndarray, float | np.ndarray]:
+        """compute_cost of the plan's devices: two floats where every device trains alike (the
+        same iterations and precision on devices of one speed, the MAC-count model), priced as
+        the first device's (elementwise, so each device's entry would be these same bits);
+        otherwise arrays."""
+        iters, bits = plan.local_iters, plan.train_bits
+        if (
+            iters.size
+            and self._uniform_speed
+            and self.config.devices.compute == "qnn"
+            and iters.min() == iters.max()
+            and bits.min() == bits.max()
+        ):
+            key = (int(iters[0]), int(bits[0]))
+            cost = self._uniform_compute.get(key)
+            if cost is None:
+                seconds, joules = self._compute_cost(plan.devices[:1], iters[:1], bits[:1])
+                cost = self._uniform_compute[key] = (float(seconds[0]), float(joules[0]))
+            return cost
+        return self._compute_cost(plan.devices, iters, bits)
 
     def _large_scale(self, round_index: int) -> tuple[np.ndarray, np.ndarray]:
         """(N,) large-scale gains and distances of the round; computed once for a static drop
@@ -419,9 +514,6 @@ class World:
         if end_s > env.now:
             yield env.timeout(end_s - env.now)
 
-    def _compute(self, plan: RoundPlan) -> tuple[np.ndarray, np.ndarray]:
-        return self._compute_cost(plan.devices, plan.local_iters, plan.train_bits)  # checked by the plan
-
     def compute_cost(self, devices: np.ndarray, local_iters: np.ndarray, train_bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(seconds, joules) of local training per device, as a round would price it."""
         bits = check_train_bits(train_bits).astype(np.int64)
@@ -448,8 +540,9 @@ class World:
         return seconds if self._uniform_speed else seconds * self.slowdown[devices], np.asarray(joules, float)
 
     def _ofdma_rates(self, devices, large, blocks, bits, noise_psd, power, channel):
-        """One resource block per device: the decision's where given, the rest assigned by the
-        Hungarian algorithm on airtime over the blocks left free."""
+        """One resource block per device: the decision's where given (``channel``; None: none
+        given), the rest assigned by the Hungarian algorithm on airtime over the blocks left free.
+        Returns the rates, the block bandwidth, the gains and the blocks."""
         cfg = self.config
         rbs = cfg.access.resource_blocks
         rb_hz = cfg.radio.bandwidth_hz / rbs
@@ -459,14 +552,14 @@ class World:
             fading[here] = self.channel.fading(int(block), cfg.num_devices, rbs)[devices[here]]
         gains = large[:, None] * fading
         rates = shannon_rate_bps(rb_hz, power[:, None], gains, noise_psd)
-        rb = np.array(channel, dtype=np.int64)
+        rb = np.full(devices.size, AUTO_CHANNEL, dtype=np.int64) if channel is None else np.array(channel, dtype=np.int64)
         auto = rb == AUTO_CHANNEL
         if auto.any():
             free = np.setdiff1d(np.arange(rbs), rb[~auto])
             cost = np.asarray(bits, float)[auto, None] / rates[np.ix_(auto, free)]
             rb[auto] = free[ofdma_assign(cost)]
         pick = np.arange(devices.size)
-        return rates[pick, rb], np.full(devices.shape, rb_hz), gains[pick, rb], rb
+        return rates[pick, rb], rb_hz, gains[pick, rb], rb
 
     def expected_uplink_energy_per_bit(self, weights=None, drops: int = 10_000, seed: int | None = None, redraw_positions: bool = False, devices_per_round: int = 1) -> float:
         """Monte-Carlo E[P/r] in joules per bit, priced by this World's own Channel: see
@@ -476,6 +569,38 @@ class World:
         return expected_uplink_energy_per_bit(
             self, weights, drops=drops, seed=seed, redraw_positions=redraw_positions, devices_per_round=devices_per_round
         )
+
+
+_FLOAT, _INT64, _BOOL, _OBJECT = (np.dtype(t) for t in (np.float64, np.int64, np.bool_, np.object_))
+
+
+def _frozen(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``values`` made read-only in place where it is a 1-D array of ``dtype`` already (the
+    round's own arrays), else a frozen copy."""
+    if values.ndim != 1 or values.dtype is not dtype:
+        return _frozen_array(values, dtype)
+    values.flags.writeable = False
+    return values
+
+
+def _constant(value: float, k: int) -> np.ndarray:
+    """A read-only (k,) float array of one value, without k copies of it (stride 0)."""
+    array = np.ndarray((k,), np.float64, np.array([value], dtype=np.float64), 0, (0,))
+    array.flags.writeable = False
+    return array
+
+
+def _drop_reasons(k: int, corrupted, late, handover, battery_out, lost) -> np.ndarray:
+    """Each device's drop reason ("" delivered), later reasons overriding earlier ones: a packet
+    error, then missing the deadline (handovers: late only because of them), running out of
+    battery, then losing an upload that would have arrived (masks of None: nobody)."""
+    reasons = np.empty(k, dtype=object)
+    reasons.fill("")  # one string for all, set per entry (np.full of an object is slower)
+    order = ((corrupted, "packet_error"), (late, "deadline"), (handover, "handover"), (battery_out, "battery"), (lost, MESSAGE_LOSS))
+    for mask, reason in order:
+        if mask is not None and mask.any():
+            reasons[mask] = reason
+    return reasons
 
 
 def upload_schedule(

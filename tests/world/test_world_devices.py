@@ -112,3 +112,21 @@ def test_battery_validation():
         bat.drain([-1.0, 0.0])
     with pytest.raises(ConfigError, match="devices"):
         bat.drain([0.1, 0.1], devices=[0, 0])
+
+
+def test_battery_spend_leaves_the_levels_drain_leaves():
+    capacity = [1.0, 2.0, np.inf, 0.5]
+    energy = np.array([0.4, 3.0, 1e9, 0.5])
+    for devices in (None, np.array([3, 0, 2, 1])):
+        drained, spent = Battery(capacity), Battery(capacity)
+        drained.drain(energy, devices)
+        spent.spend(energy, devices)
+        np.testing.assert_array_equal(spent.level_j, drained.level_j)
+    with pytest.raises(ConfigError, match="energy_j"):
+        Battery(capacity).spend(np.array([0.1, np.nan, 0.0, 0.0]))
+    battery = Battery([1.0, 2.0])
+    view = battery.levels_now()
+    with pytest.raises(ValueError):
+        view[0] = 0.0  # read-only
+    battery.spend(np.array([0.5, 0.5]))
+    np.testing.assert_array_equal(view, [0.5, 1.5])  # a view: it follows the levels

@@ -94,3 +94,20 @@ def test_coherence_time_and_blocks():
     assert num_fading_blocks(5.0, coherence_time_s(0.0)) == 1
     with pytest.raises(ConfigError, match="radio.doppler_hz"):
         coherence_time_s(-1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**32 - 1, 2**32 + 5, 2**64 - 1, 2**64 + 3])
+def test_a_stream_family_draws_what_numpy_stream_draws(seed):
+    from fedsim.rng import StreamFamily, numpy_stream
+
+    family = StreamFamily(seed, "fading")
+    # across block boundaries (256), revisited, and indices too wide for the fast path
+    for index in [0, 1, 255, 256, 257, 3, 1000, 2**32 - 1, 2**32, 2**40]:
+        got = family.at(index).standard_exponential(5)
+        np.testing.assert_array_equal(got, numpy_stream(seed, "fading", index).standard_exponential(5))
+    # the same Generator is reseeded on every call (seeds of up to 64 bits; wider ones take the
+    # numpy_stream way): a draw after it starts the stream again
+    assert (family.at(9) is family.at(10)) == (seed < 2**64)
+    first = family.at(9).random(3)
+    np.testing.assert_array_equal(family.at(9).random(3), first)
+    assert not np.array_equal(family.at(10).random(3), first)

@@ -125,6 +125,50 @@ def test_outcome_follows_the_models():
     assert out.energy_j == pytest.approx(out.energy_compute_j.sum() + out.energy_uplink_j.sum())
 
 
+@pytest.mark.parametrize("everyone", [True, False])
+def test_a_round_prices_each_device_bit_for_bit_as_the_link_functions_do(everyone):
+    """The round's fused arithmetic (rates, packet errors, the broadcast, compute priced once
+    where every device trains alike) gives exactly the bits of the link functions."""
+    from fedsim.world._link import broadcast_time_s, packet_error_rate
+
+    workload = Workload(params=20_000, macs=2e4, activations=200, input_size=64)
+    cfg = WorldConfig.of(num_devices=40, waterfall_threshold=20.0, downlink_power_w=1.0, rx_power_w=0.05)
+    world = World(cfg, workload, seed=5)
+    radio, psd = cfg.radio, cfg.radio.noise_psd_with_figure_w_hz
+    for r in (1, 2, 3):
+        devices = np.arange(40) if everyone else np.array([2, 7, 11, 30, 39])
+        k = devices.size
+        iters = np.full(k, 3) if r != 2 else np.arange(1, k + 1)
+        bits = np.full(k, 8) if r != 3 else np.arange(k) % 32 + 1
+        plan = RoundPlan(r, devices, iters, bits, np.full(k, 160_000.0), 640_000.0)
+        t0 = world.now_s
+        horizontal, vertical, _ = world.motion.geometry()
+        gain = (world.channel.large_scale_gain(horizontal, vertical, r) * numpy_stream(5, "fading", r).standard_exponential(40))[devices]
+        out = world.simulate_round(plan)
+        np.testing.assert_array_equal(out.channel_gain, gain)
+        assert out.download_s == broadcast_time_s(640_000.0, shannon_rate_bps(radio.bandwidth_hz, 1.0, gain, psd))
+        seconds, joules = world.compute_cost(devices, iters, bits)
+        np.testing.assert_array_equal(out.compute_s, seconds)
+        np.testing.assert_array_equal(out.energy_compute_j, joules)
+        np.testing.assert_array_equal(out.energy_download_j, np.full(k, 0.05 * out.download_s))
+        ready = t0 + out.download_s + seconds
+        np.testing.assert_array_equal(out.upload_start_s, ready)
+        airtime = plan.uplink_bits / shannon_rate_bps(radio.bandwidth_hz, radio.tx_power_w, gain, psd)
+        np.testing.assert_array_equal(out.finish_s, ready + airtime)
+        np.testing.assert_array_equal(out.upload_s, (ready + airtime) - ready)
+        np.testing.assert_array_equal(out.energy_uplink_j, radio.tx_power_w * out.upload_s)
+        q = packet_error_rate(radio.tx_power_w, gain, radio.bandwidth_hz, 20.0, noise_psd_w_hz=psd)
+        corrupted = numpy_stream(5, "packet-error", r).random(40)[devices] < q
+        assert 0 < corrupted.sum() < k or not everyone
+        assert out.drop_reason.tolist() == np.where(corrupted, "packet_error", "").tolist()
+        np.testing.assert_array_equal(out.delivered, ~corrupted)
+        for name in ("tx_power_w", "compute_s", "energy_compute_j", "energy_download_j", "energy_propulsion_j", "upload_start_s"):
+            values = getattr(out, name)
+            assert values.shape == (k,) and values.dtype == float and not values.flags.writeable, name
+        np.testing.assert_array_equal(out.tx_power_w, np.full(k, radio.tx_power_w))
+        np.testing.assert_array_equal(out.energy_propulsion_j, np.zeros(k))
+
+
 def test_quarter_payload_quarter_uplink_energy():
     world = World(WorldConfig.of(), WORKLOAD, seed=9)
     full = world.simulate_round(make_plan(1, [0, 2, 4], uplink_precision=32))
