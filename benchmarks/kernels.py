@@ -1,13 +1,22 @@
-"""CompressedLinear fast path vs float32 nn.Linear, storage ratio, and one-layer compression time.
+"""CompressedLinear vs float32 nn.Linear, the bandwidth that bounds both, storage and compress time.
 
 Usage: python benchmarks/kernels.py [--repeats N]
 
 - speedup_<shape>_batch<M>: median float32 ``nn.Linear`` time / median ``CompressedLinear`` time
-  on its default "auto" path for a 2:4 + 4-bit layer with group-128 bf16 scales, measured in this
-  run with 2 torch threads; the two are timed alternately so a busy machine slows both alike.
-  "auto" picks per shape: the int4 CPU kernel (bf16 activations) below
-  ``DENSE_BATCH_ROWS`` rows, the float32 GEMM on a cached dequantized Ŵ from there on.  "4096" is Linear(4096, 4096); "768x3072" is Linear(768, 3072)
-  (in_features 768, out_features 3072: a GPT-2-small MLP up-projection).
+  on its default "auto" path (under ``torch.inference_mode``) for a 2:4 + 4-bit layer with
+  group-128 bf16 scales, measured in this run with 2 torch threads; the variants are timed in
+  turn, repeat after repeat, so a busy machine slows them alike.  "auto" picks per shape
+  (``backend`` names it): the int4 CPU kernel below ``DENSE_BATCH_ROWS`` rows (on
+  ``kernel_threads`` = 1 thread), the bfloat16 GEMM on a cached bf16 Ŵ from there on.  "4096" is
+  Linear(4096, 4096); "768x3072" is Linear(768, 3072) (a GPT-2-small MLP up-projection).
+  For 4096 the same turns also time the alternatives the choice was made against: batch 1, the
+  int4 kernel on 2 threads (``int4_2threads_speedup_4096_batch1``); batch 64, the int4 kernel
+  and the float32 GEMM on the cached Ŵ (the previous "auto").
+- read_gb_s_dram (2 threads, as the fp32 GEMV runs) / _dram_1thread / _8mib_1thread (1 thread, as
+  the int4 kernel runs): float32 read bandwidth (``sum``) of a 256 MiB tensor (DRAM) and of an
+  8 MiB one (the size of the packed 4096×4096 int4 weight: cache-resident on a CPU with a larger
+  last-level cache); weight_gb_s_*: weight bytes each batch-1 4096 call reads per second, which
+  sets them against those bounds; gflop_s_*: batch-64 arithmetic rates.
 - bytes_ratio: CompressedLinear.nbytes() / float32 bytes for 4096×4096 at 2:4 + 4-bit, group 128
   (packed values + 2-bit indices + bf16 scales; no bias, no adapters).
 - compress_s_sparsegpt / compress_s_optimal: seconds to prune one Linear(768, 3072) to 2:4 with
@@ -26,6 +35,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,34 +62,62 @@ def _layers(d_in: int, d_out: int, seed: int = 0, bias: bool = True) -> tuple[nn
     return dense, CompressedLinear.from_linear(dense, bits=4, group_size=128, mask=mask)
 
 
-def _paired_median(f_ref, f_new, repeats: int) -> tuple[float, float]:
-    """Median seconds of two callables timed alternately after a warm-up."""
-    for _ in range(5):
-        f_ref()
-        f_new()
-    a, b = [], []
+def _interleaved_medians(calls: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each callable, all timed in turn each repeat after a warm-up."""
+    for _ in range(3):
+        for f in calls.values():
+            f()
+    times: dict[str, list[float]] = {k: [] for k in calls}
     for _ in range(repeats):
-        t = time.perf_counter()
-        f_ref()
-        a.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        f_new()
-        b.append(time.perf_counter() - t)
-    return statistics.median(a), statistics.median(b)
+        for k, f in calls.items():
+            t = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _speedup(d_in: int, d_out: int, batch: int, repeats: int) -> tuple[float, float, float]:
+def _read_gb_s(nbytes: int, repeats: int, threads: int) -> float:
+    """Read bandwidth: bytes of a float32 tensor ``sum`` reads per second on ``threads`` threads
+    (median of repeats)."""
+    a = torch.ones(nbytes // 4)
+    torch.set_num_threads(threads)
+    try:
+        return nbytes / _interleaved_medians({"sum": a.sum}, repeats)["sum"] / 1e9
+    finally:
+        torch.set_num_threads(THREADS)
+
+
+def _speedups(d_in: int, d_out: int, batch: int, repeats: int, alternatives: bool) -> dict:
+    """Times of fp32 nn.Linear and the compressed layer's "auto" path (plus, with
+    ``alternatives``, the backends it was chosen over), and the fast path's error."""
     dense, comp = _layers(d_in, d_out)
     assert comp.kernel == "int4pack_bf16"
     x = torch.randn(batch, d_in)
     with torch.inference_mode():
-        comp.path = "reference"
-        ref = comp(x)
-        comp.path = "fast"
-        rel = float((comp(x) - ref).norm() / ref.norm())  # bf16 activations vs the exact definition
-        comp.path = "auto"
-        t_ref, t_new = _paired_median(lambda: dense(x), lambda: comp(x), repeats)
-    return t_ref / t_new, t_ref, rel, "int4 kernel" if comp._use_fast(x) else "fp32 on cached W"
+        backend = comp.backend(x)
+        W = comp.dequantized_weight()
+        ref = torch.nn.functional.linear(x, W, comp.bias)
+        rel = float((comp(x) - ref).norm() / ref.norm())  # bf16 numerics vs the exact definition
+        calls = {"fp32": lambda: dense(x), "auto": lambda: comp(x)}
+        if alternatives and backend == "int4pack_bf16":
+            calls["int4_2threads"] = lambda: _on_torch_threads(comp, x)
+        elif alternatives:
+            calls["int4_kernel"] = lambda: comp._kernel_matmul(x, "int4pack_bf16")
+            calls["fp32_cached"] = lambda: torch.nn.functional.linear(x, comp._reference_weight(cache=True), comp.bias)
+        t = _interleaved_medians(calls, repeats)
+        # what the batch-1 kernel reads per call: its packed layout (a 2:4 base expanded to dense
+        # int4 codes) and the bf16 scale/zero pairs
+        kernel_bytes = sum(v.numel() * v.element_size() for v in comp._kernel_weights() if torch.is_tensor(v))
+    return {"times": t, "backend": backend, "rel": rel, "kernel_bytes": kernel_bytes}
+
+
+def _on_torch_threads(comp: CompressedLinear, x: torch.Tensor) -> torch.Tensor:
+    """The layer's forward with its low-bit kernel on torch's thread count instead of one."""
+    comp.kernel_threads = None
+    try:
+        return comp(x)
+    finally:
+        comp.kernel_threads = 1
 
 
 def _llm_like_hessian(d_in: int, tokens: int = 4096, seed: int = 0) -> torch.Tensor:
@@ -120,20 +158,48 @@ def main(argv: list[str] | None = None) -> dict:
     if args.repeats < 5:
         parser.error(f"--repeats={args.repeats} is too small; expected >= 5")
     torch.set_num_threads(THREADS)
-    result: dict = {}
+    result: dict = {"threads": THREADS}
     loads = print_load_average()
     load = loads[0]
     if load > 0.5:
         print(f"note: 1-minute load average {load:.2f} at start; other processes share the cores, "
-              "which slows the 2-thread int4 kernel most (its threads wait for each other)")
+              "so every ratio below is noisy (each is measured against a baseline timed in the same turns)")
+    bw_reps = max(5, args.repeats // 10)
+    for name, nbytes, threads in (("dram", 256 * 2**20, THREADS), ("dram_1thread", 256 * 2**20, 1),
+                                  ("8mib_1thread", 8 * 2**20, 1)):
+        result[f"read_gb_s_{name}"] = round(_read_gb_s(nbytes, bw_reps * (1 if nbytes > 2**24 else 10), threads), 2)
+    print(f"read bandwidth: 256 MiB {result['read_gb_s_dram']:.1f} GB/s on {THREADS} threads, "
+          f"{result['read_gb_s_dram_1thread']:.1f} GB/s on 1; 8 MiB on 1 thread "
+          f"{result['read_gb_s_8mib_1thread']:.1f} GB/s")
     for key, (d_in, d_out) in {"4096": (4096, 4096), "768x3072": (768, 3072)}.items():
         for batch in (1, 64):
             reps = args.repeats if batch == 1 else max(5, args.repeats // 5)
-            speedup, t_ref, rel, path = _speedup(d_in, d_out, batch, reps)
-            result[f"speedup_{key}_batch{batch}"] = round(speedup, 3)
-            print(f"Linear({d_in}, {d_out}) batch {batch:>2}: fp32 {t_ref * 1e3:7.3f} ms, "
-                  f"compressed ({path}) {t_ref / speedup * 1e3:7.3f} ms, speedup {speedup:5.2f}x, "
-                  f"int4 kernel vs reference path rel. error {rel:.1e}")
+            r = _speedups(d_in, d_out, batch, reps, alternatives=key == "4096")
+            t = r["times"]
+            result[f"speedup_{key}_batch{batch}"] = round(t["fp32"] / t["auto"], 3)
+            result[f"backend_{key}_batch{batch}"] = r["backend"]
+            print(f"Linear({d_in}, {d_out}) batch {batch:>2}: fp32 {t['fp32'] * 1e3:7.3f} ms, compressed "
+                  f"({r['backend']}) {t['auto'] * 1e3:7.3f} ms, speedup {t['fp32'] / t['auto']:5.2f}x, "
+                  f"rel. error vs the dequantized reference {r['rel']:.1e}")
+            for name in (k for k in t if k not in ("fp32", "auto")):
+                result[f"{name}_speedup_{key}_batch{batch}"] = round(t["fp32"] / t[name], 3)
+                print(f"    alternative {name}: {t[name] * 1e3:7.3f} ms, {t['fp32'] / t[name]:5.2f}x fp32")
+            if key == "4096":
+                result[f"fp32_ms_4096_batch{batch}"] = round(t["fp32"] * 1e3, 3)
+                result[f"int4_ms_4096_batch{batch}"] = round(t["auto"] * 1e3, 3)
+                if batch == 1:  # weight bytes read per second: against the bandwidths above
+                    fp32_bytes, int4_bytes = 4 * d_in * d_out, r["kernel_bytes"]
+                    result["weight_gb_s_fp32_batch1"] = round(fp32_bytes / t["fp32"] / 1e9, 2)
+                    result["weight_gb_s_int4_batch1"] = round(int4_bytes / t["auto"] / 1e9, 2)
+                    print(f"    weights read per second: fp32 {fp32_bytes / t['fp32'] / 1e9:.1f} GB/s "
+                          f"({fp32_bytes / 2**20:.0f} MiB), compressed {int4_bytes / t['auto'] / 1e9:.1f} GB/s "
+                          f"({int4_bytes / 2**20:.1f} MiB; bytes ratio bound {fp32_bytes / int4_bytes:.1f}x)")
+                else:
+                    flop = 2 * batch * d_in * d_out
+                    result["gflop_s_fp32_batch64"] = round(flop / t["fp32"] / 1e9, 1)
+                    result["gflop_s_auto_batch64"] = round(flop / t["auto"] / 1e9, 1)
+                    print(f"    arithmetic: fp32 {flop / t['fp32'] / 1e9:.0f} GFLOP/s, "
+                          f"compressed {flop / t['auto'] / 1e9:.0f} GFLOP/s")
     dense, comp = _layers(4096, 4096, bias=False)  # compare weights only
     dense_bytes = dense.weight.numel() * 4
     result["bytes_ratio"] = round(comp.nbytes() / dense_bytes, 4)

@@ -8,19 +8,32 @@ values; with the 2:4 format only the kept half is stored, plus the 2-bit in-grou
 (``group_size=None``: one per tensor).  Scales are stored in bfloat16 because that is what the CPU
 int4 kernel consumes, so the reference and the fast path share one definition of Ŵ.
 
-Forward paths:
+Forward paths (``backend(x)`` names the one a call takes):
 - ``"reference"``: unpack → dequantize → dense float32 matmul (the exact definition).
-- ``"fast"``: a low-bit CPU kernel on a lazily built, cached copy of the base in the kernel's layout
-  (not counted by ``nbytes``; not saved).  int4: ``aten._weight_int4pack_mm_for_cpu`` with bfloat16
-  activations (measured ~6× faster than float32 ``nn.Linear`` for 4096×4096 at batch 1 on 2 AVX-512
-  cores, because 4-bit weights move 8× fewer bytes); int8 with one scale per tensor:
-  ``aten._weight_int8pack_mm``.  No CPU kernel exploits 2:4 sparsity, so a 2:4 base is expanded to
-  dense int4 codes for the kernel: on CPU 2:4 is a storage format.  The activations are rounded to
-  bfloat16, so the fast path matches the reference to ~1e-3 relative.
-- ``"auto"`` (default): fast when a kernel exists for the format and shape and x has fewer than
-  ``DENSE_BATCH_ROWS`` rows; from that many rows on (prefill, training windows) a float32 GEMM
-  outruns the CPU int4 kernel, so "auto" multiplies by a cached float32 Ŵ (built on first use, not
-  counted by ``nbytes``, dropped on ``.to()``): exactly the reference result, at fp32 speed.
+- ``"fast"``: the base's low-precision CPU kernels, on lazily built, cached copies of the base in
+  their layouts (not counted by ``nbytes``; not saved; dropped on ``.to()``):
+  - fewer than ``DENSE_BATCH_ROWS`` rows (decoding, GEMV): a low-bit kernel.  int4:
+    ``aten._weight_int4pack_mm_for_cpu`` (Ŵ dequantized exactly in float32 inside the kernel,
+    bfloat16 activations and output, float32 accumulation); int8 with one scale per tensor:
+    ``aten._weight_int8pack_mm``.  A batch-1 4096×4096 int4 call reads 8 MiB of weights instead of
+    64 MiB, so it is bounded by memory traffic 8x below float32 (benchmarks/kernels.py prints both).
+    It runs on ``kernel_threads`` threads (default ``KERNEL_THREADS`` = 1): a call lasts about a
+    millisecond, shorter than a scheduler slice, so on a shared machine a second thread that gets
+    descheduled makes the call wait for it (measured 2 threads 9-15 ms vs 1 thread 1.0 ms at load
+    average 3 on 2 cores) while on an idle machine it saves at most half.
+  - from ``DENSE_BATCH_ROWS`` rows on (prefill, evaluation windows) the int4 kernel is compute
+    bound (it re-dequantizes the weights for every 4 rows), so the base is multiplied as a
+    bfloat16 GEMM (oneDNN; AVX512-BF16 where the CPU has it) on a cached bfloat16 Ŵ, 2 bytes per
+    weight: ``"bf16_gemm"``.  Only where oneDNN runs bfloat16 matmuls (AVX-512 and newer:
+    ``torch.ops.mkldnn._is_mkldnn_bf16_supported``); elsewhere the low-bit kernel again.
+  No CPU kernel exploits 2:4 sparsity, so a 2:4 base is expanded to dense codes for the kernels:
+  on CPU 2:4 is a storage format.  Numerics: activations rounded to bfloat16 (and Ŵ too in the
+  bf16 GEMM), float32 accumulation, output rounded to bfloat16: the fast paths match the
+  reference to ~2e-3 relative (tests hold them to 1e-2).
+- ``"auto"`` (default): the fast path when a kernel exists for the format and shape, except that
+  from ``DENSE_BATCH_ROWS`` rows on, while autograd records (training windows), it multiplies by
+  a cached float32 Ŵ (built on first use, not counted by ``nbytes``, dropped on ``.to()``):
+  exactly the reference result, so training windows keep the float32 numerics they always had.
 Gradients: the base is frozen (buffers), the adapters are parameters; the fast path's backward
 (input gradient) multiplies by the dequantized Ŵ in float32.
 """
@@ -44,10 +57,15 @@ _FORMATS = ("dense", "2:4")
 _PATHS = ("auto", "reference", "fast")
 _SCALE_DTYPE = torch.bfloat16
 _INT4_KERNEL_GROUPS = (256, 128, 64, 32)  # group sizes _weight_int4pack_mm_for_cpu accepts
-# Rows of x from which "auto" uses the cached float32 Ŵ: the int4 kernel re-dequantizes its
-# weights for every block of rows, so it falls behind a float32 GEMM between 16 and 32 rows
-# (benchmarks/kernels.py, 2-core AVX2 EPYC: 0.74-0.99x at 64 rows, 1.1-2.6x at 8).
-DENSE_BATCH_ROWS = 32
+# Rows of x from which the fast path leaves the low-bit kernel for the bfloat16 GEMM on a cached
+# Ŵ (and "auto" under autograd for the float32 one): the int4 kernel re-dequantizes its weights
+# for every 4 rows, so its time grows with the rows while the GEMM's barely does.  4096x4096 on
+# this project's 2-core AVX-512 EPYC, both backends of one layer timed in turn (load average 3):
+# int4 1.1-1.9 ms at 1-4 rows, 7.5 ms at 8, 14-23 ms at 12-16, 33 ms at 24-32; the bf16 GEMM
+# 6-24 ms at any of those: they cross between 12 and 24 rows.
+DENSE_BATCH_ROWS = 16
+# Threads the low-bit kernels run on (CompressedLinear.kernel_threads; None = torch's setting).
+KERNEL_THREADS = 1
 
 
 def _has_op(name: str) -> bool:
@@ -56,22 +74,37 @@ def _has_op(name: str) -> bool:
 
 _HAS_INT4 = _has_op("_weight_int4pack_mm_for_cpu") and _has_op("_convert_weight_to_int4pack_for_cpu")
 _HAS_INT8 = _has_op("_weight_int8pack_mm")
+# bfloat16 matmul goes to oneDNN (native or AVX-512 emulated); without it torch's fallback is slow.
+_HAS_BF16_GEMM = (hasattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported")
+                  and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()))
+
+
+def _with_threads(threads: int | None, fn: Any, *args: Any) -> Any:
+    """fn(*args) on at most ``threads`` intra-op threads (None: torch's setting)."""
+    have = torch.get_num_threads()
+    if threads is None or have <= threads:
+        return fn(*args)
+    torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(have)
 
 
 class _FastLinear(torch.autograd.Function):
     """Kernel forward; backward gives the input gradient through the dequantized base."""
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, layer: "CompressedLinear") -> Tensor:
+    def forward(ctx: Any, x: Tensor, layer: "CompressedLinear", backend: str) -> Tensor:
         ctx.layer = layer
-        return layer._kernel_matmul(x)
+        return layer._kernel_matmul(x, backend)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None]:
+    def backward(ctx: Any, grad_out: Tensor) -> tuple[Tensor | None, None, None]:
         if not ctx.needs_input_grad[0]:
-            return None, None
+            return None, None, None
         W = ctx.layer.dequantized_weight()
-        return (grad_out.to(W.dtype) @ W).to(grad_out.dtype), None
+        return (grad_out.to(W.dtype) @ W).to(grad_out.dtype), None, None
 
 
 class CompressedLinear(nn.Module):
@@ -144,9 +177,11 @@ class CompressedLinear(nn.Module):
             self.register_parameter("lora_L", None)
             self.register_parameter("lora_R", None)
         self._kernel = self._pick_kernel()  # fixed by the format; buffers may change, layouts do not
+        self.kernel_threads = KERNEL_THREADS  # validated by the setter
         self.cache_dense = False  # keep Ŵ between reference calls (repeated calibration passes)
         self._cache: tuple[tuple, Any] | None = None
         self._dense: tuple[tuple, Tensor] | None = None
+        self._bf16: tuple[tuple, Tensor] | None = None
 
     # ------------------------------------------------------------------ construction
     def config(self) -> dict[str, Any]:
@@ -320,8 +355,44 @@ class CompressedLinear(nn.Module):
     # ------------------------------------------------------------------ kernels
     @property
     def kernel(self) -> str | None:
-        """Name of the fast kernel this format can use on CPU, or None (reference only)."""
+        """Name of the low-bit CPU kernel this format uses for few rows, or None (reference only)."""
         return self._kernel
+
+    @property
+    def large_batch_kernel(self) -> str | None:
+        """What the fast path uses from ``DENSE_BATCH_ROWS`` rows on: "bf16_gemm", the low-bit
+        kernel where oneDNN has no bfloat16 GEMM, or None (reference only)."""
+        if self._kernel is None:
+            return None
+        return "bf16_gemm" if _HAS_BF16_GEMM else self._kernel
+
+    @property
+    def kernel_threads(self) -> int | None:
+        """Intra-op threads of the low-bit kernel calls (None: torch's setting)."""
+        return self._kernel_threads
+
+    @kernel_threads.setter
+    def kernel_threads(self, value: int | None) -> None:
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            raise ValueError(f"kernel_threads={value!r} is invalid; expected None or an int >= 1")
+        self._kernel_threads = value
+
+    def backend(self, x: Tensor) -> str:
+        """How ``forward(x)`` computes the base term x·Ŵᵀ now (path, rows, dtype, grad mode):
+        "reference" (Ŵ dequantized per call), "fp32_cached" (the cached float32 Ŵ, same values),
+        "bf16_gemm" or the low-bit kernel's name (``kernel``)."""
+        if self._path == "reference":
+            return "reference"
+        ok = self._kernel is not None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
+        if self._path == "fast" and not ok:
+            raise ValueError(f"path='fast' is unavailable for bits={self.bits}, group_size={self.group_size}, "
+                             f"input {x.dtype} on {x.device}; expected a kernel format on CPU or path='auto'")
+        large = self._kernel is not None and x.numel() >= DENSE_BATCH_ROWS * self.in_features
+        if not large:
+            return self._kernel if ok else "reference"
+        if not ok or (self._path == "auto" and torch.is_grad_enabled()):
+            return "fp32_cached"  # training windows keep the exact float32 result
+        return self.large_batch_kernel
 
     def _pick_kernel(self) -> str | None:
         if self.bits == 4 and _HAS_INT4 and self._int4_group() is not None:
@@ -366,50 +437,49 @@ class CompressedLinear(nn.Module):
         self._cache = (key, data)
         return data
 
-    def _kernel_matmul(self, x: Tensor) -> Tensor:
-        """x (..., d_in) → x·Ŵᵀ (..., d_out) with the low-bit kernel (bf16 activations)."""
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()
+    def _bf16_weight(self) -> Tensor:
+        key = self._cache_key()
+        if self._bf16 is None or self._bf16[0] != key:
+            with torch.no_grad():
+                self._bf16 = (key, self.dequantized_weight().to(torch.bfloat16).contiguous())
+        return self._bf16[1]
+
+    def _lowbit_matmul(self, x2: Tensor) -> Tensor:
         if self._kernel == "int4pack_bf16":
             packed, kg, sz = self._kernel_weights()
             y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, packed, kg, sz)
-            if y.shape[1] != self.out_features:
-                y = y[:, : self.out_features]
-        else:
-            codes, scales = self._kernel_weights()
-            y = torch.ops.aten._weight_int8pack_mm(x2, codes, scales)
-        y = y.to(x.dtype)  # the kernel output is fresh either way: callers may add in place
-        return y.view(*lead, self.out_features)
+            return y if y.shape[1] == self.out_features else y[:, : self.out_features]
+        codes, scales = self._kernel_weights()
+        return torch.ops.aten._weight_int8pack_mm(x2, codes, scales)
 
-    def _use_fast(self, x: Tensor) -> bool:
-        if self._path == "reference":
-            return False
-        ok = self._kernel is not None and x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
-        if self._path == "auto" and ok and x.numel() >= DENSE_BATCH_ROWS * self.in_features:
-            return False  # a large batch: the float32 GEMM on the cached Ŵ is faster
-        if self._path == "fast" and not ok:
-            raise ValueError(f"path='fast' is unavailable for bits={self.bits}, group_size={self.group_size}, "
-                             f"input {x.dtype} on {x.device}; expected a kernel format on CPU or path='auto'")
-        return ok
+    def _kernel_matmul(self, x: Tensor, backend: str) -> Tensor:
+        """x (..., d_in) → x·Ŵᵀ (..., d_out) with a fast backend (bf16 activations)."""
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features).to(torch.bfloat16).contiguous()
+        if backend == "bf16_gemm":
+            y = F.linear(x2, self._bf16_weight())
+        else:
+            y = _with_threads(self._kernel_threads, self._lowbit_matmul, x2)
+        y = y.to(x.dtype)  # the kernel output is fresh either way: callers may add in place
+        return y.reshape(*lead, self.out_features)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x.shape[-1]={x.shape[-1]} does not match in_features={self.in_features}")
-        if self._use_fast(x):
-            if torch.is_grad_enabled() and x.requires_grad:
-                y = _FastLinear.apply(x, self)
-                if self.bias is not None:
-                    y = y + self.bias.to(y.dtype)
-            else:
-                y = self._kernel_matmul(x)
-                bias = self._buffers["bias"]
-                if bias is not None:
-                    y.add_(bias if bias.dtype == y.dtype else bias.to(y.dtype))
-        else:
-            large = self._path == "auto" and self._kernel is not None and x.numel() >= DENSE_BATCH_ROWS * self.in_features
-            y = F.linear(x, self._reference_weight(cache=large).to(x.dtype),
+        backend = self.backend(x)
+        if backend in ("reference", "fp32_cached"):
+            y = F.linear(x, self._reference_weight(cache=backend == "fp32_cached").to(x.dtype),
                          None if self.bias is None else self.bias.to(x.dtype))
+        elif torch.is_grad_enabled() and x.requires_grad:
+            y = _FastLinear.apply(x, self, backend)
+            if self.bias is not None:
+                y = y + self.bias.to(y.dtype)
+        else:
+            y = self._kernel_matmul(x, backend)
+            bias = self._buffers["bias"]
+            if bias is not None:
+                y.add_(bias if bias.dtype == y.dtype else bias.to(y.dtype))
         if self.rank:
             y = y + (x @ self.lora_L.to(x.dtype)) @ self.lora_R.to(x.dtype)
         return y
@@ -424,13 +494,15 @@ class CompressedLinear(nn.Module):
         return self._dense[1]
 
     def _apply(self, fn, recurse=True):  # moving or casting invalidates the caches
-        self._cache = self._dense = None
+        self._cache = self._dense = self._bf16 = None
         return super()._apply(fn, recurse)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, "
                 f"group_size={self.group_size}, sparse_format={self.sparse_format!r}, rank={self.rank}, "
-                f"bias={self.bias is not None}, bits_per_weight={self.bits_per_weight:.3f}, path={self._path!r}")
+                f"bias={self.bias is not None}, bits_per_weight={self.bits_per_weight:.3f}, path={self._path!r}, "
+                f"kernel={self._kernel!r}, large_batch_kernel={self.large_batch_kernel!r}, "
+                f"kernel_threads={self._kernel_threads}")
 
 
 def _resolve_mask(mask: Tensor | None, shape: torch.Size, sparse_format: str | None) -> tuple[Tensor | None, str]:

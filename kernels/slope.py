@@ -512,7 +512,7 @@ class DoublePrunedCompressedLinear(CompressedLinear):
         new.load_state_dict(layer.state_dict())
         for name, param in layer.named_parameters():
             new.get_parameter(name).requires_grad_(param.requires_grad)
-        new.cache_dense = layer.cache_dense
+        new.cache_dense, new.kernel_threads = layer.cache_dense, layer.kernel_threads
         return new
 
     def backward_mask(self) -> Tensor:
