@@ -164,13 +164,27 @@ def register_scenarios(only: Sequence[str] | None = None) -> None:
         store.store(group="policy", name=name, node={"name": name})
     for name in STRATEGY_NAMES:
         store.store(group="strategy", name=name, node=strategy_defaults(name))
-    paths = sorted(scenarios_dir().glob("*.yaml")) if only is None else [scenarios_dir() / f"{name}.yaml" for name in only]
-    for path in paths:
-        if not path.is_file():  # an unknown name: check_group_choices says so in one line
+    pending = scenario_names() if only is None else list(only)
+    stored: set[str] = set()
+    while pending:
+        name = pending.pop()
+        path = scenarios_dir() / f"{name}.yaml"
+        if name in stored or not path.is_file():  # an unknown name: check_group_choices says so in one line
             continue
+        stored.add(name)
         node = load_scenario(path)
         if not isinstance(node, str):  # a broken file is refused when chosen, not here
-            store.store(group="scenario", name=path.stem, node=node, package="_global_")
+            store.store(group="scenario", name=name, node=node, package="_global_")
+            pending += _scenarios_named_in_defaults(node)  # a scenario built on another (kim2022 on kim2023)
+
+
+def _scenarios_named_in_defaults(node) -> list[str]:
+    """Scenario names a scenario's ``defaults`` list refers to (bare names are of its own group)."""
+    names = []
+    for entry in node.get("defaults") or []:
+        if isinstance(entry, str):
+            names.append(entry.removeprefix("/scenario/").removeprefix("scenario/"))
+    return names
 
 
 def load_scenario(path: Path):

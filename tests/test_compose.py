@@ -46,3 +46,21 @@ def test_a_sweep_is_checked_whole_before_any_job_runs():
     assert check_sweep(["rounds=1", "seed=range(0,20)"]) == 20
     with pytest.raises(ConfigError, match="op.train_bits=0 is not allowed"):
         check_sweep(["rounds=1", "seed=range(0,20)", "op.train_bits=8,0"])
+
+
+def test_a_run_reads_only_the_scenarios_it_chose_and_those_they_build_on():
+    """Scenario files are registered on demand (reading all of them costs start-up); a scenario
+    whose defaults name another (kim2022_tradeoff on kim2023_green_qfl) brings that one along.
+    A fresh process: the ConfigStore is per process."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import fedsim\n"
+        "from hydra.core.config_store import ConfigStore\n"
+        "config = fedsim.compose(['scenario=kim2022_tradeoff'])\n"
+        "print(config.model.name, config.dataset.name, sorted(ConfigStore.instance().repo['scenario']))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ["qcnn5", "mnist"]
+    assert "".join(out[2:]) == "['kim2022_tradeoff.yaml','kim2023_green_qfl.yaml']"
