@@ -182,7 +182,7 @@ def main() -> None:
             row: dict = {"devices": devices, "devices_per_round": per_round}
             ledgers = {}
             for name in engines:
-                out = Path(scratch) / f"{name}-{devices}"
+                out = Path(scratch) / f"{name}-{devices}-{per_round}"
                 resettable = name == "cohort" and _reset_peak_rss()
                 before = _rss_bytes("VmRSS")
                 row[f"{name}_s"] = ENGINES[name](overrides, out)

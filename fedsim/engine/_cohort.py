@@ -4,9 +4,10 @@ trained together.
 ``push_messages`` reads every TRAIN message as fedsim's ClientApp would (``train_request``: the
 device, the operating point, the injected faults), groups the devices that got the same global
 state and operating point, and has the task train each group at once (``Task.local_updates``:
-the classifier vmaps its clients over stacked parameters, see
-``fedsim.tasks._cohort_training``). Each device's reply is then built by the ClientApp's own
-``train_reply``, so the strategy, the World and the ledger see one ordinary reply per node.
+the classifier steps its clients' stacked parameters together, see
+``fedsim.tasks._cohort_training``). The group's replies are then built by the ClientApp's own
+``train_replies`` (its updates encoded together, the bytes ``train_reply`` would give), so the
+strategy, the World and the ledger see one ordinary reply per node.
 
 Other messages (queries, evaluation) go to the ClientApp one by one. A task or model that cannot
 train as a cohort is named in one line on stderr, once, and its clients train sequentially.
@@ -21,7 +22,7 @@ from typing import TextIO
 from flwr.app import Message, MessageType
 
 from ..federation._job import config_from_run_config, task_from_run_config
-from ..federation.client_app import TrainRequest, device_of, train_reply, train_request
+from ..federation.client_app import TrainRequest, device_of, train_replies, train_request
 from ._inprocess import InProcessGrid, error_reply
 
 
@@ -68,8 +69,9 @@ class CohortGrid(InProcessGrid):
                 for index, _ in members:
                     replies[index] = error_reply(messages[index], error)
                 continue
-            for (index, member), result in zip(members, results, strict=True):
-                replies[index] = Message(train_reply(task, member, result), reply_to=messages[index])
+            contents = train_replies(task, [member for _, member in members], results)
+            for (index, _), content in zip(members, contents, strict=True):
+                replies[index] = Message(content, reply_to=messages[index])
         return [replies[index] for index in range(len(messages))]
 
     def _say_why_not(self, run_config, reason: str) -> None:

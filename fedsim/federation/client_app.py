@@ -13,6 +13,8 @@ depend on which process or engine runs the client.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,14 +24,15 @@ from flwr.clientapp import ClientApp
 from ..config import OperatingPoint
 from ..errors import ConfigError
 from ..rng import numpy_stream
-from ..uplink import encode_update
+from ..uplink import EncodedUpdate, encode_update, encode_updates
 from ..world import DeviceFaults, InjectedFaultError
 from ..world._faults import attacked
-from flwr.app import ArrayRecord
+from flwr.app import Array, ArrayRecord
+from flwr.common.constant import SType
 
 from ..tasks import ClientSide, LocalResult, Task
 from ..tasks._client_side import LOSS_AT_GLOBAL
-from ..tasks._records import encoded_to_record
+from ..tasks._records import CODES_KEY, SCALES_KEY, encoded_to_record
 from ..tasks._task import BYZANTINE_COLUMN
 from ._job import task_from_run_config
 
@@ -113,7 +116,30 @@ def train_request(task: Task, device: int, msg: Message) -> TrainRequest:
 
 def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> RecordDict:
     """The reply content of a trained device: its update packed at m bits and its metrics (every
-    engine builds replies here, so they do not depend on how the training ran)."""
+    engine builds replies here or in :func:`train_replies`, so they do not depend on how the
+    training ran)."""
+    update, extra = _uploaded(task, request, result)
+    encoded = encode_update(update, request.op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", request.device, request.server_round))
+    return _reply_content(request, result, encoded, extra, encoded_to_record(encoded))
+
+
+def train_replies(task: Task, requests: Sequence[TrainRequest], results: Sequence[LocalResult]) -> list[RecordDict]:
+    """``train_reply`` of each device, the updates of one uplink precision encoded together
+    (``encode_updates``: the same bytes) and their records built from one .npy header."""
+    uploads = [_uploaded(task, request, result) for request, result in zip(requests, results, strict=True)]
+    by_bits: dict[int, list[int]] = {}
+    for index, request in enumerate(requests):
+        by_bits.setdefault(request.op.uplink_bits, []).append(index)
+    encoded: dict[int, EncodedUpdate] = {}
+    for bits, members in by_bits.items():
+        streams = [numpy_stream(task.config.seed, "uplink-quantizer", requests[i].device, requests[i].server_round) for i in members]
+        encoded.update(zip(members, encode_updates([uploads[i][0] for i in members], bits, streams), strict=True))
+    return [_reply_content(request, result, encoded[i], uploads[i][1], _npy_record(encoded[i]))
+            for i, (request, result) in enumerate(zip(requests, results))]
+
+
+def _uploaded(task: Task, request: TrainRequest, result: LocalResult) -> tuple[list[np.ndarray], dict]:
+    """The update a device uploads (attacked, poisoned: its injected faults) and its extra metrics."""
     device, server_round, op = request.device, request.server_round, request.op
     faults = task.config.faults
     update = result.update
@@ -126,18 +152,44 @@ def train_reply(task: Task, request: TrainRequest, result: LocalResult) -> Recor
         update = poisoned(update)
     if request.client.loss_at_global:  # q-FedAvg: F_k(w^t), the local loss before training
         extra[LOSS_AT_GLOBAL] = float(task.evaluate_device(request.record, device, op)["loss"])
-    encoded = encode_update(update, op.uplink_bits, numpy_stream(task.config.seed, "uplink-quantizer", device, server_round))
+    return update, extra
+
+
+def _reply_content(request: TrainRequest, result: LocalResult, encoded: EncodedUpdate, extra: dict, record: ArrayRecord) -> RecordDict:
     metrics = MetricRecord(
         {
             "num-examples": result.num_examples,
             "train-loss": result.train_loss,
-            "device": device,
+            "device": request.device,
             "payload-bits": encoded.payload_bits,
             **result.metrics,
             **extra,
         }
     )
-    return RecordDict({"update": encoded_to_record(encoded), "metrics": metrics})
+    return RecordDict({"update": record, "metrics": metrics})
+
+
+_NPY_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}
+
+
+def _npy_array(values: np.ndarray) -> Array:
+    """``Array(values)``, the same .npy bytes, with the header built once per dtype and shape
+    (``np.save`` per array costs more than a small update's data)."""
+    values = np.ascontiguousarray(values)
+    key = (values.dtype.str, values.shape)
+    if key not in _NPY_HEADERS:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(values))
+        _NPY_HEADERS[key] = header.getvalue()
+    return Array(dtype=str(values.dtype), shape=tuple(values.shape), stype=SType.NUMPY, data=_NPY_HEADERS[key] + values.tobytes())
+
+
+def _npy_record(encoded: EncodedUpdate) -> ArrayRecord:
+    """``encoded_to_record(encoded)``, its arrays by :func:`_npy_array`."""
+    record = ArrayRecord()
+    record[CODES_KEY] = _npy_array(encoded.codes)
+    record[SCALES_KEY] = _npy_array(encoded.scales)
+    return record
 
 
 def poisoned(update: list[np.ndarray]) -> list[np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cached_property
 
 import numpy as np
@@ -17,10 +18,10 @@ from ..errors import DataError
 from ..qnn import build_model, profile_model
 from ..torch_rng import torch_stream
 from ..workload import Workload
-from ._cohort_training import cohort_unsupported, train_cohort
+from ._cohort_training import STACKED, cohort_route, cohort_unsupported, train_cohort
 from ._local_training import evaluate, train_locally
 from ._optimizer import optimizer_part
-from ._records import load_record, model_to_record, record_to_numpy, update_from_model, update_from_state
+from ._records import load_record, model_to_record, record_to_numpy, update_from_model
 from ._client_side import PLAIN, ClientSide
 from ._task import LocalResult, Task
 
@@ -149,22 +150,37 @@ class ClassifierTask(Task):
         """The optimizer's reason, else the model's (torch.func tried on a few training examples)."""
         return cohort_unsupported(self.config.train.optimizer or "sgd", self.scratch_model, self.data.train)
 
-    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN) -> list[LocalResult]:
+    def local_updates(self, record: ArrayRecord, devices: Sequence[int], server_round: int, op: OperatingPoint, client: ClientSide = PLAIN,
+                      corrections: Sequence[Sequence[np.ndarray]] | None = None) -> list[LocalResult]:
         """The devices' local updates trained together (``train_cohort``), each as ``local_update``
-        computes it."""
-        if self.cohort_unsupported() is not None or client.correction is not None:
-            return super().local_updates(record, devices, server_round, op, client)
+        computes it; ``corrections`` are SCAFFOLD's c - c_i of each device (update-key order)."""
+        if self.cohort_unsupported() is not None or (corrections is not None and cohort_route(self.scratch_model) != STACKED):
+            if corrections is None:
+                return super().local_updates(record, devices, server_round, op, client)
+            return [self.local_update(record, d, server_round, op, replace(client, correction=tuple(c))) for d, c in zip(devices, corrections)]
         model = self.scratch_model
         load_record(model, record)
         global_arrays = record_to_numpy(record, self.update_keys)
         datasets = [self.device_data(device) for device in devices]
-        states, losses = train_cohort(
+        stacked_corrections = None
+        if corrections is not None:
+            parameters = {name for name, _ in model.named_parameters()}
+            stacked_corrections = {k: torch.from_numpy(np.stack([np.asarray(c[i], dtype=np.float32) for c in corrections]))
+                                   for i, k in enumerate(self.update_keys) if k in parameters}
+        trained = train_cohort(
             model, datasets, generators=[self._local_stream(device, server_round) for device in devices], proximal_mu=client.proximal_mu,
-            **self._sgd_settings(op),
+            corrections=stacked_corrections, gradient_sums=corrections is not None, **self._sgd_settings(op),
         )
+        # Δw of every device at once: (K, *shape) per update key, each device's a view of its slice
+        deltas = [trained.states[k].numpy() - g for k, g in zip(self.update_keys, global_arrays)]
+        means = None
+        if corrections is not None:  # zeros for entries no step moves (BatchNorm statistics)
+            sums = trained.gradient_sums
+            means = [(sums[k] / op.local_iters).numpy() if k in sums else np.zeros((len(devices), *g.shape), g.dtype)
+                     for k, g in zip(self.update_keys, global_arrays)]
         return [
-            LocalResult(update_from_state(state, global_arrays, self.update_keys), len(data), loss)
-            for state, data, loss in zip(states, datasets, losses)
+            LocalResult([d[j] for d in deltas], len(data), loss, mean_gradient=None if means is None else [m[j] for m in means])
+            for j, (data, loss) in enumerate(zip(datasets, trained.losses))
         ]
 
     @cached_property

@@ -1,24 +1,31 @@
-"""Local SGD of a cohort: a round's clients train together, vmapped over stacked parameters.
+"""Local SGD of a cohort: a round's clients train together, on stacked parameters.
 
 ``train_cohort`` computes what ``train_locally`` computes for each client, for many clients at
-once: ``torch.func.vmap(grad(loss of functional_call))`` over per-client copies of the global
-parameters stacked on a leading axis, with each client's own mini-batches and stochastic
-rounding. Each client's torch stream is consumed exactly as the sequential engine consumes it
-(a permutation of its data, then per step a reshuffle when the pass is over and the quantizer's
-U[0, 1) draws in forward order), before the vmapped steps; the drawn noise is then fed to the
+once, over per-client copies of the global parameters stacked on a leading axis. Two routes:
+
+- stacked (every built-in model but the LSTM, and any model made of the same layers): the
+  model's stacked twin (``fedsim.tasks._stacked_model``) runs all clients' rows as one batch,
+  Linear as a batched matmul and Conv as one grouped convolution, and plain autograd
+  differentiates the sum of the clients' losses. No torch.func, so no torch._dynamo import.
+- vmapped (any other model torch.func can train): ``torch.func.vmap(grad(loss of
+  functional_call))``, imported only then.
+
+Each client's torch stream is consumed exactly as the sequential engine consumes it (a
+permutation of its data, then per step a reshuffle when the pass is over and the quantizer's
+U[0, 1) draws in forward order), before the steps; the drawn noise is then fed to the
 quantizers through ``Precision.noise_source``. So the batches and the noise are the sequential
 engine's, bit for bit; what differs is only the floating-point order of the batched kernels
 (updates agree to ~1e-15 relative in float64).
 
 A step's shorter batches (a client's last batch of a pass, a smaller partition) are padded with
-zero rows of zero loss weight, so all clients stack into one vmapped program; a model with
-BatchNorm, whose batch statistics would see the padding, runs one program per distinct sequence
-of batch sizes instead.
+zero rows of zero loss weight, so all clients stack into one program; a model with BatchNorm,
+whose batch statistics would see the padding, runs one program per distinct sequence of batch
+sizes instead. A cohort too large for ``COHORT_MEMORY_BYTES`` of activations trains in chunks.
 
-Any model (``model=custom`` too) is first tried on a few examples (``cohort_unsupported``): one
-that torch.func cannot train this way (Dropout's random draws, an LSTM's kernel without a
-batching rule, examples of a batch that see each other) is named with the reason, and its
-clients train sequentially.
+Any model (``model=custom`` too) is first tried on a few examples (``cohort_unsupported``):
+one that neither route trains as the sequential engine does (Dropout's random draws, an LSTM's
+kernel without a batching rule, examples of a batch that see each other) is named with the
+reason, and its clients train sequentially.
 """
 
 from __future__ import annotations
@@ -36,13 +43,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from ..qnn import set_precision
 from ..qnn._layers import Precision, QuantModule
 from ..torch_rng import torch_stream
 from ._local_training import train_locally  # the reference: the sequential engine's training
 from ._optimizer import PlainSGD
+from ._stacked_model import stacked_twin, unstackable
 
 
 class LabelledData(Protocol):
@@ -53,34 +60,56 @@ class LabelledData(Protocol):
     y: np.ndarray
 
 
+STACKED, VMAPPED = "stacked", "vmapped"  # the two routes of train_cohort (see the module's docstring)
+
+
 def cohort_unsupported(optimizer: str, model: nn.Module | None = None, data: LabelledData | None = None) -> str | None:
     """Why a classifier stepping with ``optimizer`` cannot train as a cohort (one short clause),
-    or None if it can; with ``model`` and a few examples of its ``data``, also whether torch.func
-    trains that model as the sequential engine does (:func:`_model_unsupported`, once per model)."""
+    or None if it can; with ``model`` and a few examples of its ``data``, also whether one of the
+    routes trains that model as the sequential engine does (:func:`_model_route`, once per model)."""
     if optimizer != "sgd":
         return f"train.optimizer={optimizer} (the cohort engine steps SGD with momentum only)"
     if model is None or data is None:
         return None
-    if model not in _MODEL_REASONS:
-        _MODEL_REASONS[model] = _model_unsupported(model, data)
-    return _MODEL_REASONS[model]
+    if model not in _MODEL_ROUTES:
+        _MODEL_ROUTES[model] = _model_route(model, data)
+    return _MODEL_ROUTES[model][1]
 
 
-_MODEL_REASONS: weakref.WeakKeyDictionary[nn.Module, str | None] = weakref.WeakKeyDictionary()
+def cohort_route(model: nn.Module) -> str:
+    """The route ``train_cohort`` takes for ``model``: the one its probe chose, else stacked
+    when the model has a stacked twin."""
+    probed = _MODEL_ROUTES.get(model)
+    if probed is not None and probed[0] is not None:
+        return probed[0]
+    return STACKED if unstackable(model) is None else VMAPPED
+
+
+_MODEL_ROUTES: weakref.WeakKeyDictionary[nn.Module, tuple[str | None, str | None]] = weakref.WeakKeyDictionary()
 _NO_BATCHING_RULE = re.compile(r"batching rule for (aten::\w+)")
 
 
-def _model_unsupported(model: nn.Module, data: LabelledData) -> str | None:
-    """Train copies of ``model`` on two tiny clients (2 and 3 of ``data``'s first examples, so one
-    batch is padded) for two steps, as a cohort and one by one: the reason when torch.func cannot
-    run the vmapped step (an error, e.g. Dropout's random draws under vmap), has no batching rule
-    for one of its kernels (an LSTM: vmap would loop over the clients), or gives other updates
-    (rows that see each other, beyond BatchNorm's, which the cohort groups by batch sizes).
-
-    BatchNorm in train mode is fine: its running statistics are stacked buffers too, which vmap
-    updates in place per client."""
+def _model_route(model: nn.Module, data: LabelledData) -> tuple[str | None, str | None]:
+    """(route, None) for the first route that trains ``model`` as the sequential engine does
+    (stacked, then vmapped), or (None, the vmapped route's reason)."""
     if len(data.y) < 5:
-        return None
+        return cohort_route(model), None
+    if unstackable(model) is None and _route_unsupported(model, data, STACKED) is None:
+        return STACKED, None
+    reason = _route_unsupported(model, data, VMAPPED)
+    return (None if reason else VMAPPED), reason
+
+
+def _route_unsupported(model: nn.Module, data: LabelledData, route: str) -> str | None:
+    """Train copies of ``model`` on two tiny clients (2 and 3 of ``data``'s first examples, so one
+    batch is padded) for two steps, as a cohort by ``route`` and one by one: the reason when the
+    route cannot run the step (an error, e.g. Dropout's random draws under vmap), torch.func has
+    no batching rule for one of its kernels (an LSTM: vmap would loop over the clients), or the
+    route gives other updates (rows that see each other, beyond BatchNorm's, which the cohort
+    groups by batch sizes).
+
+    BatchNorm in train mode is fine: its running statistics are stacked buffers too, updated in
+    place per client."""
     clients = [_Examples(data.x[:2], data.y[:2]), _Examples(data.x[2:5], data.y[2:5])]
     steps = dict(iterations=2, batch_size=3, lr=0.1, momentum=0.9)
 
@@ -90,7 +119,7 @@ def _model_unsupported(model: nn.Module, data: LabelledData) -> str | None:
     probe = copy.deepcopy(model)
     with _module_of_warnings(probe) as missing:
         try:
-            train_cohort(probe, clients, train_bits=8, rounding="stochastic", generators=streams(), warn=False, **steps)
+            train_cohort(probe, clients, train_bits=8, rounding="stochastic", generators=streams(), warn=False, route=route, **steps)
         except Exception as error:  # noqa: BLE001 - whatever torch.func refuses, in one line
             return _cannot(error)
     if missing:
@@ -101,7 +130,7 @@ def _model_unsupported(model: nn.Module, data: LabelledData) -> str | None:
         try:
             typed = [_Float64Data(c) for c in clients] if dtype == torch.float64 else clients
             cohort, sequential, _, _ = _both_engines(copy.deepcopy(model).to(dtype), typed, lambda i: streams()[i], train_bits=32,
-                                                     rounding="nearest", **steps)
+                                                     rounding="nearest", route=route, **steps)
         except Exception as error:  # noqa: BLE001
             if dtype == torch.float64:
                 continue
@@ -217,6 +246,23 @@ def _shared_precision(model: nn.Module) -> Precision | None:
     return next((m.precision for m in model.modules() if isinstance(m, QuantModule)), None)
 
 
+@dataclass
+class CohortTraining:
+    """What ``train_cohort`` returns, client k in slice k of every tensor (the order given)."""
+
+    states: dict[str, torch.Tensor]  # (K, *shape): each client's final parameters and buffers by state-dict name
+    losses: list[float]  # each client's mean loss over its steps
+    gradient_sums: dict[str, torch.Tensor] | None = None  # (K, *shape): the raw gradients summed over the steps
+
+    def state_of(self, client: int) -> dict[str, torch.Tensor]:
+        return {name: v[client] for name, v in self.states.items()}
+
+
+# Activations (and their noise, gradients and saved copies) one chunk of a cohort may hold: a
+# larger cohort of a large model (cifar_cnn, resnet20 at 100 clients) trains in chunks.
+COHORT_MEMORY_BYTES = 1 << 30
+
+
 def train_cohort(
     model: nn.Module,
     datasets: Sequence[LabelledData],
@@ -229,56 +275,268 @@ def train_cohort(
     rounding: str,
     generators: Sequence[torch.Generator],
     proximal_mu: float = 0.0,
+    corrections: dict[str, torch.Tensor] | None = None,
+    gradient_sums: bool = False,
     warn: bool = True,
-) -> tuple[list[dict[str, torch.Tensor]], list[float]]:
+    route: str | None = None,
+) -> CohortTraining:
     """Train one copy of ``model`` (its current weights are the global state) per dataset, as
-    ``train_locally`` would with each client's generator; return each client's final state
-    (parameters and buffers by state-dict name) and mean loss, in the order given.
+    ``train_locally`` would with each client's generator.
 
     The step is SGD with momentum (see :func:`cohort_unsupported`); ``proximal_mu`` adds
     FedProx's gradient μ·(w - w_global) to each client's, as ``train_locally``'s term does;
-    ``warn`` is ``set_precision``'s (False: no warning about float32 layers)."""
+    ``corrections`` (SCAFFOLD's c - c_i, (K, *shape) by parameter name) is added to every step's
+    gradient after ``gradient_sums`` (when True) has summed it; ``warn`` is ``set_precision``'s
+    (False: no warning about float32 layers); ``route`` is stacked or vmapped (None: the
+    model's, :func:`cohort_route`)."""
+    route = route or cohort_route(model)
+    if route not in (STACKED, VMAPPED):
+        raise ValueError(f"route={route!r} is not allowed: {STACKED} or {VMAPPED}")
+    if route == VMAPPED and (corrections is not None or gradient_sums):
+        raise ValueError("the vmapped route trains without SCAFFOLD's corrections and gradient sums")
     params = {k: v.detach() for k, v in model.named_parameters()}
     buffers = {k: v.detach() for k, v in model.named_buffers()}
     set_precision(model, train_bits, rounding, warn=warn)
-    precision = _shared_precision(model)
     model.train()
     xs = [torch.from_numpy(d.x) for d in datasets]
     ys = [torch.from_numpy(d.y) for d in datasets]
-    input_shape = tuple(xs[0].shape[1:])
     # The loss weights' dtype, and the (empty) noise's when nothing draws: the parameters' (token inputs are int64)
     float_dtype = next((v.dtype for v in params.values() if v.is_floating_point()), torch.get_default_dtype())
-
-    layouts: dict[int, _NoiseLayout] = {}
-
-    def noise_shapes(batch: int) -> _NoiseLayout:
-        """The noise draws of the quantizers in forward order for a batch of ``batch`` (traced
-        once per batch size, with zero noise)."""
-        if batch not in layouts:
-            recorded: list[tuple[torch.Size, torch.dtype]] = []
-            if precision is not None and precision.stochastic:
-                precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
-                model.eval()  # the same quantizer calls; BatchNorm leaves its running statistics alone
-                try:
-                    with torch.no_grad():
-                        functional_call(model, (params, buffers), (torch.zeros((batch, *input_shape), dtype=xs[0].dtype),))
-                finally:
-                    precision.noise_source = None
-                    model.train()
-            dtypes = {dtype for _, dtype in recorded}
-            if len(dtypes) > 1:
-                raise ValueError(f"quantizers of {type(model).__name__} round tensors of several dtypes ({sorted(map(str, dtypes))})")
-            layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else float_dtype)
-        return layouts[batch]
-
-    draws = [_ClientDraws(len(y), iterations, batch_size, g, noise_shapes) for y, g in zip(ys, generators)]
+    layouts = _Layouts(model, params, buffers, tuple(xs[0].shape[1:]), xs[0].dtype, float_dtype, functional=route == VMAPPED)
+    sizes = [_batch_sizes(len(y), iterations, batch_size) for y in ys]
     # Without BatchNorm, rows do not see each other: shorter batches are padded with zero rows of
     # zero weight, and every client stacks. BatchNorm's batch statistics would see the padding, so
     # its clients stack only with the same batch sizes step by step.
     padded = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     groups: dict[tuple[int, ...], list[int]] = {}
-    for client, d in enumerate(draws):
-        groups.setdefault(() if padded else d.batch_sizes, []).append(client)
+    for client, s in enumerate(sizes):
+        groups.setdefault(() if padded else s, []).append(client)
+    if route == STACKED:
+        chunk = max(1, COHORT_MEMORY_BYTES // max(1, _bytes_per_client(model, params, layouts, batch_size, float_dtype)))
+        train = _StackedTrainer(model, params, buffers, xs, ys, layouts, float_dtype, iterations, batch_size, lr, momentum, proximal_mu)
+        parts = [train(members[i : i + chunk], [generators[c] for c in members[i : i + chunk]], sizes, corrections, gradient_sums)
+                 for members in groups.values() for i in range(0, len(members), chunk)]
+        order = [c for members in groups.values() for c in members]
+    else:
+        parts = [_train_vmapped(model, params, buffers, members, xs, ys, [generators[c] for c in members], layouts, float_dtype,
+                                iterations, batch_size, lr, momentum, proximal_mu) for members in groups.values()]
+        order = [c for members in groups.values() for c in members]
+    return _in_order(parts, order)
+
+
+def _in_order(parts: list[CohortTraining], order: list[int]) -> CohortTraining:
+    """One CohortTraining of the parts (clients ``order``, part after part) in the clients' order."""
+    if len(parts) == 1 and order == sorted(order):
+        return parts[0]
+    where = torch.tensor(order).argsort()  # position of client c among the concatenated parts
+    losses = [loss for part in parts for loss in part.losses]
+
+    def joined(field: str) -> dict[str, torch.Tensor] | None:
+        if getattr(parts[0], field) is None:
+            return None
+        return {name: torch.cat([getattr(p, field)[name] for p in parts])[where] for name in getattr(parts[0], field)}
+
+    return CohortTraining(joined("states"), [losses[i] for i in where.tolist()], joined("gradient_sums"))
+
+
+def _batch_sizes(n: int, iterations: int, batch_size: int) -> tuple[int, ...]:
+    """The sizes of ``train_locally``'s batches of ``n`` examples: passes of ``batch_size``, the
+    last of a pass shorter (known before any draw)."""
+    out, cursor = [], 0
+    for _ in range(iterations):
+        if cursor >= n:
+            cursor = 0
+        out.append(min(batch_size, n - cursor))
+        cursor += batch_size
+    return tuple(out)
+
+
+class _Layouts:
+    """The noise draws of the quantizers in forward order for a batch of a given size (traced
+    once per size with zero noise), and where a smaller batch's draws sit in a larger's."""
+
+    def __init__(self, model, params, buffers, input_shape, input_dtype, float_dtype, *, functional: bool) -> None:
+        self.model, self.params, self.buffers = model, params, buffers
+        self.input_shape, self.input_dtype, self.float_dtype, self.functional = input_shape, input_dtype, float_dtype, functional
+        self.precision = _shared_precision(model)
+        self._layouts: dict[int, _NoiseLayout] = {}
+        self._scatters: dict[tuple[int, int], torch.Tensor] = {}
+
+    def __call__(self, batch: int) -> _NoiseLayout:
+        if batch not in self._layouts:
+            recorded: list[tuple[torch.Size, torch.dtype]] = []
+            precision = self.precision
+            if precision is not None and precision.stochastic:
+                precision.noise_source = lambda t: recorded.append((t.shape, t.dtype)) or torch.zeros_like(t)
+                self.model.eval()  # the same quantizer calls; BatchNorm leaves its running statistics alone
+                try:
+                    with torch.no_grad():
+                        x = torch.zeros((batch, *self.input_shape), dtype=self.input_dtype)
+                        if self.functional:
+                            from torch.func import functional_call
+
+                            functional_call(self.model, (self.params, self.buffers), (x,))
+                        else:
+                            self.model(x)  # its weights are the global state's
+                finally:
+                    precision.noise_source = None
+                    self.model.train()
+            dtypes = {dtype for _, dtype in recorded}
+            if len(dtypes) > 1:
+                raise ValueError(f"quantizers of {type(self.model).__name__} round tensors of several dtypes ({sorted(map(str, dtypes))})")
+            self._layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else self.float_dtype)
+        return self._layouts[batch]
+
+    def scatter(self, batch: int, rows: int) -> torch.Tensor:
+        """Positions of a ``batch``-row batch's draws within a ``rows``-row batch's (each
+        batch-dependent draw gets zero rows appended: the padding rows' noise)."""
+        key = (batch, rows)
+        if key not in self._scatters:
+            mine, theirs = self(batch), self(rows)
+            pieces, offset = [], 0
+            for a, b in zip(mine.shapes, theirs.shapes, strict=True):
+                if a[1:] != b[1:]:
+                    raise ValueError(f"a quantizer draws noise of shape {tuple(a)} at one batch size, {tuple(b)} at another: not padded rows")
+                pieces.append(torch.arange(offset, offset + a.numel()))
+                offset += b.numel()
+            self._scatters[key] = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)
+        return self._scatters[key]
+
+
+def _bytes_per_client(model: nn.Module, params: dict[str, torch.Tensor], layouts: _Layouts, batch_size: int, dtype: torch.dtype) -> int:
+    """A client's share of a stacked step's memory: its parameters about six times (weights,
+    gradients, momentum, quantized copies and their noise) and every module's output for its
+    batch about four times (saved for backward, quantized, noise, gradient)."""
+    outputs = 0
+
+    def count(_module, _args, output) -> None:
+        nonlocal outputs
+        outputs += output.numel() if isinstance(output, torch.Tensor) else 0
+
+    leaves = [m for m in model.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *layouts.input_shape), dtype=layouts.input_dtype))
+    except Exception:  # noqa: BLE001 - a model that cannot run one example: count parameters only
+        outputs = 0
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train()
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    return itemsize * (6 * sum(v.numel() for v in params.values()) + 4 * batch_size * outputs)
+
+
+class _StackedTrainer:
+    """The stacked route: one chunk of clients stepped together through the model's stacked twin."""
+
+    def __init__(self, model, params, buffers, xs, ys, layouts, float_dtype, iterations, batch_size, lr, momentum, proximal_mu) -> None:
+        self.twin = stacked_twin(model)
+        self.params, self.buffers, self.layouts, self.float_dtype = params, buffers, layouts, float_dtype
+        self.iterations, self.batch_size, self.lr, self.momentum, self.proximal_mu = iterations, batch_size, lr, momentum, proximal_mu
+        # Every client's examples in one tensor, and a zero example last: the padding rows' input.
+        self.offsets = np.cumsum([0] + [len(y) for y in ys]).tolist()
+        self.x = torch.cat([*xs, xs[0].new_zeros((1, *xs[0].shape[1:]))])
+        self.y = torch.cat([*ys, ys[0].new_zeros(1)])
+        precision = layouts.precision
+        self.bits, self.rounding = (precision.bits, precision.rounding) if precision is not None else (32, "nearest")
+
+    def __call__(self, members: list[int], generators: list[torch.Generator], sizes, corrections, gradient_sums: bool) -> CohortTraining:
+        k, steps = len(members), self.iterations
+        rows = [max(sizes[c][i] for c in members) for i in range(steps)]
+        widths = [sum(s.numel() for s in self.layouts(r).shapes) for r in rows]
+        starts = np.cumsum([0, *widths]).tolist()  # step i's noise: columns starts[i]:starts[i + 1]
+        noise = torch.zeros((k, starts[-1]), dtype=self.layouts(rows[0]).dtype)
+        batches: list[list[torch.Tensor]] = [[] for _ in range(steps)]
+        for j, (c, generator) in enumerate(zip(members, generators)):
+            # The client's stream, in train_locally's order: a permutation, then per step a
+            # reshuffle when the pass is over and the step's noise. CPU uniform_ fills serially,
+            # so one fill of adjacent steps' columns draws what their fills one by one would.
+            n, client_sizes = self.offsets[c + 1] - self.offsets[c], sizes[c]
+            order, cursor, run = torch.randperm(n, generator=generator), 0, None
+            for i in range(steps):
+                if cursor >= n:
+                    run = self._fill(noise[j], run, generator)
+                    order, cursor = torch.randperm(n, generator=generator), 0
+                batches[i].append(order[cursor : cursor + self.batch_size])
+                cursor += self.batch_size
+                if client_sizes[i] == rows[i]:
+                    run = (starts[i] if run is None else run[0], starts[i + 1])
+                else:  # a shorter batch: its draws go where the padded layout puts them
+                    run = self._fill(noise[j], run, generator)
+                    small = torch.rand(len(self.layouts.scatter(client_sizes[i], rows[i])), generator=generator, dtype=noise.dtype)
+                    noise[j, starts[i] + self.layouts.scatter(client_sizes[i], rows[i])] = small
+            self._fill(noise[j], run, generator)
+        offsets = torch.tensor([self.offsets[c] for c in members])
+        pad = len(self.y) - 1
+        index, weight = [], []
+        for i in range(steps):
+            counts = torch.tensor([sizes[c][i] for c in members])
+            if int(counts.min()) == rows[i]:
+                index.append(torch.stack(batches[i]) + offsets[:, None])
+            else:
+                padded = torch.nn.utils.rnn.pad_sequence(batches[i], batch_first=True, padding_value=-1)
+                index.append(torch.where(padded >= 0, padded + offsets[:, None], pad))
+            live = torch.arange(rows[i])[None, :] < counts[:, None]
+            weight.append(torch.where(live, 1.0 / counts.to(self.float_dtype)[:, None], 0.0).to(self.float_dtype))
+        stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())).requires_grad_() for name, v in self.params.items()}
+        stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in self.buffers.items()}
+        names = list(stacked)
+        leaves = [stacked[name] for name in names]
+        sgd = PlainSGD(leaves, lr=self.lr, momentum=self.momentum)  # the sequential engine's update, per client
+        sums = {name: torch.zeros_like(v) for name, v in stacked.items()} if gradient_sums else None
+        chunk_corrections = None if corrections is None else {name: c[members] for name, c in corrections.items()}
+        self.twin.bind({**stacked, **stacked_buffers})
+        precision = self.twin.precision
+        precision.bits, precision.rounding, precision.generator = self.bits, self.rounding, None
+        losses_per_step = []
+        try:
+            for i in range(steps):
+                flat = index[i].view(-1)
+                pieces = iter(self.layouts(rows[i]).split(noise[:, starts[i] : starts[i + 1]]))
+                precision.noise_source = lambda t: next(pieces).reshape(t.shape)
+                logits = self.twin(self.x[flat])
+                # The mean over each client's own rows (weight 1/b on them, 0 on the padding).
+                per_client = (F.cross_entropy(logits, self.y[flat], reduction="none") * weight[i].view(-1)).view(k, -1).sum(1)
+                grads = torch.autograd.grad(per_client.sum(), leaves)
+                with torch.no_grad():
+                    if self.proximal_mu > 0:  # d/dw of μ/2·‖w - w_global‖², per client
+                        grads = [g + self.proximal_mu * (w - self.params[name]) for name, g, w in zip(names, grads, leaves)]
+                    if sums is not None:
+                        torch._foreach_add_([sums[name] for name in names], list(grads))
+                    if chunk_corrections is not None:
+                        grads = [g + chunk_corrections[name] if name in chunk_corrections else g for name, g in zip(names, grads)]
+                    sgd.step(list(grads))
+                losses_per_step.append(per_client.detach())
+        finally:
+            precision.noise_source = None
+            self.twin.bind({})
+        totals = [0.0] * k
+        for values in torch.stack(losses_per_step).tolist():
+            for j, value in enumerate(values):
+                totals[j] += value  # as train_locally: a Python sum of each step's float loss
+        states = {**{n: v.detach() for n, v in stacked.items()}, **stacked_buffers}
+        return CohortTraining(states, [t / steps for t in totals], sums)
+
+
+    @staticmethod
+    def _fill(row: torch.Tensor, run: tuple[int, int] | None, generator: torch.Generator) -> None:
+        """Draw the noise of a run of adjacent steps' columns of ``row`` (none: nothing)."""
+        if run is not None:
+            row[run[0] : run[1]].uniform_(generator=generator)
+        return None
+
+
+def _train_vmapped(model, params, buffers, members, xs, ys, generators, layouts, float_dtype, iterations, batch_size, lr, momentum,
+                   proximal_mu) -> CohortTraining:
+    """The vmapped route: ``torch.func.vmap(grad(...))`` over one group of clients."""
+    from torch.func import functional_call, grad, vmap  # imports torch._dynamo: only for a model without a stacked twin
+
+    precision = layouts.precision
+    input_shape = layouts.input_shape
+    draws = [_ClientDraws(len(ys[c]), iterations, batch_size, g, layouts) for c, g in zip(members, generators)]
 
     def loss_of(p, b, x, y, weight, noises):
         if precision is not None:
@@ -289,40 +547,34 @@ def train_cohort(
         return loss, loss.detach()
 
     step = vmap(grad(loss_of, has_aux=True))
-    states: list[dict[str, torch.Tensor]] = [{} for _ in datasets]
-    losses = [0.0] * len(datasets)
+    k = len(members)
+    stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in params.items()}
+    stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in buffers.items()}
+    sgd = PlainSGD(list(stacked.values()), lr=lr, momentum=momentum)  # the sequential engine's update, per client
+    totals = [0.0] * k
     try:
-        for members in groups.values():
-            k = len(members)
-            stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in params.items()}
-            stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in buffers.items()}
-            sgd = PlainSGD(list(stacked.values()), lr=lr, momentum=momentum)  # the sequential engine's update, per client
-            totals = [0.0] * k
-            for i in range(iterations):
-                sizes = [len(draws[c].batches[i]) for c in members]
-                rows = max(sizes)
-                x = xs[0].new_zeros((k, rows, *input_shape))
-                y = ys[0].new_zeros((k, rows))
-                weight = torch.zeros((k, rows), dtype=float_dtype)
-                layout = noise_shapes(rows)
-                flat = []
-                for j, (c, size) in enumerate(zip(members, sizes)):
-                    batch = draws[c].batches[i]
-                    x[j, :size], y[j, :size], weight[j, :size] = xs[c][batch], ys[c][batch], 1.0 / size
-                    flat.append(noise_shapes(size).padded(draws[c].noises[i], layout))
-                grads, loss = step(stacked, stacked_buffers, x, y, weight, layout.split(torch.stack(flat)))
-                if proximal_mu > 0:  # d/dw of μ/2·‖w - w_global‖², per client
-                    grads = {name: g + proximal_mu * (stacked[name] - params[name]) for name, g in grads.items()}
-                sgd.step([grads[name] for name in stacked])
-                for j, value in enumerate(loss.tolist()):
-                    totals[j] += value  # as train_locally: a Python sum of each step's loss
-            for j, c in enumerate(members):
-                states[c] = {**{n: v[j] for n, v in stacked.items()}, **{n: v[j] for n, v in stacked_buffers.items()}}
-                losses[c] = totals[j] / iterations
+        for i in range(iterations):
+            sizes = [len(d.batches[i]) for d in draws]
+            rows = max(sizes)
+            x = xs[0].new_zeros((k, rows, *input_shape))
+            y = ys[0].new_zeros((k, rows))
+            weight = torch.zeros((k, rows), dtype=float_dtype)
+            layout = layouts(rows)
+            flat = []
+            for j, (c, size) in enumerate(zip(members, sizes)):
+                batch = draws[j].batches[i]
+                x[j, :size], y[j, :size], weight[j, :size] = xs[c][batch], ys[c][batch], 1.0 / size
+                flat.append(layouts(size).padded(draws[j].noises[i], layout))
+            grads, loss = step(stacked, stacked_buffers, x, y, weight, layout.split(torch.stack(flat)))
+            if proximal_mu > 0:  # d/dw of μ/2·‖w - w_global‖², per client
+                grads = {name: g + proximal_mu * (stacked[name] - params[name]) for name, g in grads.items()}
+            sgd.step([grads[name] for name in stacked])
+            for j, value in enumerate(loss.tolist()):
+                totals[j] += value  # as train_locally: a Python sum of each step's loss
     finally:
         if precision is not None:
             precision.noise_source = None
-    return states, losses
+    return CohortTraining({**stacked, **stacked_buffers}, [t / iterations for t in totals])
 
 
 def max_rel_diff(ours: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]]) -> float:
@@ -362,19 +614,21 @@ def float64_equivalence(task, devices: Sequence[int], server_round: int, *, trai
     }
 
 
-def _both_engines(base: nn.Module, datasets: Sequence[LabelledData], generator: Callable[[int], torch.Generator], **kwargs):
+def _both_engines(base: nn.Module, datasets: Sequence[LabelledData], generator: Callable[[int], torch.Generator], *,
+                  route: str | None = None, **kwargs):
     """(cohort updates, sequential updates, cohort losses, sequential losses) of copies of
     ``base`` trained on ``datasets`` (client i with ``generator(i)``) by ``train_locally`` one by
-    one and by ``train_cohort``; an update is each floating state entry's change, in state order."""
+    one and by ``train_cohort`` (by ``route``); an update is each floating state entry's change,
+    in state order."""
     start = {k: v.detach().clone() for k, v in base.state_dict().items() if torch.is_floating_point(v)}
     sequential, sequential_losses = [], []
     for index, data in enumerate(datasets):
         model = copy.deepcopy(base)
         sequential_losses.append(train_locally(model, data, generator=generator(index), **kwargs))
         sequential.append([(model.state_dict()[k] - v).numpy() for k, v in start.items()])
-    states, losses = train_cohort(copy.deepcopy(base), datasets, generators=[generator(i) for i in range(len(datasets))], **kwargs)
-    cohort = [[(state[k] - v).numpy() for k, v in start.items()] for state in states]
-    return cohort, sequential, losses, sequential_losses
+    trained = train_cohort(copy.deepcopy(base), datasets, generators=[generator(i) for i in range(len(datasets))], route=route, **kwargs)
+    cohort = [[(trained.states[k][client].detach() - v).numpy() for k, v in start.items()] for client in range(len(datasets))]
+    return cohort, sequential, trained.losses, sequential_losses
 
 
 class _Float64Data:

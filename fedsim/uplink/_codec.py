@@ -60,6 +60,46 @@ def encode_update(update: Sequence[np.ndarray], bits: int, rng: np.random.Genera
     return EncodedUpdate(bits, pack_codes(codes, bits), scales)
 
 
+def encode_updates(updates: Sequence[Sequence[np.ndarray]], bits: int, rngs: Sequence[np.random.Generator]) -> list[EncodedUpdate]:
+    """``encode_update`` of each update (all of the same shapes) with its own generator, as one
+    vectorized computation over a (clients, values) matrix: the same codes and scales, byte for
+    byte, as encoding them one by one (each generator draws the same uniforms)."""
+    if not 1 <= bits <= FLOAT_BITS:
+        raise ValueError(f"op.uplink_bits={bits} is not allowed: an integer in [1, 32]")
+    if not updates:
+        return []
+    sizes = [int(np.asarray(t).size) for t in updates[0]]
+    flat = np.empty((len(updates), sum(sizes)), dtype=np.float32)
+    for row, update in zip(flat, updates, strict=True):
+        start = 0
+        for tensor, size in zip(update, sizes, strict=True):
+            row[start : start + size] = np.asarray(tensor, dtype=np.float32).ravel()
+            start += size
+    if bits == FLOAT_BITS:
+        return [EncodedUpdate(bits, row, np.zeros(0, np.float32)) for row in flat]
+    levels = 2**bits - 1
+    bounds = np.cumsum([0, *sizes])
+    scales = np.zeros((len(updates), len(sizes)), dtype=np.float32)
+    for t, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        if b > a:
+            scales[:, t] = np.abs(flat[:, a:b]).max(axis=1)
+    safe = np.where(scales > 0, scales, 1.0).astype(np.float64)
+    # encode_update's arithmetic, operation for operation, in place over the matrix
+    position = flat.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # non-finite updates: as encode_update
+        for t, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            position[:, a:b] /= safe[:, t : t + 1]
+        position += 1.0
+        position *= 0.5
+        position *= levels
+        for row, rng in zip(position, rngs, strict=True):
+            row += rng.random(row.shape[0])
+        np.floor(position, out=position)
+    np.nan_to_num(position, copy=False, nan=0.0)
+    codes = np.clip(position, 0, levels, out=position).astype(np.uint32)
+    return [EncodedUpdate(bits, pack_codes(row, bits), row_scales) for row, row_scales in zip(codes, scales)]
+
+
 def decode_update(encoded: EncodedUpdate, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
     """Rebuild float32 tensors of the given shapes from an encoded update."""
     sizes = [int(np.prod(s)) for s in shapes]

@@ -102,3 +102,108 @@ def test_a_model_that_cannot_train_as_a_cohort_says_so_once_and_runs_sequentiall
     assert lines == ["fedsim: engine=cohort: model mlp cannot be vmapped (train.optimizer=adamw (the cohort engine steps SGD with momentum only)); its clients train sequentially"]
     for name in ("rounds.csv", "devices.csv"):
         assert (tmp_path / "cohort" / name).read_bytes() == (tmp_path / "sequential" / name).read_bytes()
+
+
+# -- the stacked route: every built-in model but the LSTM, without torch.func -----------------
+
+@pytest.mark.parametrize("model_name", ["resnet8", "cifar_cnn"])
+def test_the_stacked_route_matches_the_sequential_engine_for_conv_and_groupnorm_models(model_name):
+    from fedsim.tasks._cohort_training import STACKED, cohort_route
+
+    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20"]))
+    assert cohort_route(task.new_model()) == STACKED
+    out = float64_equivalence(task, [1, 19], 1, train_bits=8, iterations=2, rounding="stochastic")
+    assert max_rel_diff(out["cohort_updates"], out["sequential_updates"]) <= 1e-5
+    np.testing.assert_allclose(out["cohort_losses"], out["sequential_losses"], rtol=1e-12)
+
+
+def _float64_task_and_data(devices):
+    from fedsim.tasks._cohort_training import _Float64Data
+
+    task = build_task(fedsim.compose(["world.num_devices=20", "model.hidden=[16]"]))
+    return task, [_Float64Data(task.device_data(d)) for d in devices]
+
+
+def test_fedprox_and_scaffold_client_sides_train_stacked_as_one_by_one():
+    import torch
+
+    from fedsim.tasks._cohort_training import train_cohort
+    from fedsim.tasks._local_training import train_locally
+
+    devices = [0, 7, 19]
+    task, datasets = _float64_task_and_data(devices)
+    base = task.new_model().double()
+    names = [n for n, _ in base.named_parameters()]
+    rng = np.random.default_rng(3)
+    corrections = [{n: torch.from_numpy(rng.standard_normal(p.shape) * 0.05) for n, p in base.named_parameters()} for _ in devices]
+    settings = dict(iterations=4, batch_size=32, lr=0.1, momentum=0.9, train_bits=8, rounding="stochastic", proximal_mu=0.5)
+    sequential, sums = [], []
+    for d, data, correction in zip(devices, datasets, corrections):
+        import copy
+
+        model, gradient_sum = copy.deepcopy(base), {}
+        train_locally(model, data, generator=task._local_stream(d, 1), gradient_correction=correction, gradient_sum=gradient_sum, **settings)
+        sequential.append([model.state_dict()[n].numpy() for n in names])
+        sums.append([gradient_sum[n].numpy() for n in names])
+    stacked = {n: torch.stack([c[n] for c in corrections]) for n in names}
+    trained = train_cohort(copy.deepcopy(base), datasets, generators=[task._local_stream(d, 1) for d in devices],
+                           corrections=stacked, gradient_sums=True, **settings)
+    start = [base.state_dict()[n].numpy() for n in names]
+    cohort_updates = [[trained.states[n][j].numpy() - s for n, s in zip(names, start)] for j in range(len(devices))]
+    sequential_updates = [[a - s for a, s in zip(update, start)] for update in sequential]
+    assert max_rel_diff(cohort_updates, sequential_updates) <= 1e-9
+    assert max_rel_diff([[trained.gradient_sums[n][j].numpy() for n in names] for j in range(len(devices))], sums) <= 1e-9
+    assert max_rel_diff(cohort_updates[::-1], sequential_updates) > 1e-2  # another client's draws would not pass
+
+
+def test_a_cohort_larger_than_the_memory_budget_trains_in_chunks_with_the_same_updates(monkeypatch):
+    import copy
+
+    from fedsim.tasks import _cohort_training
+
+    devices = [0, 3, 5, 19]
+    task, datasets = _float64_task_and_data(devices)
+    base = task.new_model().double()
+    settings = dict(iterations=3, batch_size=32, lr=0.1, momentum=0.9, train_bits=8, rounding="stochastic")
+
+    def trained():
+        out = _cohort_training.train_cohort(copy.deepcopy(base), datasets, generators=[task._local_stream(d, 1) for d in devices], **settings)
+        return [[v[j].numpy() for v in out.states.values()] for j in range(len(devices))], out.losses
+
+    whole, losses = trained()
+    monkeypatch.setattr(_cohort_training, "COHORT_MEMORY_BYTES", 1)  # one client per chunk
+    chunked, chunked_losses = trained()
+    assert max_rel_diff(chunked, whole) <= 1e-12 and chunked_losses == pytest.approx(losses, rel=1e-12)
+
+
+def test_a_cohort_run_never_imports_torch_dynamo(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fedsim\n"
+        f"fedsim.run(fedsim.compose(['rounds=1', 'world.num_devices=6', 'op.devices_per_round=4', 'engine=cohort']), {str(tmp_path / 'run')!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo'))[:3])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_bulk_replies_are_the_one_by_one_replies_byte_for_byte():
+    from fedsim.config import OperatingPoint
+    from fedsim.federation.client_app import TrainRequest, train_replies, train_reply
+    from fedsim.tasks import ClientSide
+
+    task = build_task(fedsim.compose(["world.num_devices=10", "faults.byzantine_prob=0.5", "faults.nonfinite_prob=0.3", "seed=4"]))
+    record = task.initial_record()
+    op = OperatingPoint(train_bits=8, uplink_bits=5, local_iters=2, devices_per_round=10)
+    requests = [TrainRequest(d, 2, op, task.config.faults.draw(4, 2, d), ClientSide(), record) for d in range(10)]
+    assert {r.faults.byzantine for r in requests} == {True, False} and any(r.faults.nonfinite for r in requests)
+    results = task.local_updates(record, [r.device for r in requests], 2, requests[0].op)
+    bulk = train_replies(task, requests, results)
+    for ours, request, result in zip(bulk, requests, results):
+        theirs = train_reply(task, request, result)
+        assert dict(ours["metrics"]) == dict(theirs["metrics"])
+        for key in ("codes", "scales"):
+            assert ours["update"][key].data == theirs["update"][key].data
