@@ -36,6 +36,7 @@ from fedsim.world._link import ACCESS_SCHEMES, AccessConfig
 from fedsim.world._mobility import FORMATION_SHAPES
 from fedsim.world._observation import Observation
 from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
+from fedsim.world._rate_model import RATE_MODELS, RateModel, UploadResult, make_rate_model
 from fedsim.world._round import AUTO_CHANNEL, DROP_REASONS, RoundOutcome, RoundPlan
 from fedsim.world._urllc import ARRIVAL_PROCESSES, UrllcCell, UrllcConfig
 from fedsim.world._units import db_to_linear, dbm_to_w, w_to_dbm
@@ -50,6 +51,11 @@ __all__ = [
     "RoundOutcome",
     "Observation",
     "expected_uplink_energy_per_bit",
+    # the uplink's rate model (radio.rate_model): Shannon, or a 3GPP link abstraction (nr, lte)
+    "RATE_MODELS",
+    "RateModel",
+    "UploadResult",
+    "make_rate_model",
     # the event-driven world: availability, stragglers, uploads through channel changes
     "AsyncWorld",
     "AvailabilityConfig",

@@ -36,7 +36,7 @@ from fedsim.world._world import World
 # Event kinds, in the order ties at one instant are served (then by insertion order).
 ON, WAKE, READY, RATE, FINISH, OFF = range(6)
 EVENT_NAMES = ("on", "wake", "ready", "rate", "finish", "off")
-ASYNC_DROP_REASONS = ("", "unavailable", "battery")
+ASYNC_DROP_REASONS = ("", "unavailable", "battery", "harq_exhausted")
 
 
 @dataclass(slots=True)  # slots: one is built per dispatch, its fields read at every event
@@ -61,6 +61,7 @@ class Job:
     delivered: bool = False
     drop_reason: str = ""
     channel_gain: float = math.nan  # at the upload's start
+    harq_loss_probability: float = 0.0  # radio.rate_model nr/lte: that the upload is lost to HARQ, at its start
     distance_m: float = math.nan
     battery_j: float = math.inf
     position_m: np.ndarray | None = None  # (3,) at the end, a read-only view of that step's positions
@@ -139,6 +140,12 @@ class AsyncWorld:
         self._bandwidth_hz = radio.bandwidth_hz
         self._noise_w = float(noise_power_w(radio.bandwidth_hz, radio.noise_psd_with_figure_w_hz))  # checks the band once
         self._uplink_power_w = radio.tx_power_w
+        # radio.rate_model nr/lte: uploads progress at the link abstraction's rate on air in each
+        # coherence block (MCS, TBS, overhead, expected HARQ retransmissions), start after the
+        # grant delay, and are lost to HARQ with the probability of their start block's SINR.
+        self._rate_model = world.rate_model
+        self._grant_delay_s = world.grant_delay_s
+        self._full_band_prbs = world.full_band_prbs() if world.rate_model is not None else 0
         self._downlink_power_w = radio.downlink_power_w
         self._rx_power_w = cfg.devices.rx_power_w
         self._geometry: tuple | None = None  # (horizontal, vertical, pointing, positions, distance) this step
@@ -303,7 +310,7 @@ class AsyncWorld:
                 self._fading.clear()
             fading = self._fading[block] = self.world.channel.fading(block, self.config.num_devices)
         gain = self._large * fading
-        link = self._links[block] = (gain, self._rate_bps(gain, self._uplink_power_w))
+        link = self._links[block] = (gain, self._uplink_rate_bps(gain))
         return link
 
     def _rate_bps(self, gain, power_w: float):
@@ -313,11 +320,20 @@ class AsyncWorld:
         math.log1p."""
         return np.log1p(power_w * gain / self._noise_w) * self._bandwidth_hz / _LN2
 
+    def _uplink_rate_bps(self, gain: np.ndarray) -> np.ndarray:
+        """Every device's uplink rate at ``gain``: Shannon, or the payload bits per second on air
+        of the rate model (its MCS's TBS over the expected HARQ transmissions per TB)."""
+        if self._rate_model is None:
+            return self._rate_bps(gain, self._uplink_power_w)
+        n_prb = np.full(gain.shape, self._full_band_prbs)
+        sinr, occupied_hz = self.world.link_abstraction_sinr(self._uplink_power_w * gain, n_prb)
+        return self._rate_model.airtime_rate_bps(sinr, occupied_hz, n_prb=n_prb)
+
     def expected_rate_bps(self, devices: np.ndarray) -> np.ndarray:
         """The devices' uplink rates now at their large-scale gain (path loss, shadowing,
         antennas; no fast fading): what a server can know without per-block feedback."""
         self._link_now()  # the step's large-scale gains (drawing no fading but the block's own)
-        return self._rate_bps(self._large[np.asarray(devices, dtype=np.int64)], self._uplink_power_w)
+        return self._uplink_rate_bps(self._large[np.asarray(devices, dtype=np.int64)])
 
     def rate_bps(self, device: int) -> float:
         """The device's uplink rate now (full band, radio.tx_power_w)."""
@@ -356,7 +372,7 @@ class AsyncWorld:
         seconds, joules = self._compute_cost(device, local_iters, train_bits)
         self._dispatched += 1
         now = self.now_s
-        ready_s = now + download_s + seconds
+        ready_s = now + download_s + seconds + self._grant_delay_s  # its first transmission, once granted
         job = Job(
             self._dispatched, device, int(version), int(local_iters), int(train_bits), float(uplink_bits), now, download_s, seconds,
             self._rx_power_w * download_s, joules, ready_s,
@@ -444,6 +460,10 @@ class AsyncWorld:
         with its device's gain and rate in the block of ``start_s``, and schedule it."""
         device = job.device
         job.channel_gain = gain.item(device)
+        if self._rate_model is not None:
+            n_prb = np.array([self._full_band_prbs])
+            sinr, occupied_hz = self.world.link_abstraction_sinr(self._uplink_power_w * gain[device:device + 1], n_prb)
+            job.harq_loss_probability = float(self._rate_model.loss_probability(sinr, occupied_hz, [job.uplink_bits], n_prb=n_prb)[0])
         job.upload = InflightUpload(job.uplink_bits, rate_bps.item(device), start_s)
         self._schedule_upload(job, start_s)
 
@@ -550,6 +570,9 @@ class AsyncWorld:
                 return self._lose(job, "battery")
             self._drain(job.device, energy)
         job.energy_uplink_j = energy
+        if job.harq_loss_probability > 0.0 and numpy_stream(self.world.seed, "harq", job.job).random() < job.harq_loss_probability:
+            job.drop_reason = "harq_exhausted"  # sent in full and paid for, not decoded
+            return self._close(job)
         job.delivered = True
         return self._close(job)
 

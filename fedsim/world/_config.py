@@ -104,6 +104,18 @@ class RadioConfig:
     rx_gain_dbi: float = 0.0
     waterfall_threshold: float | None = None  # Chen et al.'s m_w; None: no packet errors
     downlink_power_w: float | None = None  # base-station broadcast power; None: not modelled
+    # The uplink's rate model (fedsim.world._rate_model): shannon, B·log2(1 + SINR) as the papers
+    # price it; nr / lte, a 3GPP link abstraction (MCS and TBS tables, BLER, HARQ, overhead).
+    rate_model: str = "shannon"
+    bler_target: float = 0.1  # first-transmission BLER that link adaptation aims at (nr, lte)
+    harq_max_tx: int = 4  # transmissions per transport block before HARQ gives up (harq_exhausted)
+    overhead_fraction: float | None = None  # resource elements carrying no data; None: the spec's default
+    numerology: int = 0  # NR subcarrier spacing 15·2^mu kHz, slot 1/2^mu ms (lte: 0)
+    mcs_table: str | None = None  # nr: qam64 | qam256; lte: pusch | pdsch; None: qam64 / pusch
+    implementation_loss_db: float = 0.0  # receiver loss against the best finite-length code
+    # Seconds from a device having its update to its first transmission (scheduling request,
+    # grant, the grant-to-PUSCH timing); None: 12 ms for lte, 0 for nr (a configured grant).
+    grant_delay_s: float | None = None
 
     def __post_init__(self) -> None:
         check_float("tx_power_w", self.tx_power_w, low=0, low_open=True)
@@ -131,6 +143,37 @@ class RadioConfig:
             check_float("waterfall_threshold", self.waterfall_threshold, low=0, low_open=True)
         if self.downlink_power_w is not None:
             check_float("downlink_power_w", self.downlink_power_w, low=0, low_open=True)
+        self.make_rate_model()  # checks the rate model's keys
+        if self.grant_delay_s is not None:
+            check_float("grant_delay_s", self.grant_delay_s, low=0, high=10)
+        if self.rate_model != "shannon" and self.waterfall_threshold is not None:
+            # One error model: the link abstraction's BLER and HARQ replace the waterfall.
+            raise ConfigError("waterfall_threshold", self.waterfall_threshold,
+                              f"null with rate_model={self.rate_model} (its BLER and HARQ decide which uploads are lost)")
+
+    def make_rate_model(self):
+        """The uplink's RateModel (fedsim.world._rate_model) of these keys."""
+        from fedsim.world._rate_model import make_rate_model
+
+        try:
+            return make_rate_model(
+                self.rate_model, bler_target=self.bler_target, harq_max_tx=self.harq_max_tx, overhead_fraction=self.overhead_fraction,
+                numerology=self.numerology, mcs_table=self.mcs_table, implementation_loss_db=self.implementation_loss_db,
+            )
+        except ConfigError as error:  # its keys are named under radio.; this section's are bare
+            raise ConfigError(error.key.removeprefix("radio."), error.value, error.allowed) from None
+
+    @property
+    def grant_delay_or_default_s(self) -> float:
+        """The scheduling delay before an upload's first transmission: the key, else the rate
+        model's default. LTE's 12 ms is the SR/grant cycle (SR opportunity, the eNB's grant,
+        TS 36.213 §8.0's PUSCH four subframes after it, decoding) as ns-3's LTE stack measured it
+        (validation/ns3_lte.py: first grant 6 ms after data, PUSCH 4 TTIs later)."""
+        if self.rate_model == "shannon":  # the papers' model has no scheduler
+            return 0.0
+        if self.grant_delay_s is not None:
+            return self.grant_delay_s
+        return 0.012 if self.rate_model == "lte" else 0.0
 
     @property
     def noise_psd_w_hz(self) -> float:
@@ -310,6 +353,13 @@ class WorldConfig:
         check_int("batch_size", self.batch_size, 1)
         if self.mobility.kind == "drone_routes" and self.access.scheme != "orthogonal":
             raise ConfigError("access.scheme", self.access.scheme, "orthogonal with mobility.kind=drone_routes (each drone uses its serving cell's carrier)")
+        model = self.radio.rate_model
+        if model != "shannon" and self.access.scheme == "ofdma":
+            raise ConfigError("radio.rate_model", model, "shannon with access.scheme=ofdma (its one-block-per-device assignment "
+                              "prices Shannon rates); nr and lte run with orthogonal, fdma or tdma")
+        if model != "shannon" and self.mobility.kind == "drone_routes":
+            raise ConfigError("radio.rate_model", model, "shannon with mobility.kind=drone_routes (the drones' cellular links "
+                              "have their own SINR-to-rate model)")
 
     @classmethod
     def of(cls, **values: object) -> "WorldConfig":

@@ -109,6 +109,17 @@ class RateModel:
     ) -> np.ndarray:
         raise NotImplementedError
 
+    def loss_probability(
+        self, sinr_linear: ArrayLike, bandwidth_hz: ArrayLike, payload_bits: ArrayLike, *, n_prb: ArrayLike | None = None
+    ) -> np.ndarray:
+        """Probability that an upload is lost (some TB exhausts its HARQ transmissions)."""
+        raise NotImplementedError
+
+    def airtime_rate_bps(self, sinr_linear: ArrayLike, bandwidth_hz: ArrayLike, *, n_prb: ArrayLike | None = None) -> np.ndarray:
+        """Payload bits per second on air, retransmissions included, whether or not the upload
+        arrives: what an upload in flight progresses at (the event-driven world's rate)."""
+        raise NotImplementedError
+
 
 class ShannonRateModel(RateModel):
     """rate = B·log2(1 + SINR); no MCS, no HARQ, no errors (fedsim's historical uplink)."""
@@ -142,6 +153,12 @@ class ShannonRateModel(RateModel):
         payload = _payload(payload_bits, rate.shape[0])
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(payload == 0.0, 0.0, payload / rate)
+
+    def loss_probability(self, sinr_linear, bandwidth_hz, payload_bits, *, n_prb=None) -> np.ndarray:
+        return np.zeros(_as_devices(sinr_linear).shape[0])
+
+    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None) -> np.ndarray:
+        return self.rate_bps(sinr_linear, bandwidth_hz)
 
 
 class LinkAbstraction(RateModel):
@@ -296,6 +313,19 @@ class LinkAbstraction(RateModel):
         blocks = np.where(payload > 0, np.ceil(payload / np.maximum(tbs, 1)), 0.0)
         airtime = blocks * _harq.expected_transmissions(attempt_error) * self.slot_s
         return np.where((tbs == 0) & (payload > 0), np.inf, airtime)
+
+    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None) -> np.ndarray:
+        """TBS / (E[transmissions per TB]·slot): a TB's bits over the airtime HARQ spends on it."""
+        _, _, _, tbs, attempt_error = self._plan(sinr_linear, bandwidth_hz, n_prb, None)
+        return tbs / (_harq.expected_transmissions(attempt_error) * self.slot_s)
+
+    def loss_probability(self, sinr_linear, bandwidth_hz, payload_bits, *, n_prb=None) -> np.ndarray:
+        """1 - (1 - P[a TB exhausts HARQ])^ceil(payload / TBS) (1 with no PRB to send on)."""
+        g, _, _, tbs, attempt_error = self._plan(sinr_linear, bandwidth_hz, n_prb, None)
+        payload = _payload(payload_bits, g.shape[0])
+        blocks = np.where(payload > 0, np.ceil(payload / np.maximum(tbs, 1)), 0.0)
+        arrives = (1.0 - _harq.residual_error(attempt_error)) ** blocks
+        return np.where((tbs == 0) & (payload > 0), 1.0, 1.0 - arrives)
 
 
 def _highest_meeting(ok: np.ndarray) -> np.ndarray:

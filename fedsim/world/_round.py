@@ -14,7 +14,8 @@ from fedsim.world._faults import CLIENT_ERROR, MESSAGE_LOSS, NONFINITE_UPDATE
 
 AUTO_CHANNEL = -1  # a plan's channel entry that lets the access scheme assign one
 # The World's reasons, then the server's: a failed ClientApp, an update with NaN/inf.
-DROP_REASONS = ("", "deadline", "packet_error", "battery", "handover", MESSAGE_LOSS, CLIENT_ERROR, NONFINITE_UPDATE)
+# harq_exhausted: a transport block failed all its HARQ transmissions (radio.rate_model nr or lte).
+DROP_REASONS = ("", "deadline", "packet_error", "harq_exhausted", "battery", "handover", MESSAGE_LOSS, CLIENT_ERROR, NONFINITE_UPDATE)
 
 
 def _frozen_array(values: object, dtype: type, copy: bool = True) -> np.ndarray:

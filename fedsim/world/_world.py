@@ -96,6 +96,12 @@ class World:
         self._full_band_noise_w = float(noise_power_w(config.radio.bandwidth_hz, self._noise_psd_w_hz))
         self._faults_drawn = config.faults.any  # all probabilities 0: no fault streams to draw
         self._packet_error_streams = StreamFamily(self.seed, "packet-error")  # (seed, "packet-error", round)
+        # The uplink's 3GPP link abstraction (radio.rate_model nr or lte); None: Shannon, priced
+        # inline below. Its HARQ outcomes come from (seed, "harq", round); grant_delay_s is the
+        # scheduling delay before an upload's first transmission.
+        self.rate_model = None if config.radio.rate_model == "shannon" else config.radio.make_rate_model()
+        self.grant_delay_s = config.radio.grant_delay_or_default_s
+        self._harq_streams = StreamFamily(self.seed, "harq")
         # (seconds, joules) of a device of the uniform speed per (local iterations, training bits):
         # the config, the workload and the speeds are fixed, so nothing invalidates an entry.
         self._uniform_compute: dict[tuple[int, int], tuple[float, float]] = {}
@@ -231,6 +237,8 @@ class World:
             raise ConfigError("plan.devices", devices.tolist(), f"indices in [0, {n_all})")
         if scheme == "ofdma":
             cfg.access.check_devices(k)
+        if self.rate_model is not None and scheme == "fdma":
+            self._fdma_prbs(k)  # checks there is a PRB for each
         # One power for all (a scalar prices each device as the array of it would).
         power = radio.tx_power_w if plan.tx_power_w is None else plan.tx_power_w
         if scheme != "ofdma" and plan.channel is not None and np.any(plan.channel != AUTO_CHANNEL):
@@ -308,8 +316,13 @@ class World:
                         # orthogonal: each device on its own channel (the plan's devices are
                         # int64 already); tdma: everyone on the one channel
                         channel = devices if scheme == "orthogonal" else np.zeros(k, np.int64)
-                # bits/rate in place of the rate (a new array of this round's): an empty payload takes no time
-                airtime_s = np.divide(bits, rate, out=rate) if k and bits.min() > 0 else np.where(bits > 0, bits / rate, 0.0)
+                if self.rate_model is not None:  # MCS, TBS, BLER and HARQ instead of B·log2(1 + SINR)
+                    airtime_s, harq_lost = self._link_abstraction_upload(plan.round, scheme, power, gain, bits)
+                    if self.grant_delay_s:  # the first transmission waits for the scheduler's grant
+                        ready_s = ready_s + self.grant_delay_s
+                else:
+                    # bits/rate in place of the rate (a new array of this round's): an empty payload takes no time
+                    airtime_s = np.divide(bits, rate, out=rate) if k and bits.min() > 0 else np.where(bits > 0, bits / rate, 0.0)
 
             # Batteries: a device that cannot pay for download and compute never transmits; one
             # that runs dry on air stops there.
@@ -347,7 +360,10 @@ class World:
             np.maximum(sent_s, 0.0, out=sent_s)  # a TDMA slot after the deadline sends nothing
             energy_uplink_j = power * sent_s
 
-            if radio.waterfall_threshold is not None and k and self.drones is None:
+            lost_reason = "packet_error"
+            if self.rate_model is not None and self.drones is None:
+                corrupted, lost_reason = harq_lost, "harq_exhausted"  # sent in full, paid for, not decoded
+            elif radio.waterfall_threshold is not None and k and self.drones is None:
                 corrupted = self._packet_errors(plan.round, power * gain if received_w is None else received_w, band_hz, pick)
             else:
                 corrupted = np.zeros(k, dtype=bool)
@@ -370,7 +386,7 @@ class World:
             if message_loss is not None and message_loss.any():
                 lost = message_loss & ~(missing | corrupted)
                 lost = lost if lost.any() else None
-            drop_reason = _drop_reasons(k, corrupted, late, handover, battery_out, lost)
+            drop_reason = _drop_reasons(k, corrupted, late, handover, battery_out, lost, lost_reason)
             delivered = ~(missing | corrupted) if lost is None else ~(missing | corrupted | lost)
 
             # The server waits for every upload it can expect, or for the deadline; a lost or a
@@ -445,6 +461,38 @@ class World:
         elif not np.isnan(gain[smallest]):  # a tie: rate the near ones (a NaN gain: rate them all)
             gain = gain[gain <= gain[smallest] * (1.0 + 1e-9)]
         return broadcast_time_s(bits, self._full_band_rate_bps(self.config.radio.downlink_power_w * gain))
+
+    def _fdma_prbs(self, k: int) -> np.ndarray:
+        """PRBs of each of ``k`` FDMA devices: the carrier's PRBs split as evenly as whole PRBs
+        allow (the first ones get one more)."""
+        total = self.full_band_prbs()
+        if k > total:
+            raise ConfigError("op.devices_per_round", k, f"at most {total} with access.scheme=fdma and radio.rate_model={self.rate_model.name} "
+                              f"(one PRB each of the {total} in radio.bandwidth_hz={self.config.radio.bandwidth_hz:g})")
+        share = np.full(k, total // k, dtype=np.int64)
+        share[: total % k] += 1
+        return share
+
+    def full_band_prbs(self) -> int:
+        """PRBs of the whole band under the rate model (orthogonal and tdma devices send on all)."""
+        return int(self.rate_model.prbs(self.config.radio.bandwidth_hz, 1)[0])
+
+    def link_abstraction_sinr(self, received_w, n_prb) -> tuple[np.ndarray, np.ndarray]:
+        """(SINR, occupied bandwidth) of devices received at ``received_w`` (P·h) that send on
+        ``n_prb`` PRBs: their power spread over those PRBs."""
+        occupied_hz = np.asarray(n_prb) * (12 * self.rate_model.scs_hz)
+        return np.asarray(received_w, dtype=float) / (self._noise_psd_w_hz * occupied_hz), occupied_hz
+
+    def _link_abstraction_upload(self, round_index: int, scheme: str, power, gain: np.ndarray, bits: np.ndarray):
+        """(airtime, HARQ-exhausted) of each upload under the 3GPP rate model: orthogonal and tdma
+        devices send on every PRB of the band, fdma devices on their share. The SINR is over the
+        PRBs a device sends on (its power spread over them)."""
+        model = self.rate_model
+        k = gain.size
+        n_prb = self._fdma_prbs(k) if scheme == "fdma" else np.full(k, self.full_band_prbs())
+        sinr, occupied_hz = self.link_abstraction_sinr(power * gain, n_prb)
+        result = model.upload(sinr, occupied_hz, bits, self._harq_streams.at(round_index), n_prb=n_prb)
+        return np.array(result.airtime_s, dtype=float), result.harq_exhausted
 
     def _packet_errors(self, round_index: int, received_w: np.ndarray, band_hz: float, pick) -> np.ndarray:
         """Which uploads are corrupted: a uniform of the round's stream below q = 1 - exp(-m_w·B·N0/(P·h))
@@ -590,13 +638,13 @@ def _constant(value: float, k: int) -> np.ndarray:
     return array
 
 
-def _drop_reasons(k: int, corrupted, late, handover, battery_out, lost) -> np.ndarray:
+def _drop_reasons(k: int, corrupted, late, handover, battery_out, lost, corrupted_reason: str = "packet_error") -> np.ndarray:
     """Each device's drop reason ("" delivered), later reasons overriding earlier ones: a packet
-    error, then missing the deadline (handovers: late only because of them), running out of
-    battery, then losing an upload that would have arrived (masks of None: nobody)."""
+    error (or HARQ exhausted), then missing the deadline (handovers: late only because of them),
+    running out of battery, then losing an upload that would have arrived (masks of None: nobody)."""
     reasons = np.empty(k, dtype=object)
     reasons.fill("")  # one string for all, set per entry (np.full of an object is slower)
-    order = ((corrupted, "packet_error"), (late, "deadline"), (handover, "handover"), (battery_out, "battery"), (lost, MESSAGE_LOSS))
+    order = ((corrupted, corrupted_reason), (late, "deadline"), (handover, "handover"), (battery_out, "battery"), (lost, MESSAGE_LOSS))
     for mask, reason in order:
         if mask is not None and mask.any():
             reasons[mask] = reason
