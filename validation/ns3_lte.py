@@ -186,16 +186,6 @@ def fedsim_upload_times(positions_m, enb_position_m, radio: RadioConfig, payload
 # --- ns-3 ------------------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _inside(directory: Path):
-    previous = os.getcwd()
-    os.chdir(directory)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
 _NS = None
 # Where the uplink scheduler reads each UE's SINR: the SRS (ns-3's default; sent over the whole
 # band, so at the power spectral density of a full-band grant) or the UE's last PUSCH grants.
@@ -208,7 +198,7 @@ def import_ns3(workdir: Path):
     ns-3 build below it (or a large virtualenv) would conflict or be slow."""
     global _NS
     if _NS is None:
-        with _inside(workdir):
+        with contextlib.chdir(workdir):
             from ns import ns  # noqa: PLC0415 - optional, heavy (cppyy compiles the bindings)
         _NS = ns
     return _NS
