@@ -106,6 +106,8 @@ CASES = [
     ("radio-rate-model-with-waterfall", ["run", "radio.rate_model=nr", "radio.waterfall_threshold=2"],
      "radio.waterfall_threshold=2 is not allowed: null with rate_model=nr"),
     ("radio-rate-model-ofdma", ["run", "radio.rate_model=lte", "access=ofdma"], "radio.rate_model='lte' is not allowed: shannon with access.scheme=ofdma"),
+    ("radio-link-adaptation", ["run", "radio.rate_model=lte", "radio.link_adaptation=oracle"],
+     "radio.link_adaptation='oracle' is not allowed: one of subband, wideband"),
     ("access-unknown", ["run", "access=cdma"], "access='cdma' is not allowed"),
     ("access-too-few-rbs", ["run", "access=ofdma", "access.resource_blocks=1"], "access.resource_blocks=1 is not allowed"),
     ("devices-unknown", ["run", "devices=phone"], "devices='phone' is not allowed"),

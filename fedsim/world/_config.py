@@ -74,6 +74,9 @@ class DeploymentConfig:
             check_float("deadline_s", self.deadline_s, low=0, low_open=True)
 
 
+LINK_ADAPTATIONS = ("subband", "wideband")
+
+
 @dataclass(frozen=True)
 class RadioConfig:
     """The ``radio`` section: transmit power, band, noise, and how each uplink gain is drawn.
@@ -113,6 +116,10 @@ class RadioConfig:
     numerology: int = 0  # NR subcarrier spacing 15·2^mu kHz, slot 1/2^mu ms (lte: 0)
     mcs_table: str | None = None  # nr: qam64 | qam256; lte: pusch | pdsch; None: qam64 / pusch
     implementation_loss_db: float = 0.0  # receiver loss against the best finite-length code
+    # The SINR link adaptation picks the MCS on: subband, the one the device sends on (its power
+    # on its PRBs); wideband, its power spread over the whole carrier, as a sounding reference
+    # signal over the band measures it (ns-3's LTE uplink scheduler). They differ under fdma only.
+    link_adaptation: str = "subband"
     # Seconds from a device having its update to its first transmission (scheduling request,
     # grant, the grant-to-PUSCH timing); None: 12 ms for lte, 0 for nr (a configured grant).
     grant_delay_s: float | None = None
@@ -144,6 +151,7 @@ class RadioConfig:
         if self.downlink_power_w is not None:
             check_float("downlink_power_w", self.downlink_power_w, low=0, low_open=True)
         self.make_rate_model()  # checks the rate model's keys
+        check_choice("link_adaptation", self.link_adaptation, LINK_ADAPTATIONS)
         if self.grant_delay_s is not None:
             check_float("grant_delay_s", self.grant_delay_s, low=0, high=10)
         if self.rate_model != "shannon" and self.waterfall_threshold is not None:

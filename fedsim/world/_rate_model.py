@@ -115,9 +115,12 @@ class RateModel:
         """Probability that an upload is lost (some TB exhausts its HARQ transmissions)."""
         raise NotImplementedError
 
-    def airtime_rate_bps(self, sinr_linear: ArrayLike, bandwidth_hz: ArrayLike, *, n_prb: ArrayLike | None = None) -> np.ndarray:
+    def airtime_rate_bps(
+        self, sinr_linear: ArrayLike, bandwidth_hz: ArrayLike, *, n_prb: ArrayLike | None = None, csi_sinr_linear: ArrayLike | None = None
+    ) -> np.ndarray:
         """Payload bits per second on air, retransmissions included, whether or not the upload
-        arrives: what an upload in flight progresses at (the event-driven world's rate)."""
+        arrives: what an upload in flight progresses at (the event-driven world's rate). The MCS
+        is chosen on ``csi_sinr_linear`` (default: the actual SINR)."""
         raise NotImplementedError
 
 
@@ -157,7 +160,7 @@ class ShannonRateModel(RateModel):
     def loss_probability(self, sinr_linear, bandwidth_hz, payload_bits, *, n_prb=None) -> np.ndarray:
         return np.zeros(_as_devices(sinr_linear).shape[0])
 
-    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None) -> np.ndarray:
+    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None, csi_sinr_linear=None) -> np.ndarray:
         return self.rate_bps(sinr_linear, bandwidth_hz)
 
 
@@ -314,9 +317,9 @@ class LinkAbstraction(RateModel):
         airtime = blocks * _harq.expected_transmissions(attempt_error) * self.slot_s
         return np.where((tbs == 0) & (payload > 0), np.inf, airtime)
 
-    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None) -> np.ndarray:
+    def airtime_rate_bps(self, sinr_linear, bandwidth_hz, *, n_prb=None, csi_sinr_linear=None) -> np.ndarray:
         """TBS / (E[transmissions per TB]·slot): a TB's bits over the airtime HARQ spends on it."""
-        _, _, _, tbs, attempt_error = self._plan(sinr_linear, bandwidth_hz, n_prb, None)
+        _, _, _, tbs, attempt_error = self._plan(sinr_linear, bandwidth_hz, n_prb, csi_sinr_linear)
         return tbs / (_harq.expected_transmissions(attempt_error) * self.slot_s)
 
     def loss_probability(self, sinr_linear, bandwidth_hz, payload_bits, *, n_prb=None) -> np.ndarray:

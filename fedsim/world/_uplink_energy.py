@@ -48,7 +48,9 @@ def expected_uplink_energy_per_bit(
     redraw_positions: bool = False,
     devices_per_round: int = 1,
 ) -> float:
-    """Monte-Carlo E of Σ_i w_i·P / r_i in joules per bit, r_i = b·log2(1 + P·g_i/(b·N0·NF)).
+    """Monte-Carlo E of Σ_i w_i·P / r_i in joules per bit, r_i = b·log2(1 + P·g_i/(b·N0·NF)) (under
+    ``radio.rate_model`` nr or lte: the link abstraction's payload bits per second on air, its MCS's
+    TBS over the expected HARQ transmissions).
 
     Multiply by the payload (e.g. d·m bits) to get the expected uplink energy of a sampled
     device. Weights default to uniform 1/N and are normalised to sum to 1 (p_i ∝ 1/σ_i² is fine).
@@ -104,6 +106,21 @@ def expected_uplink_energy_per_bit(
             vertical = np.broadcast_to(vertical_now, (count, n))
             # pointing errors are drawn per drop (None), never the realised ones
             large = channel.large_scale_gain(horizontal, vertical, index, None, seed=stream_seed, purpose="uplink_energy_mc")
-        rate = shannon_rate_bps(band_hz, power, fade * large, noise)
+        if world.rate_model is None:
+            rate = shannon_rate_bps(band_hz, power, fade * large, noise)
+        else:  # payload bits per second on air: the link abstraction's TBS over E[HARQ transmissions]
+            rate = _link_abstraction_rate_bps(world, power * fade * large, devices_per_round)
         total += float(np.sum((power / rate) @ w))
     return total / drops
+
+
+def _link_abstraction_rate_bps(world, received_w: np.ndarray, devices_per_round: int) -> np.ndarray:
+    """The rate model's payload bits per second on air of uploads received at ``received_w``
+    (P·g), each on the PRBs the access scheme gives it (fdma: the carrier's PRBs split K ways)."""
+    total = world.full_band_prbs()
+    n_prb = max(total // check_int("op.devices_per_round", devices_per_round, 1), 1) if world.config.access.scheme == "fdma" else total
+    flat = received_w.reshape(-1)
+    prbs = np.full(flat.shape, n_prb)
+    sinr, occupied_hz = world.link_abstraction_sinr(flat, prbs)
+    csi = world.link_adaptation_sinr(flat, sinr)
+    return world.rate_model.airtime_rate_bps(sinr, occupied_hz, n_prb=prbs, csi_sinr_linear=csi).reshape(received_w.shape)

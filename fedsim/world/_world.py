@@ -483,6 +483,13 @@ class World:
         occupied_hz = np.asarray(n_prb) * (12 * self.rate_model.scs_hz)
         return np.asarray(received_w, dtype=float) / (self._noise_psd_w_hz * occupied_hz), occupied_hz
 
+    def link_adaptation_sinr(self, received_w, sinr: np.ndarray) -> np.ndarray | None:
+        """The SINR the MCS is chosen on (radio.link_adaptation): None for the sub-band's own
+        ``sinr``; wideband, the power spread over every PRB of the carrier."""
+        if self.config.radio.link_adaptation == "subband":
+            return None
+        return self.link_abstraction_sinr(received_w, np.full(np.shape(sinr), self.full_band_prbs()))[0]
+
     def _link_abstraction_upload(self, round_index: int, scheme: str, power, gain: np.ndarray, bits: np.ndarray):
         """(airtime, HARQ-exhausted) of each upload under the 3GPP rate model: orthogonal and tdma
         devices send on every PRB of the band, fdma devices on their share. The SINR is over the
@@ -490,8 +497,10 @@ class World:
         model = self.rate_model
         k = gain.size
         n_prb = self._fdma_prbs(k) if scheme == "fdma" else np.full(k, self.full_band_prbs())
-        sinr, occupied_hz = self.link_abstraction_sinr(power * gain, n_prb)
-        result = model.upload(sinr, occupied_hz, bits, self._harq_streams.at(round_index), n_prb=n_prb)
+        received_w = power * gain
+        sinr, occupied_hz = self.link_abstraction_sinr(received_w, n_prb)
+        csi = self.link_adaptation_sinr(received_w, sinr)
+        result = model.upload(sinr, occupied_hz, bits, self._harq_streams.at(round_index), n_prb=n_prb, csi_sinr_linear=csi)
         return np.array(result.airtime_s, dtype=float), result.harq_exhausted
 
     def _packet_errors(self, round_index: int, received_w: np.ndarray, band_hz: float, pick) -> np.ndarray:

@@ -117,3 +117,15 @@ def test_ns3_uplink_agrees_with_the_fedsim_link_budget_and_is_slower_than_shanno
     assert 0.0 < ratio < 1.0
     lte = result["median_ratio_fedsim_over_ns3"]["lte"]["2"]
     assert (lte is None) == (not result["lte_available"])
+
+
+@pytest.mark.slow
+def test_green_qfl_saving_under_a_3gpp_link_abstraction():
+    """P2's study under nr prices each uplink bit higher than Shannon (the MCS ceiling, overhead,
+    HARQ), so the uplink, which quantization shrinks, is a larger share and the saving grows."""
+    from validation.green_qfl_link_abstraction import nbs_saving
+
+    shannon, nr = nbs_saving("shannon"), nbs_saving("nr")
+    assert nr["uplink_j_per_precision_bit"] > 1.3 * shannon["uplink_j_per_precision_bit"]
+    assert nr["full_precision_energy_j"] > shannon["full_precision_energy_j"]
+    assert nr["saving"] > shannon["saving"] > 0.4

@@ -99,3 +99,29 @@ def test_the_event_driven_world_prices_uploads_with_the_rate_model():
         assert b.delivered
     far = jobs("nr", harq_max_tx=1, area_side_m=60_000.0)
     assert all(j.drop_reason == "harq_exhausted" and not j.delivered and j.energy_uplink_j > 0 for j in far)
+
+
+def test_wideband_link_adaptation_picks_no_higher_mcs_than_the_subband_under_fdma_only():
+    def upload_s(link_adaptation, scheme):
+        config = WorldConfig.of(num_devices=20, rate_model="lte", link_adaptation=link_adaptation, access=AccessConfig(scheme=scheme),
+                                fading="none")
+        return round_of(World(config, WORKLOAD, seed=0), 20).upload_s
+
+    sub, wide = upload_s("subband", "fdma"), upload_s("wideband", "fdma")
+    assert np.all(wide >= sub) and np.any(wide > sub)  # the power spread over 50 PRBs, not its 2-3
+    assert np.array_equal(upload_s("subband", "orthogonal"), upload_s("wideband", "orthogonal"))  # one band: the same SINR
+
+
+def test_the_optimizers_uplink_energy_per_bit_reads_the_rate_model():
+    """E[P / r] with r the link abstraction's payload bits per second on air, for a fading-free
+    static cell: the mean over devices of P / airtime_rate_bps at each device's SINR."""
+    config = WorldConfig.of(num_devices=8, rate_model="nr", fading="none")
+    world = World(config, WORKLOAD, seed=0)
+    per_bit = world.expected_uplink_energy_per_bit(drops=3)
+    received = 0.1 * world.channel_gains(0)
+    n_prb = np.full(8, world.full_band_prbs())
+    sinr, occupied_hz = world.link_abstraction_sinr(received, n_prb)
+    expected = np.mean(0.1 / world.rate_model.airtime_rate_bps(sinr, occupied_hz, n_prb=n_prb))
+    assert per_bit == pytest.approx(expected, rel=1e-12)
+    shannon = World(WorldConfig.of(num_devices=8, fading="none"), WORKLOAD, seed=0).expected_uplink_energy_per_bit(drops=3)
+    assert per_bit > shannon
