@@ -108,6 +108,7 @@ CASES = [
     ("radio-rate-model-ofdma", ["run", "radio.rate_model=lte", "access=ofdma"], "radio.rate_model='lte' is not allowed: shannon with access.scheme=ofdma"),
     ("radio-link-adaptation", ["run", "radio.rate_model=lte", "radio.link_adaptation=oracle"],
      "radio.link_adaptation='oracle' is not allowed: one of subband, wideband"),
+    ("radio-snr-gap-negative", ["run", "radio.rate_model=lte", "radio.snr_gap_db=-1"], "radio.snr_gap_db=-1.0 is not allowed"),
     ("access-unknown", ["run", "access=cdma"], "access='cdma' is not allowed"),
     ("access-too-few-rbs", ["run", "access=ofdma", "access.resource_blocks=1"], "access.resource_blocks=1 is not allowed"),
     ("devices-unknown", ["run", "devices=phone"], "devices='phone' is not allowed"),

@@ -120,6 +120,9 @@ class RadioConfig:
     # on its PRBs); wideband, its power spread over the whole carrier, as a sounding reference
     # signal over the band measures it (ns-3's LTE uplink scheduler). They differ under fdma only.
     link_adaptation: str = "subband"
+    # None: the MCS meets bler_target; a gap Γ in dB: the highest MCS with data bits per RE <=
+    # log2(1 + SINR/Γ) (the M-QAM SNR-gap rule; ns-3's LTE uplink uses 7.4 dB, BER 5e-5).
+    snr_gap_db: float | None = None
     # Seconds from a device having its update to its first transmission (scheduling request,
     # grant, the grant-to-PUSCH timing); None: 12 ms for lte, 0 for nr (a configured grant).
     grant_delay_s: float | None = None
@@ -167,6 +170,7 @@ class RadioConfig:
             return make_rate_model(
                 self.rate_model, bler_target=self.bler_target, harq_max_tx=self.harq_max_tx, overhead_fraction=self.overhead_fraction,
                 numerology=self.numerology, mcs_table=self.mcs_table, implementation_loss_db=self.implementation_loss_db,
+                snr_gap_db=self.snr_gap_db,
             )
         except ConfigError as error:  # its keys are named under radio.; this section's are bare
             raise ConfigError(error.key.removeprefix("radio."), error.value, error.allowed) from None

@@ -179,8 +179,11 @@ class LinkAbstraction(RateModel):
         slot_s: float,
         scs_hz: float,
         loss_db: float,
+        snr_gap_db: float | None = None,
     ) -> None:
         self.name = rat
+        # None: link adaptation meets bler_target; a gap in dB: the SNR-gap rule instead.
+        self.snr_gap_db = snr_gap_db
         self.rat = rat
         self.table = table
         self.cqi_table = cqi_table
@@ -243,9 +246,20 @@ class LinkAbstraction(RateModel):
         return bler, tbs
 
     def select_mcs(self, sinr_linear: ArrayLike, n_prb: ArrayLike) -> np.ndarray:
-        """The highest MCS whose first-transmission BLER is <= bler_target (0 when none is)."""
-        bler, _ = self.block_error_rates(sinr_linear, n_prb)
-        return _highest_meeting(bler <= self.bler_target)
+        """The highest MCS whose first-transmission BLER is <= bler_target (0 when none is); with
+        an SNR gap Γ, the highest whose data bits per data RE are <= log2(1 + SINR/Γ) (the M-QAM
+        bound BER <= 0.2·exp(-1.5·SINR/(M - 1)) gives Γ = -ln(5·BER)/1.5; Goldsmith and Chua,
+        IEEE Trans. Commun. 45(10), 1997), the rule ns-3's LTE AMC uses at BER 5e-5 (7.4 dB)."""
+        if self.snr_gap_db is None:
+            bler, _ = self.block_error_rates(sinr_linear, n_prb)
+            return _highest_meeting(bler <= self.bler_target)
+        g = _as_devices(sinr_linear)
+        mean_sinr = g.mean(axis=-1) if g.ndim == 2 else g
+        n = np.asarray(n_prb, dtype=np.int64)
+        tbs = self.tbs_bits(np.arange(len(self.table))[None, :], n[:, None])
+        bits_per_re = tbs / np.maximum(self.re_per_prb * n[:, None], 1)
+        capacity = np.log2(1.0 + mean_sinr / 10.0 ** (self.snr_gap_db / 10.0))
+        return _highest_meeting(bits_per_re <= capacity[:, None])
 
     def cqi(self, sinr_linear: ArrayLike, n_prb: ArrayLike) -> np.ndarray:
         """The CQI a UE would report (1..15, 0 = out of range): the highest entry of the CQI table
@@ -346,6 +360,7 @@ def make_rate_model(
     numerology: int = 0,
     mcs_table: str | None = None,
     implementation_loss_db: float = 0.0,
+    snr_gap_db: float | None = None,
 ) -> RateModel:
     """The rate model ``radio.rate_model`` names, its settings checked (ConfigError keys under radio.).
 
@@ -363,6 +378,8 @@ def make_rate_model(
     max_tx = check_int("radio.harq_max_tx", harq_max_tx, 1, HARQ_MAX_TX_LIMIT)
     mu = check_int("radio.numerology", numerology, 0, max(_resource_grid.NR_NUMEROLOGIES))
     loss = check_float("radio.implementation_loss_db", implementation_loss_db, low=0.0, high=30.0)
+    if snr_gap_db is not None:
+        check_float("radio.snr_gap_db", snr_gap_db, low=0.0, high=30.0)
     if overhead_fraction is not None:
         _resource_grid.data_re_per_prb(overhead_fraction)  # checks it
     if name == "shannon":
@@ -381,5 +398,5 @@ def make_rate_model(
     overhead = default_overhead if overhead_fraction is None else float(overhead_fraction)
     return LinkAbstraction(
         name, table, cqi_table, bler_target=target, harq_max_tx=max_tx, overhead_fraction=overhead,
-        slot_s=slot_s, scs_hz=scs_hz, loss_db=loss,
+        slot_s=slot_s, scs_hz=scs_hz, loss_db=loss, snr_gap_db=snr_gap_db,
     )

@@ -125,3 +125,23 @@ def test_the_optimizers_uplink_energy_per_bit_reads_the_rate_model():
     assert per_bit == pytest.approx(expected, rel=1e-12)
     shannon = World(WorldConfig.of(num_devices=8, fading="none"), WORKLOAD, seed=0).expected_uplink_energy_per_bit(drops=3)
     assert per_bit > shannon
+
+
+def test_the_snr_gap_rule_picks_the_highest_mcs_under_log2_of_one_plus_sinr_over_the_gap():
+    from fedsim.world import make_rate_model
+
+    gap_db = 7.43  # -ln(5·5e-5)/1.5: BER 5e-5 on the M-QAM bound (ns-3's LTE AMC)
+    model = make_rate_model("lte", snr_gap_db=gap_db)
+    sinr = 10.0 ** (np.array([0.0, 6.9, 14.3, 20.0]) / 10.0)
+    n_prb = np.full(4, 50)
+    mcs = model.select_mcs(sinr, n_prb)
+    bits_per_re = model.tbs_bits(np.arange(len(model.table))[None, :], n_prb[:, None]) / (model.re_per_prb * 50)
+    capacity = np.log2(1.0 + sinr / 10.0 ** (gap_db / 10.0))
+    for k in range(4):
+        if bits_per_re[k, 0] <= capacity[k]:
+            assert bits_per_re[k, mcs[k]] <= capacity[k]
+        if mcs[k] + 1 < bits_per_re.shape[1]:
+            assert bits_per_re[k, mcs[k] + 1] > capacity[k]
+    assert np.all(np.diff(mcs) >= 0) and mcs[2] < make_rate_model("lte").select_mcs(sinr, n_prb)[2]  # more cautious at 14.3 dB
+    wider = make_rate_model("lte", snr_gap_db=12.0).select_mcs(sinr, n_prb)
+    assert np.all(wider <= mcs)
