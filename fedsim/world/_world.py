@@ -36,6 +36,7 @@ from fedsim.world._faults import MESSAGE_LOSS
 from fedsim.world._link import _LN2, broadcast_time_s, fdma_rates, noise_power_w, ofdma_assign, serve_in_order, shannon_rate_bps
 from fedsim.world._motion import build_motion
 from fedsim.world._observation import Observation
+from fedsim.world._resource_grid import SUBCARRIERS_PER_PRB
 from fedsim.world._round import AUTO_CHANNEL, RoundOutcome, RoundPlan, _frozen_array
 
 CSI_KINDS = ("large_scale", "perfect", "noisy")
@@ -100,6 +101,8 @@ class World:
         # inline below. Its HARQ outcomes come from (seed, "harq", round); grant_delay_s is the
         # scheduling delay before an upload's first transmission.
         self.rate_model = None if config.radio.rate_model == "shannon" else config.radio.make_rate_model()
+        # The carrier's PRBs (orthogonal and tdma devices send on all of them): fixed by the config.
+        self._full_band_prbs = 0 if self.rate_model is None else int(self.rate_model.prbs(config.radio.bandwidth_hz, 1)[0])
         self.grant_delay_s = config.radio.grant_delay_or_default_s
         self._harq_streams = StreamFamily(self.seed, "harq")
         # (seconds, joules) of a device of the uniform speed per (local iterations, training bits):
@@ -237,8 +240,8 @@ class World:
             raise ConfigError("plan.devices", devices.tolist(), f"indices in [0, {n_all})")
         if scheme == "ofdma":
             cfg.access.check_devices(k)
-        if self.rate_model is not None and scheme == "fdma":
-            self._fdma_prbs(k)  # checks there is a PRB for each
+        # Each fdma device's PRBs under a 3GPP rate model, split (and checked) before any state changes.
+        fdma_prbs = self._fdma_prbs(k) if self.rate_model is not None and scheme == "fdma" else None
         # One power for all (a scalar prices each device as the array of it would).
         power = radio.tx_power_w if plan.tx_power_w is None else plan.tx_power_w
         if scheme != "ofdma" and plan.channel is not None and np.any(plan.channel != AUTO_CHANNEL):
@@ -305,19 +308,23 @@ class World:
                         gain = round_gain
                     else:
                         gain = large * self.channel.fading_at(self.channel.fading_block(plan.round, ready_s), devices, n_all)
+                    shannon = self.rate_model is None  # else the rate model prices the upload below
                     if scheme == "fdma":
                         band_hz = radio.bandwidth_hz / max(k, 1)
-                        rate = fdma_rates(radio.bandwidth_hz, power, gain, noise_psd_w_hz=noise_psd) if k else gain
+                        if shannon:
+                            rate = fdma_rates(radio.bandwidth_hz, power, gain, noise_psd_w_hz=noise_psd) if k else gain
                         channel = np.arange(k, dtype=np.int64)  # the k-th equal sub-band
                     else:  # orthogonal and tdma use the full band
                         band_hz = radio.bandwidth_hz
-                        received_w = power * gain
-                        rate = self._full_band_rate_bps(received_w)
+                        if shannon:
+                            received_w = power * gain
+                            rate = self._full_band_rate_bps(received_w)
                         # orthogonal: each device on its own channel (the plan's devices are
                         # int64 already); tdma: everyone on the one channel
                         channel = devices if scheme == "orthogonal" else np.zeros(k, np.int64)
                 if self.rate_model is not None:  # MCS, TBS, BLER and HARQ instead of B·log2(1 + SINR)
-                    airtime_s, harq_lost = self._link_abstraction_upload(plan.round, scheme, power, gain, bits)
+                    n_prb = fdma_prbs if fdma_prbs is not None else np.full(k, self._full_band_prbs)
+                    airtime_s, harq_lost = self._link_abstraction_upload(plan.round, n_prb, power, gain, bits)
                     if self.grant_delay_s:  # the first transmission waits for the scheduler's grant
                         ready_s = ready_s + self.grant_delay_s
                 else:
@@ -465,7 +472,7 @@ class World:
     def _fdma_prbs(self, k: int) -> np.ndarray:
         """PRBs of each of ``k`` FDMA devices: the carrier's PRBs split as evenly as whole PRBs
         allow (the first ones get one more)."""
-        total = self.full_band_prbs()
+        total = self._full_band_prbs
         if k > total:
             raise ConfigError("op.devices_per_round", k, f"at most {total} with access.scheme=fdma and radio.rate_model={self.rate_model.name} "
                               f"(one PRB each of the {total} in radio.bandwidth_hz={self.config.radio.bandwidth_hz:g})")
@@ -475,12 +482,12 @@ class World:
 
     def full_band_prbs(self) -> int:
         """PRBs of the whole band under the rate model (orthogonal and tdma devices send on all)."""
-        return int(self.rate_model.prbs(self.config.radio.bandwidth_hz, 1)[0])
+        return self._full_band_prbs
 
     def link_abstraction_sinr(self, received_w, n_prb) -> tuple[np.ndarray, np.ndarray]:
         """(SINR, occupied bandwidth) of devices received at ``received_w`` (P·h) that send on
         ``n_prb`` PRBs: their power spread over those PRBs."""
-        occupied_hz = np.asarray(n_prb) * (12 * self.rate_model.scs_hz)
+        occupied_hz = np.asarray(n_prb) * (SUBCARRIERS_PER_PRB * self.rate_model.scs_hz)
         return np.asarray(received_w, dtype=float) / (self._noise_psd_w_hz * occupied_hz), occupied_hz
 
     def link_adaptation_sinr(self, received_w, sinr: np.ndarray) -> np.ndarray | None:
@@ -488,15 +495,12 @@ class World:
         ``sinr``; wideband, the power spread over every PRB of the carrier."""
         if self.config.radio.link_adaptation == "subband":
             return None
-        return self.link_abstraction_sinr(received_w, np.full(np.shape(sinr), self.full_band_prbs()))[0]
+        return self.link_abstraction_sinr(received_w, np.full(np.shape(sinr), self._full_band_prbs))[0]
 
-    def _link_abstraction_upload(self, round_index: int, scheme: str, power, gain: np.ndarray, bits: np.ndarray):
-        """(airtime, HARQ-exhausted) of each upload under the 3GPP rate model: orthogonal and tdma
-        devices send on every PRB of the band, fdma devices on their share. The SINR is over the
-        PRBs a device sends on (its power spread over them)."""
+    def _link_abstraction_upload(self, round_index: int, n_prb: np.ndarray, power, gain: np.ndarray, bits: np.ndarray):
+        """(airtime, HARQ-exhausted) of each upload under the 3GPP rate model, each device sending
+        on its ``n_prb`` PRBs. The SINR is over those PRBs (its power spread over them)."""
         model = self.rate_model
-        k = gain.size
-        n_prb = self._fdma_prbs(k) if scheme == "fdma" else np.full(k, self.full_band_prbs())
         received_w = power * gain
         sinr, occupied_hz = self.link_abstraction_sinr(received_w, n_prb)
         csi = self.link_adaptation_sinr(received_w, sinr)
