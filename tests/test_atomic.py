@@ -91,3 +91,64 @@ def test_download_writes_through_the_helper(tmp_path: Path, umask: int) -> None:
     assert dest.read_bytes() == src.read_bytes()
     assert _mode(dest) == umask
     assert list(dest_dir.iterdir()) == [dest]
+
+
+# -- write_behind: a run's per-round fsyncs on one thread, in order ----------------------------
+
+def test_write_behind_lands_writes_in_order_and_renames_after_the_rows(tmp_path: Path, monkeypatch) -> None:
+    import threading
+
+    from fedsim import _atomic
+
+    synced: list[str] = []
+    release = threading.Event()
+    real_fsync = _atomic._fsync_path
+
+    def slow_fsync(path) -> None:
+        release.wait(10)  # the run's thread goes on meanwhile
+        synced.append(Path(path).name.split(".")[1] if Path(path).name.startswith(".") else Path(path).name)
+        real_fsync(path)
+
+    monkeypatch.setattr(_atomic, "_fsync_path", slow_fsync)
+    ledger, checkpoint = tmp_path / "rounds.csv", tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(b"round 0")
+    with _atomic.write_behind():
+        assert _atomic.append_durably(ledger, b"row 1\n") == 6  # the length, at once
+        _atomic.atomic_write_bytes_behind(checkpoint, b"round 1")
+        assert ledger.read_bytes() == b"row 1\n"  # the bytes are in the file system already
+        assert checkpoint.read_bytes() == b"round 0"  # not renamed before the rows are on disk
+        assert synced == []
+        release.set()
+    assert synced == ["rounds.csv", "checkpoint"]  # the rows, then the checkpoint's temp file
+    assert checkpoint.read_bytes() == b"round 1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "rounds.csv"]  # no temp left
+
+
+def test_write_behind_raises_a_failed_write_naming_the_file(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    from fedsim import _atomic
+
+    def full_disk(path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(_atomic, "_fsync_path", full_disk)
+    target = tmp_path / "checkpoint.pt"
+    with pytest.raises(OSError) as raised:
+        with _atomic.write_behind():
+            _atomic.atomic_write_bytes_behind(target, b"x")
+    assert raised.value.filename == str(target) and raised.value.errno == errno.ENOSPC  # the file the user knows
+    assert list(tmp_path.iterdir()) == []  # neither the target nor the temp file
+
+
+def test_a_synchronous_write_waits_for_the_queue_and_outside_nothing_is_deferred(tmp_path: Path) -> None:
+    from fedsim import _atomic
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    with _atomic.write_behind():
+        with _atomic.write_behind():  # nested: the outer block owns the queue
+            _atomic.atomic_write_bytes_behind(checkpoint, b"1")
+        atomic_write_text(tmp_path / "summary.json", "{}")  # drains first: program order on disk
+        assert checkpoint.read_bytes() == b"1"
+    _atomic.atomic_write_bytes_behind(checkpoint, b"2")  # no block: an ordinary atomic write
+    assert checkpoint.read_bytes() == b"2"

@@ -11,6 +11,7 @@ import torch
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
+from .._atomic import write_behind
 from .._run_lock import holds_a_run, run_directory_lock
 from ..config import RunConfig
 from ..errors import ConfigError
@@ -64,7 +65,8 @@ def run_federation(
     cfg = task.config
     timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
     step_macs = cfg.train.batch_size * task.workload.training_macs
-    with torch_threads(choose_torch_threads(cfg.torch_threads, step_macs, cpu_share())):
+    # write_behind: the per-round ledger and checkpoint fsyncs run on a thread, in order.
+    with torch_threads(choose_torch_threads(cfg.torch_threads, step_macs, cpu_share())), write_behind():
         return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s)
 
 
