@@ -40,6 +40,8 @@ _RULES: tuple[_Rule, ...] = (
     ("policy", ("devices",), lambda c: c.policy.name == "fixed", "policy=fixed"),
     ("policy", ("choice_path", "pick"), lambda c: c.policy.name == "optimized", "policy=optimized"),
     ("policy", ("energy_budget_j",), lambda c: c.policy.name == "joint_power_scheduling", "policy=joint_power_scheduling"),
+    ("policy", ("target", "kwargs"), lambda c: c.policy.name == "custom", "policy=custom"),
+    ("radio", ("path_loss_target", "path_loss_kwargs"), lambda c: c.radio.path_loss == "custom", "radio.path_loss=custom"),
     ("tracking", ("uri", "experiment"), lambda c: c.tracking.kind != "none", "a tracker (tracking=tensorboard, mlflow or wandb)"),
 )
 

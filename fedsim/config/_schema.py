@@ -21,7 +21,7 @@ from fedsim_kernels.recipe import RecipeError, check_recipe
 
 from ..control._config import PolicyConfig
 from ..control._handover_config import HandoverConfig
-from ..control._registry import POLICY_NAMES, policy_class
+from ..control._registry import POLICIES, policy_class
 from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from ..errors import ConfigError
@@ -329,7 +329,7 @@ class LMSection:
 
 @dataclass
 class RunConfig:
-    """Everything one federated run needs. Build with :meth:`from_mapping`.
+    """Everything one federated run needs. Build with ``from_mapping``.
 
     ``world``, ``radio``, ``access``, ``devices`` and ``mobility`` are the World's own config
     types; ``world_config`` hands the same objects to the World.
@@ -395,7 +395,7 @@ class RunConfig:
         self.strategy.params.check_run(self)  # the strategy's own rules (e.g. Krum's f against K)
         if self.strategy.asynchronous:
             self._check_asynchronous()
-        policy_class(self.policy.name).check_run(self)  # the policy's own rules (e.g. a swarm)
+        policy_class(self.policy.name, self.policy.target).check_run(self)  # the policy's own rules (e.g. a swarm)
         if self.theory.sigma_path is not None:  # read now: a bad file must stop the run before any work
             self.theory.device_sigma(self.world.num_devices)
         if self.policy.devices is not None and max(self.policy.devices) >= self.world.num_devices:
@@ -423,9 +423,10 @@ class RunConfig:
             raise ConfigError("mobility", self.mobility.kind, f"static, random_waypoint or uav_swarm with strategy={name}")
         if self.model.name in LM_MODELS + MASK_MODELS:
             raise ConfigError("model", self.model.name, f"a classifier (not a language model) with strategy={name}")
-        if not policy_class(self.policy.name).DISPATCHES:
-            dispatching = ", ".join(n for n in POLICY_NAMES if policy_class(n).DISPATCHES)
-            raise ConfigError("policy", self.policy.name, f"a policy that dispatches devices with strategy={name}: one of {dispatching}")
+        if not policy_class(self.policy.name, self.policy.target).DISPATCHES:
+            dispatching = ", ".join(n for n in POLICIES if policy_class(n).DISPATCHES)
+            raise ConfigError("policy", self.policy.name, f"a policy that dispatches devices with strategy={name}: one of {dispatching}, "
+                                                          "or custom with a policy.target whose DISPATCHES is True")
 
     @property
     def trains_language_model(self) -> bool:

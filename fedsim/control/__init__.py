@@ -4,7 +4,9 @@ channel and at which operating point.
 Each round the strategy gives the policy an ``Observation`` built by the World and applies the
 ``RoundDecision`` it returns. Built-in policies (``policy=NAME``): ``fixed`` (the default, the
 run's operating point), ``random``, ``round_robin``, ``best_channel`` and ``optimized`` (the point
-``fedsim optimize`` picks). A new policy is one file here plus one line in ``_registry.py``.
+``fedsim optimize`` picks). Your own policy is a subclass of :class:`Policy` in any module:
+``policy=custom policy.target=MODULE:CLASS`` (and ``policy.kwargs={...}`` for its constructor);
+it decides from an :class:`Observation` and returns a :class:`RoundDecision`, as the built-ins do.
 
 Handover rules pick a cellular-connected drone's serving cell along its route (``handover=NAME``):
 ``strongest``, ``a3`` (3GPP event A3), ``q_learning`` (tabular, per route) and ``dqn`` (torch,
@@ -29,6 +31,8 @@ _EXPORTS = {
     "greedy_serving": "._q_learning",
     "train_q_table": "._q_learning",
     "OperatingPoint": "._operating_point",
+    "Observation": "fedsim.world:Observation",  # what a policy decides from (built by the World)
+    "RoundOutcome": "fedsim.world:RoundOutcome",  # Observation.previous: last round's outcome
     "POLICIES": "._registry",
     "POLICY_NAMES": "._registry",
     "Policy": "._policy",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fedsim._checks import check_choice, check_float, check_int
-from fedsim.control._registry import POLICY_NAMES
+from fedsim.control._registry import CUSTOM_POLICY, POLICY_NAMES
 from fedsim.errors import ConfigError
 from fedsim.world import CSI_KINDS  # large_scale | perfect | noisy: see World.observe
 PICKS = ("nbs", "sum", "e_min", "t_min")  # rows of `fedsim optimize`'s choice.json
@@ -23,6 +25,12 @@ class PolicyConfig:
     choice_path: str | None = None  # optimized: a choice.json of `fedsim optimize` (None: computed at start)
     pick: str = "nbs"  # optimized: which row of the choice
     energy_budget_j: float | None = None  # joint_power_scheduling: each UAV's energy for the run
+    # custom: your fedsim.control.Policy subclass, MODULE:CLASS (installed, or a .py file in the
+    # current directory), built as CLASS(config, run, **kwargs)
+    target: str | None = None
+    # custom: keyword arguments of that class's constructor (null when empty: Hydra will not
+    # merge new keys into an empty mapping)
+    kwargs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, POLICY_NAMES)
@@ -42,3 +50,19 @@ class PolicyConfig:
         check_choice("pick", self.pick, PICKS)
         if self.energy_budget_j is not None:
             check_float("energy_budget_j", self.energy_budget_j, low=0, low_open=True)
+        self._check_custom()
+
+    def _check_custom(self) -> None:
+        """policy.target is imported and checked whenever it is set (as a file a key names is read
+        even where the key is inert: a sweep over policies must not fail in its last job)."""
+        if self.kwargs is not None:
+            if not isinstance(self.kwargs, Mapping) or not all(isinstance(k, str) for k in self.kwargs):
+                raise ConfigError("kwargs", self.kwargs, "a mapping of the keyword arguments of policy.target's constructor, e.g. {power_fraction: 0.5}")
+            object.__setattr__(self, "kwargs", dict(self.kwargs) or None)
+        if self.target is None and self.name != CUSTOM_POLICY:
+            return
+        from fedsim.control._custom import check_policy_kwargs, custom_policy_class
+
+        cls = custom_policy_class(self.target, key="target")
+        if self.kwargs:
+            check_policy_kwargs(cls, self.kwargs, key="kwargs")

@@ -37,6 +37,8 @@ class RoundDecision:
 
     @classmethod
     def build(cls, devices, *, tx_power_w, train_bits, uplink_bits, local_iters, channel=AUTO_CHANNEL) -> "RoundDecision":
+        """The decision for ``devices``; each other argument is one value per device, or a scalar
+        for all of them (``tx_power_w`` in W, the precisions in bits, ``local_iters`` mini-batches)."""
         chosen = np.asarray(devices, dtype=np.int64).reshape(-1)  # aligned with the per-device arrays
         k = chosen.size
         return cls(

@@ -23,6 +23,19 @@ from fedsim.world import Observation, World
 
 
 class Policy(ABC):
+    """Base class of every per-round policy (``policy=NAME``; a user's own: ``policy=custom``).
+
+    A subclass implements ``decide``, which maps the round's Observation to a RoundDecision
+    (``at_operating_point`` builds the usual one); ``check_run`` adds rules on the run
+    configuration, ``start`` reads the World once, ``state_dict`` / ``load_state_dict`` keep what
+    it learns across a resume, and ``DISPATCHES`` with ``pick_idle`` serve the asynchronous
+    strategies. Draw randomness from ``stream`` only, so the same seed gives the same decisions.
+
+    Attributes:
+        config: The run's ``policy`` section (a ``PolicyConfig``).
+        run: The whole ``RunConfig``: its seed, operating point and World sections.
+    """
+
     def __init__(self, config: PolicyConfig, run: Any) -> None:
         """``run``: the whole ``fedsim.config.RunConfig`` (its seed, op, world sections)."""
         self.config = config

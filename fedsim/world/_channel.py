@@ -16,7 +16,8 @@ from fedsim.rng import StreamFamily, numpy_stream
 from fedsim.world._antenna import draw_pointing_error_deg, mean_pointing_gain, pointing_gain_db
 from fedsim.world._config import RadioConfig
 from fedsim.world._fading import fading_power
-from fedsim.world._pathloss import DETERMINISTIC_MODELS, PathLossLinks, path_gain_of, shadowing_db
+from fedsim.world._pathloss import CUSTOM_PATH_LOSS, DETERMINISTIC_MODELS, PathLossLinks, path_gain_of, shadowing_db
+from fedsim.world._user_pathloss import UserPathLoss
 
 _MAX_ATTENUATION_DB = 30.0  # the parabolic pattern's floor (TR 38.901 A_max)
 
@@ -34,13 +35,17 @@ class Channel:
         # The last block's fading of every device: a round reads it for the downlink and again
         # for the uplink (and the server's perfect CSI), and the draw is the same each time.
         self._last_fading: tuple[int, int, np.ndarray] | None = None
+        # radio.path_loss=custom: the user's function, imported with the World, checked each call.
+        self._user_path_loss = UserPathLoss(config.path_loss_target, config.path_loss_kwargs) if config.path_loss == CUSTOM_PATH_LOSS else None
 
     # -- large scale --------------------------------------------------------------------------
     @property
     def draws_large_scale(self) -> bool:
         """Whether the large-scale gain is random (LoS states, shadowing or pointing errors)."""
         c = self.config
-        return c.path_loss not in DETERMINISTIC_MODELS or c.shadowing_db > 0 or (c.antenna == "parabolic" and c.pointing_sigma_deg > 0)
+        user = self._user_path_loss
+        random_path_loss = user.draws if user is not None else c.path_loss not in DETERMINISTIC_MODELS
+        return random_path_loss or c.shadowing_db > 0 or (c.antenna == "parabolic" and c.pointing_sigma_deg > 0)
 
     def path_gain(
         self, horizontal_m: np.ndarray, vertical_m: np.ndarray, round_index: int, *, seed: int | None = None, purpose: str = ""
@@ -53,7 +58,10 @@ class Channel:
             horizontal_m, vertical_m, c.carrier_hz, h_bs_m=c.bs_height_m, h_ut_m=c.device_height_m,
             environment=c.environment, exponent=c.path_loss_exponent,
         )
-        return path_gain_of(c.path_loss, links, self._streams(round_index, seed, purpose))
+        streams = self._streams(round_index, seed, purpose)
+        if self._user_path_loss is not None:
+            return self._user_path_loss(links, streams)
+        return path_gain_of(c.path_loss, links, streams)
 
     def _streams(self, round_index: int, seed: int | None, purpose: str):
         """Named streams of one round; ``purpose`` prefixes the names (an estimator's own draws)."""

@@ -12,7 +12,9 @@ appear only here, at the boundary, and are converted once (``RadioConfig.noise_p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from fedsim._checks import check_choice, check_float, check_int
 from fedsim.errors import ConfigError
@@ -24,8 +26,9 @@ from fedsim.world._fading import FADING_KINDS
 from fedsim.world._faults import FaultConfig
 from fedsim.world._link import AccessConfig
 from fedsim.world._mobility import FORMATION_SHAPES
-from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, PATH_LOSS_MODELS
+from fedsim.world._pathloss import AIR_TO_GROUND_ENVIRONMENTS, CUSTOM_PATH_LOSS, PATH_LOSS_MODELS
 from fedsim.world._units import db_to_linear, dbm_to_w
+from fedsim.world._user_pathloss import UserPathLoss
 
 COMPUTE_MODELS = ("qnn", "cmos")
 MOBILITY_KINDS = ("static", "random_waypoint", "uav_swarm", "drone_routes")
@@ -91,6 +94,11 @@ class RadioConfig:
     noise_figure_db: float = 0.0
     path_loss: str = "exponent"  # one of PATH_LOSS_MODELS
     path_loss_exponent: float = 4.0  # of the "exponent" model (2.0-2.05 for air_to_air)
+    # custom: your vectorized (distance_m, carrier_hz) -> path loss in dB, MODULE:FUNCTION
+    # (installed, or a .py file in the current directory); see fedsim.world._user_pathloss
+    path_loss_target: str | None = None
+    # custom: keyword arguments of that function, its own parameters (null when empty)
+    path_loss_kwargs: dict[str, Any] | None = None
     carrier_hz: float = 2.4e9
     device_height_m: float = 0.0
     bs_height_m: float = 0.0
@@ -134,6 +142,7 @@ class RadioConfig:
         check_float("noise_figure_db", self.noise_figure_db, low=0)
         check_choice("path_loss", self.path_loss, PATH_LOSS_MODELS)
         check_float("path_loss_exponent", self.path_loss_exponent, low=0, low_open=True)
+        self._check_user_path_loss()
         check_float("carrier_hz", self.carrier_hz, low=0, low_open=True)
         check_float("device_height_m", self.device_height_m, low=0)
         check_float("bs_height_m", self.bs_height_m, low=0)
@@ -161,6 +170,18 @@ class RadioConfig:
             # One error model: the link abstraction's BLER and HARQ replace the waterfall.
             raise ConfigError("waterfall_threshold", self.waterfall_threshold,
                               f"null with rate_model={self.rate_model} (its BLER and HARQ decide which uploads are lost)")
+
+    def _check_user_path_loss(self) -> None:
+        """radio.path_loss_target is imported and its signature checked whenever it is set (even
+        where it is inert: a sweep over path_loss must not fail in its last job); its outputs are
+        checked on every call, in the World."""
+        if self.path_loss_kwargs is not None:
+            kwargs = self.path_loss_kwargs
+            if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+                raise ConfigError("path_loss_kwargs", kwargs, "a mapping of the keyword arguments of path_loss_target, e.g. {breakpoint_m: 150}")
+            object.__setattr__(self, "path_loss_kwargs", dict(kwargs) or None)
+        if self.path_loss_target is not None or self.path_loss == CUSTOM_PATH_LOSS:
+            UserPathLoss(self.path_loss_target, self.path_loss_kwargs, prefix="")
 
     def make_rate_model(self):
         """The uplink's RateModel (fedsim.world._rate_model) of these keys."""

@@ -23,7 +23,8 @@ mean in dB, p·PL_LoS + (1 - p)·PL_NLoS (Al-Hourani's mean path loss; an approx
 The Channel reaches the models through one registry, ``_REGISTRY``: a config name (``radio.path_loss``,
 one of PATH_LOSS_MODELS) maps to an adapter ``(links, stream) -> linear gain`` that reads the radio
 from :class:`PathLossLinks` and draws its own random state (LoS, UMa h_E) from the named streams of
-the round. Adding a model is one adapter plus one registry line.
+the round. Adding a model is one adapter plus one registry line. A user's own model needs neither:
+``radio.path_loss=custom radio.path_loss_target=MODULE:FUNCTION`` (``fedsim.world._user_pathloss``).
 """
 
 from __future__ import annotations
@@ -591,7 +592,8 @@ _REGISTRY: dict[str, Callable[[PathLossLinks, Streams], np.ndarray]] = {
     "air_to_ground": _air_to_ground,
     "air_to_air": _air_to_air,
 }
-PATH_LOSS_MODELS: tuple[str, ...] = tuple(_REGISTRY)
+CUSTOM_PATH_LOSS = "custom"  # radio.path_loss_target's function (fedsim.world._user_pathloss)
+PATH_LOSS_MODELS: tuple[str, ...] = (*_REGISTRY, CUSTOM_PATH_LOSS)
 # Models that draw nothing (no LoS state): a Monte-Carlo estimator may evaluate them once. A new
 # model need not be listed; it is then treated as random, which is only slower.
 DETERMINISTIC_MODELS = ("exponent", "free_space", "macro_36814", "air_to_air")
@@ -599,6 +601,6 @@ DETERMINISTIC_MODELS = ("exponent", "free_space", "macro_36814", "air_to_air")
 
 def path_gain_of(model: str, links: PathLossLinks, stream: Streams) -> np.ndarray:
     """Linear large-scale gain 10^(-PL/10) of ``links`` under a registry model (one of
-    PATH_LOSS_MODELS), its random state drawn from ``stream``."""
-    check_choice("radio.path_loss", model, PATH_LOSS_MODELS)
+    PATH_LOSS_MODELS but custom), its random state drawn from ``stream``."""
+    check_choice("radio.path_loss", model, tuple(_REGISTRY))
     return _REGISTRY[model](links, stream)

@@ -254,7 +254,7 @@ def _links(config: RadioConfig, horizontal, vertical, exponent: float = 4.0) -> 
 def test_registry_is_the_channel_vocabulary():
     assert PATH_LOSS_MODELS == (
         "exponent", "free_space", "macro_36814", "uma_38901", "umi_38901", "uma_av_36777",
-        "umi_av_36777", "air_to_ground", "air_to_air",
+        "umi_av_36777", "air_to_ground", "air_to_air", "custom",  # custom: radio.path_loss_target (test_user_pathloss.py)
     )
     with pytest.raises(ConfigError, match="^path_loss="):
         RadioConfig(path_loss="log_distance")  # a plain function, not a channel model
@@ -294,7 +294,7 @@ def test_channel_gains_are_the_model_functions():
             los=los(air_to_ground_los_probability(elevation_deg(horizontal, altitude), "dense_urban")),
         ),
     }
-    assert set(expected_db) | {"exponent"} == set(PATH_LOSS_MODELS)
+    assert set(expected_db) | {"exponent", "custom"} == set(PATH_LOSS_MODELS)  # custom: test_user_pathloss.py
     for model, loss_db in expected_db.items():
         config = RadioConfig(
             path_loss=model, carrier_hz=3.5e9, device_height_m=1.5, bs_height_m=25.0, environment="dense_urban",
