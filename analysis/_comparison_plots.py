@@ -4,8 +4,12 @@ run on the same axes.
 Time is each run's own clock: ``sim_time_s`` of rounds.csv (the cumulative round latency of a
 synchronous run, the event world's clock at each aggregation of an asynchronous one; the cumulative
 sum of ``round_time_s`` when ``sim_time_s`` is absent). ``fedsim plot A B ...`` on several run
-directories writes these two figures; a sweep that mixes ``federation.name`` values adds them to
-its own figures.
+directories writes these two figures and ``comparison.csv``; a sweep that mixes
+``federation.name`` values adds them to its own figures.
+
+Each run is drawn under a short label, its directory's name (A, B, C, ... where those are long or
+repeat), in a legend beside the axes; ``comparison.csv`` says what each label is: its directory
+and its value of every config key that differs between the runs.
 """
 
 from __future__ import annotations
@@ -16,15 +20,37 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from ._ledger_io import PathLike, RunData, load_run, sweep_label
-from ._plot_common import ACCURACY_LABEL, ENERGY_LABEL, colours, draw_target, legend_labels, new_figure, save_figure, set_energy_scale
-from ._plot_common import target_accuracy, use_log_energy
+from ._ledger_io import PathLike, RunData, load_run, run_params, varying_keys
+from ._plot_common import ACCURACY_LABEL, ENERGY_LABEL, colours, draw_target, new_figure, save_figure, set_energy_scale
+from ._plot_common import target_accuracy, use_log_energy, write_csv_atomic
 
-__all__ = ["ACCURACY_VS_TIME", "ACCURACY_VS_ENERGY", "Series", "comparison_series", "mixes_federations", "plot_comparison"]
+__all__ = ["ACCURACY_VS_TIME", "ACCURACY_VS_ENERGY", "COMPARISON_TABLE", "Series", "comparison_labels", "comparison_series",
+           "comparison_table", "mixes_federations", "plot_comparison"]
 
 ACCURACY_VS_TIME = "accuracy_vs_time.png"
 ACCURACY_VS_ENERGY = "accuracy_vs_energy.png"
+COMPARISON_TABLE = "comparison.csv"
 TIME_LABEL = "Simulated time [s]"
+MAX_NAME_LABEL = 16  # a directory name up to this long labels its run; longer ones get a letter
+
+
+def comparison_labels(runs: Sequence[RunData]) -> list[str]:
+    """A short label per run: its directory's name when every name is distinct and at most
+    MAX_NAME_LABEL characters, else A, B, C, ... (then R27, R28, ...)."""
+    names = [run.path.name for run in runs]
+    if all(names) and len(set(names)) == len(names) and max(map(len, names)) <= MAX_NAME_LABEL:
+        return names
+    return [chr(ord("A") + i) if i < 26 else f"R{i + 1}" for i in range(len(runs))]
+
+
+def comparison_table(runs: Sequence[RunData], labels: Sequence[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): per run its label, its directory and its value of each config key that
+    differs between the runs."""
+    labels = list(labels) if labels is not None else comparison_labels(runs)
+    keys = varying_keys(list(runs))
+    header = ["label", "run", *keys]
+    rows = [[label, str(run.path), *run_params(run, keys).values()] for label, run in zip(labels, runs)]
+    return header, rows
 
 
 @dataclass(frozen=True)
@@ -48,8 +74,8 @@ def sim_time_s(run: RunData) -> np.ndarray:
 
 def comparison_series(runs: Sequence[RunData], labels: Sequence[str] | None = None) -> list[Series]:
     """Per run, the rows with a finite accuracy, time and energy (rounds without a test evaluation
-    are skipped), labelled by the config keys that differ between the runs."""
-    labels = list(labels) if labels is not None else legend_labels(sweep_label(list(runs)))
+    are skipped), labelled by ``comparison_labels`` unless ``labels`` are given."""
+    labels = list(labels) if labels is not None else comparison_labels(runs)
     out = []
     for run, label in zip(runs, labels):
         time_s, energy_j, accuracy = sim_time_s(run), run.energy_cum, run.accuracy
@@ -65,8 +91,9 @@ def mixes_federations(runs: Sequence[RunData]) -> bool:
 
 
 def plot_comparison(runs: Sequence[Union[RunData, PathLike]], out_dir: PathLike) -> list[Path]:
-    """Write ``accuracy_vs_time.png`` and ``accuracy_vs_energy.png`` into ``out_dir``: one curve
-    per run on shared axes. Returns the written paths."""
+    """Write ``accuracy_vs_time.png`` and ``accuracy_vs_energy.png`` into ``out_dir``, one curve
+    per run on shared axes under its short label, and ``comparison.csv``, what each label is
+    (``comparison_table``). Returns the written paths."""
     data = [run if isinstance(run, RunData) else load_run(run) for run in runs]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -92,6 +119,9 @@ def plot_comparison(runs: Sequence[Union[RunData, PathLike]], out_dir: PathLike)
             ax.set_ylabel(ACCURACY_LABEL)
             ax.set_title(title, fontsize=10)
             ax.grid(True, which="major", alpha=0.3)
-            ax.legend(loc="lower right", fontsize=8.5, framealpha=0.9)
+            # Beside the axes, never over the curves (constrained layout makes room for it).
+            fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8.5, frameon=False)
             written.append(save_figure(fig, out / name))
+    header, rows = comparison_table(data, [s.label for s in series])
+    written.append(write_csv_atomic(out / COMPARISON_TABLE, header, rows))
     return written

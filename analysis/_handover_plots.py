@@ -1,15 +1,79 @@
-"""Figures of the drone-handover reproduction: signal CDFs per rule, handovers against the weight
-ratio, and a map of the sites, a route and the serving cell along it per rule."""
+"""Figures of cellular-connected drones: for the handover reproduction, signal CDFs per rule,
+handovers against the weight ratio, and a map of the sites, a route and the serving cell along it
+per rule; for a drone run's ledger (``fedsim plot DIR``), each drone's serving cell and the
+handovers and radio-link failures of every round (devices.csv's serving_cell, handovers, rlf)."""
 
 from __future__ import annotations
 
+import csv
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.ticker import MaxNLocator
 
+from ._ledger_io import LedgerError
 from ._plot_common import colours, finish_axes, new_figure, save_figure
+
+DRONE_LINKS = "drone_links.png"
+DRONE_LINK_COLUMNS = ("serving_cell", "handovers", "rlf")  # fedsim.ledger.DRONE_DEVICE_COLUMNS
+
+
+def read_drone_links(run_dir: Path) -> dict[str, np.ndarray] | None:
+    """devices.csv's ``round``, ``device`` and drone link columns as int arrays, one entry per
+    device row; None for a run without cellular drones (no such columns)."""
+    path = Path(run_dir) / "devices.csv"
+    if not path.is_file():
+        return None
+    names = ("round", "device", *DRONE_LINK_COLUMNS)
+    rows = []
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.DictReader(handle)
+        if not set(DRONE_LINK_COLUMNS) <= set(reader.fieldnames or ()):
+            return None
+        for line, row in enumerate(reader, start=2):
+            values = []
+            for name in names:
+                cell = row.get(name)
+                try:
+                    values.append(int(cell))
+                except (TypeError, ValueError):  # text, an empty cell, a row cut short
+                    raise LedgerError(f"{path} line {line}: {name}={cell!r} is not an integer (a drone link column)") from None
+            rows.append(values)
+    table = np.array(rows, dtype=np.int64).reshape(-1, len(names))
+    return {name: table[:, j] for j, name in enumerate(names)}
+
+
+def plot_drone_links(links: Mapping[str, np.ndarray], path: Path, *, title: str) -> Path:
+    """Top: each drone's serving cell per round (one step line per drone). Bottom: handovers and
+    radio-link failures per round, summed over the round's drones."""
+    rounds = np.unique(links["round"])
+    drones = np.unique(links["device"])
+    palette = colours(max(drones.size, 1))
+    with new_figure(2, 1, figsize=(8, 6.5), sharex=True) as (fig, (top, bottom)):
+        for colour, drone in zip(palette, drones):
+            mine = links["device"] == drone
+            top.step(links["round"][mine], links["serving_cell"][mine], where="mid", color=colour, marker="o", markersize=3,
+                     label=f"drone {drone}")
+        top.set_ylabel("serving cell")
+        fig.suptitle(textwrap.fill(title, 100), fontsize=10)
+        top.grid(True, alpha=0.3)
+        if drones.size <= 12:
+            top.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        per_round = {name: np.array([links[name][links["round"] == r].sum() for r in rounds]) for name in ("handovers", "rlf")}
+        width = 0.4
+        bottom.bar(rounds - width / 2, per_round["handovers"], width, color="C0", label="handovers")
+        bottom.bar(rounds + width / 2, per_round["rlf"], width, color="C3", label="radio-link failures")
+        bottom.set_xlabel("Communication round")
+        bottom.set_ylabel("count in the round (all drones)")
+        bottom.grid(True, axis="y", alpha=0.3)
+        bottom.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        for ax in (top, bottom):  # cells, rounds and counts are integers
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        return save_figure(fig, Path(path))
 
 
 def plot_cdfs(samples: Mapping[str, np.ndarray], path: Path, *, xlabel: str, title: str) -> Path:

@@ -127,8 +127,38 @@ def _fmt_num(v: Any) -> str:
     return str(v)
 
 
+def scenario_name(run: RunData) -> str | None:
+    """The scenario the run's config.yaml names (``scenario=NAME``), None for a plain run."""
+    scenario = _get(run.config, "scenario")
+    name = scenario.get("name") if isinstance(scenario, Mapping) else scenario
+    return str(name) if name else None
+
+
+def shared_scenario(runs: Sequence[RunData]) -> str | None:
+    """The scenario every run of ``runs`` names, None when they name none or differ."""
+    names = {scenario_name(run) for run in runs}
+    return names.pop() if len(names) == 1 else None
+
+
+def _setting(run: RunData) -> list[str]:
+    """What the run changed from plain FedAvg under the fixed policy: its strategy, its policy and,
+    for cellular drones, the handover rule."""
+    out = []
+    strategy = _get(run.config, "strategy.name") or _get(run.config, "federation.name")
+    if strategy and strategy != "fedavg":
+        out.append(f"strategy {strategy}")
+    policy = _get(run.config, "policy.name")
+    if policy and policy != "fixed":
+        out.append(f"policy {policy}")
+    if _get(run.config, "mobility.kind") == "drone_routes" and _get(run.config, "handover.rule"):
+        out.append(f"handover {_get(run.config, 'handover.rule')}")
+    return out
+
+
 def op_title(run: RunData) -> str:
     """Human-readable operating point, e.g. ``mnist / cnn | train 8-bit, uplink 4-bit, H=5, K=10``;
+    a scenario's run names it and what it sets beyond FedAvg and the fixed policy, e.g.
+    ``zeng2020_uav_swarm: digits / mlp, policy swarm_baseline | train 8-bit, ...``;
     for a Flower app run by ``fedsim run-app`` (its ``app`` in summary.json) the app's name and
     its run config, e.g. ``quickstart-pytorch | num-server-rounds=3, local-epochs=1 | 10 devices, seed 0``."""
     app = run.summary.get("app")
@@ -161,7 +191,10 @@ def op_title(run: RunData) -> str:
         parts.append(f"{_fmt_num(op['devices_per_round'])} devices/round")
     what = [str(v) for v in (_get(run.config, "dataset.name"), _get(run.config, "model.name")) if v]
     seed = run.summary.get("seed", _get(run.config, "seed"))
-    head = " / ".join(what)
+    head = ", ".join(part for part in (" / ".join(what), *_setting(run)) if part)
+    scenario = scenario_name(run)
+    if scenario:
+        head = f"{scenario}: {head}" if head else scenario
     body = ", ".join(parts) if parts else "op point unknown"
     if seed is not None:
         body += f", seed {seed}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Union
 
@@ -9,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+from ._handover_plots import DRONE_LINKS, plot_drone_links, read_drone_links  # noqa: E402
 from ._ledger_io import PathLike, RunData, load_run  # noqa: E402
 from ._sweep_plots import PERPLEXITY_VS_ENERGY, draw_perplexity, has_perplexity  # noqa: E402
 from ._plot_common import (  # noqa: E402
@@ -34,17 +36,19 @@ ACCURACY_VS_ENERGY = "accuracy_vs_energy.png"
 def _style(ax, title: str, xlabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ACCURACY_LABEL)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 80), fontsize=10)  # a scenario's title runs long
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
 
 
 def plot_run(run_dir: Union[PathLike, RunData], out_dir: PathLike | None = None) -> list[Path]:
-    """Write ``accuracy_vs_rounds.png`` and ``accuracy_vs_energy.png`` for one run.
+    """Write ``accuracy_vs_rounds.png`` and ``accuracy_vs_energy.png`` for one run, and for a run
+    of cellular drones ``drone_links.png`` (serving cells, handovers and radio-link failures).
 
     ``out_dir`` defaults to the run directory.  Returns the written paths.
     """
     run = run_dir if isinstance(run_dir, RunData) else load_run(run_dir)
+    links = read_drone_links(run.path)  # read first: a damaged devices.csv leaves no figure behind
     out = Path(out_dir) if out_dir is not None else run.path
     out.mkdir(parents=True, exist_ok=True)
     title = op_title(run)
@@ -73,4 +77,6 @@ def plot_run(run_dir: Union[PathLike, RunData], out_dir: PathLike | None = None)
         written.append(save_figure(fig, out / ACCURACY_VS_ENERGY))
     if has_perplexity(run):
         written.append(draw_perplexity([run], ["test perplexity"], ["C2"], out / PERPLEXITY_VS_ENERGY))
+    if links is not None and links["round"].size:
+        written.append(plot_drone_links(links, out / DRONE_LINKS, title=title))
     return written

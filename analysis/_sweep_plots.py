@@ -35,6 +35,7 @@ from ._plot_common import (  # noqa: E402
     new_figure,
     save_figure,
     set_energy_scale,
+    shared_scenario,
     target_accuracy,
     use_log_energy,
     write_csv_atomic,
@@ -167,8 +168,14 @@ def _draw_tradeoff(runs, labels, short_labels, cols, out_path: Path, target) -> 
 
         fig.legend(handles, hlabels, loc="outside lower center", ncol=max(ncol, 1),
                    fontsize=8.5, frameon=False)
-        fig.suptitle("Energy-accuracy trade-off", fontsize=12)
+        fig.suptitle(_with_scenario("Energy-accuracy trade-off", runs), fontsize=12)
         return save_figure(fig, out_path)
+
+
+def _with_scenario(title: str, runs: Sequence[RunData]) -> str:
+    """``title``, naming the scenario when every run of the sweep shares one."""
+    scenario = shared_scenario(runs)
+    return f"{title}: {scenario}" if scenario else title
 
 
 def _draw_rounds(runs, labels, cols, out_path: Path, target) -> Path:
@@ -179,7 +186,7 @@ def _draw_rounds(runs, labels, cols, out_path: Path, target) -> Path:
         draw_target(ax, target)
         ax.set_xlabel(ROUNDS_LABEL)
         ax.set_ylabel(ACCURACY_LABEL)
-        ax.set_title("Test accuracy vs rounds, all runs", fontsize=10)
+        ax.set_title(_with_scenario("Test accuracy vs rounds, all runs", runs), fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
         fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper",
                    fontsize=8.5, frameon=False)

@@ -59,6 +59,113 @@ overrides are Hydra's key=value; `scenario=NAME` loads scenarios/NAME.yaml.
 
 EXIT_BAD_INPUT = 2
 
+CONFIG_REFERENCE = "docs/reference/configuration.md"  # the page "Configuration reference" of the docs
+
+# What `fedsim run --help` / `fedsim optimize --help` say: the command, then its config groups and
+# main keys (the defaults are read from the config, so the text cannot drift from it).
+_COMMAND_TEXT = {
+    "fedsim run": (
+        "usage: fedsim run [--overwrite] [-m] [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "Run one federated experiment and write its ledger (config.yaml, rounds.csv, devices.csv,\n"
+        "summary.json, model.pt) into hydra.run.dir (default outputs/DATE/TIME). With -m, a sweep:\n"
+        "KEY=a,b,c runs one job per value into multirun/DATE/TIME/N. A directory that already holds\n"
+        "a run is refused unless --overwrite.\n"
+        "  e.g. fedsim run rounds=5 world.num_devices=10 op.devices_per_round=4\n"
+        "       fedsim run -m op.train_bits=4,8,16 rounds=5",
+    ),
+    "fedsim optimize": (
+        "usage: fedsim optimize [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "The Pareto front of (energy, rounds) over (I, K, m, n) of the analytic Green-QFL model, and\n"
+        "its Nash bargaining / SUM / E_min / T_min picks: pareto.csv, choice.json and pareto.png in\n"
+        "hydra.run.dir (default outputs/DATE/TIME).\n"
+        "  e.g. fedsim optimize scenario=kim2023_green_qfl optimizer.n_points=30",
+    ),
+    "fedsim reproduce": (
+        "usage: fedsim reproduce NAME [GROUP=OPTION ...] [KEY=VALUE ...]",
+        "Reproduce a paper scenario (NAME: a scenario below): report.md, report.json and figures in\n"
+        "hydra.run.dir (default outputs/DATE/TIME): the paper's constants re-verified, and its claims\n"
+        "reproduced, a gap (with both numbers and why) or not checked.\n"
+        "  e.g. fedsim reproduce kim2022_tradeoff",
+    ),
+}
+_MAIN_KEYS = {
+    "fedsim run": (
+        ("seed", "the run's seed (the same seed gives the same ledger)"),
+        ("rounds", "server rounds"),
+        ("target_accuracy", "summary.json's rounds/energy/time to this test accuracy"),
+        ("op.train_bits", "n: training precision [bits]"),
+        ("op.uplink_bits", "m: uplink precision [bits]"),
+        ("op.local_iters", "I: local iterations per round"),
+        ("op.devices_per_round", "K: devices selected per round"),
+        ("world.num_devices", "devices in the world"),
+        ("world.area_side_m", "side of the square the devices are dropped in [m]"),
+        ("world.deadline_s", "round deadline [s]; a later upload is dropped (null: none)"),
+        ("train.lr", "local learning rate"),
+        ("train.batch_size", "local batch size"),
+        ("engine", "inprocess | cohort (the stacked cohort engine)"),
+    ),
+    "fedsim optimize": (
+        ("world.num_devices", "devices in the world (K's upper bound)"),
+        ("optimizer.n_points", "NBI points on the front"),
+        ("optimizer.max_local_iters", "I's upper bound"),
+        ("optimizer.max_bits", "m's and n's upper bound [bits]"),
+        ("optimizer.disagreement", "Nash bargaining's disagreement point: paper | pseudo_nadir | baseline | budgets"),
+        ("optimizer.exhaustive", "also search every integer design (the cross-check)"),
+        ("theory.epsilon", "the target optimality gap of the convergence bound"),
+    ),
+    "fedsim reproduce": (
+        ("seed", "the seed of every run of the reproduction"),
+        ("rounds", "server rounds of its runs (the scenario sets its own)"),
+    ),
+}
+
+
+def _default_group_options() -> dict[str, str]:
+    """Each config group's default option, as conf/config.yaml's defaults list names it."""
+    import yaml
+
+    defaults = yaml.safe_load((conf_dir() / "config.yaml").read_text(encoding="utf-8")).get("defaults", [])
+    return {k: str(v) for item in defaults if isinstance(item, dict) for k, v in item.items()}
+
+
+def _flat_defaults(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        out: dict = {}
+        for key, item in value.items():
+            out.update(_flat_defaults(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def command_help(prog: str) -> str:
+    """``PROG --help``: usage, the config groups with their options (default first, in brackets),
+    the main keys with their defaults, and where every key is documented."""
+    import textwrap
+
+    from ._compose import _group_options
+    from .config import RunConfig
+
+    usage, about = _COMMAND_TEXT.get(prog, _COMMAND_TEXT["fedsim run"])
+    chosen = _default_group_options()
+    lines = [usage, "", about, "", "config groups (GROUP=OPTION; the default in brackets):"]
+    for group, options in sorted(_group_options().items()):
+        default = chosen.get(group, "null")
+        head = f"  {group:<13}[{'none' if default in ('null', 'None') else default}] "
+        lines += textwrap.wrap(", ".join(options), 100, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False)
+    defaults = _flat_defaults(RunConfig.from_mapping({}).to_dict())
+    lines += ["", "main keys (KEY=VALUE; the default in brackets):"]
+    for key, text in _MAIN_KEYS.get(prog, _MAIN_KEYS["fedsim run"]):
+        value = defaults[key]
+        lines.append(f"  {key:<27}[{'null' if value is None else value}] {text}")
+    lines += [
+        "",
+        "A scenario (scenario=NAME, a file of scenarios/) sets many keys at once.",
+        "Every key, with its default, unit and allowed values: the docs page \"Configuration reference\"",
+        f"({CONFIG_REFERENCE} in the repository). `{prog} --cfg job` prints the composed",
+        "config; Hydra's own help: --hydra-help.",
+    ]
+    return "\n".join(lines)
+
 
 def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
     """Run ``task(cfg)`` under Hydra with ``args`` as its command line."""
@@ -72,6 +179,9 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
 
     args = translate_retired(args)
     overrides = [a for a in args if not a.startswith("-")]
+    if any(a in ("-h", "--help") for a in args):  # fedsim's own usage (Hydra's: --hydra-help)
+        print(command_help(prog))
+        return 0
     try:
         _check_options(args, prog)
         OverridesParser.create().parse_overrides(overrides)  # Hydra's grammar, before anything else
@@ -99,7 +209,7 @@ def hydra_command(task: Callable, args: Sequence[str], prog: str) -> int:
         return EXIT_BAD_INPUT
     except (OSError, ValueError) as error:  # Hydra's own output directory or log file could not be written
         cause = error if isinstance(error, OSError) else error.__cause__  # logging: "Unable to configure handler 'file'"
-        if not isinstance(cause, OSError):
+        if not isinstance(cause, OSError) or isinstance(cause, BrokenPipeError):  # a closed stdout: main's to handle
             raise
         print(f"fedsim: error: {os_error_line(cause)}", file=sys.stderr)
         return 1
@@ -191,6 +301,8 @@ def _task(job: Callable) -> Callable:
         except (ClientAppError, ModelDivergedError, NothingAggregatedError) as error:  # the run failed, not the input
             print(f"fedsim: error: {error}", file=sys.stderr)
             sys.exit(1)
+        except BrokenPipeError:  # stdout's reader left (`| head`): not the run's failure
+            raise
         except OSError as error:  # a full disk, a read-only folder: what was written stays resumable
             print(f"fedsim: error: {_stopped_line(error, output_dir)}", file=sys.stderr)
             _discard_hydra_record(output_dir)
@@ -330,7 +442,7 @@ def _optimize(config, output_dir: Path) -> None:
     from analysis import summary_table
 
     from ._run import write_config
-    from .controller import study, write_study
+    from .controller import disagreement_explanation, study, write_study
 
     write_config(config, output_dir)
     result = study(config)
@@ -340,6 +452,7 @@ def _optimize(config, output_dir: Path) -> None:
         row["energy_j"], row["rounds"] = f"{row['energy_j']:.4g}", f"{row['rounds']:.1f}"
     print(f"n_min = {result.problem.n_min}; {len(result.front.F)} Pareto points ({result.front.time_s:.2f} s)")
     print(summary_table(rows, ["point", "I", "K", "m", "n", "energy_j", "rounds"]))
+    print(f"disagreement point: {disagreement_explanation(result)['explanation']}")
     for path in written:
         print(path)
 
@@ -348,12 +461,19 @@ def _reproduce(config, output_dir: Path) -> None:
     from .reproduce import reproduce
 
     report = reproduce(config, output_dir, progress=True)
-    for check in report.checks:
+    for check in report.constants:
         measured = f"{check.measured:.4g}" if isinstance(check.measured, float) else check.measured
         print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: paper {check.paper}, fedsim {measured}")
+    for check in report.claims:
+        measured = f"{check.measured:.4g}" if isinstance(check.measured, float) else check.measured
+        reason = f" ({check.record()['reason']})" if check.status == "gap" else ""
+        print(f"{check.status.upper().replace('_', ' ')}  {check.name}: paper {check.paper}, fedsim {measured}{reason}")
+    counts = report.claim_counts()
+    print(f"constants: {sum(c.passed for c in report.constants)} of {len(report.constants)} hold; claims: "
+          + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))
     print(f"report: {output_dir / 'report.md'}")
-    if not report.passed:
-        sys.exit(1)  # a reproduction whose checks fail is a failed command (the report is written)
+    if not report.constants_passed:
+        sys.exit(1)  # the reproduction's footing is wrong (the report is written); a claim's gap is a finding, not a failure
 
 
 def _reproduce_command(args: Sequence[str]) -> int:
@@ -396,6 +516,15 @@ def _plot(args: Sequence[str]) -> int:
         return 1
     for path in written:
         print(path)
+    table = next((p for p in written if p.name == "comparison.csv"), None)
+    if table is not None:  # several runs: what each legend label stands for
+        import csv
+
+        from analysis import summary_table
+
+        with open(table, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            print(summary_table(list(reader), list(reader.fieldnames or [])))
     return 0
 
 
@@ -562,6 +691,21 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``fedsim`` command; its exit status. A reader that stops early (``fedsim --help | head
+    -1``) ends the output quietly, exit status 0: what it read was written whole."""
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+        return status
+    except BrokenPipeError:
+        # Python's recipe: point stdout at /dev/null so the final flush at exit finds no pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)

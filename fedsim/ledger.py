@@ -20,6 +20,7 @@ import io
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,27 @@ class Column:
 @dataclass
 class RoundRow:
     """One row of rounds.csv: a round after aggregation and the server's evaluation (round 0 is
-    the initial model). Energies are the selected devices' sums; propulsion is kept apart."""
+    the initial model). Energies are the selected devices' sums; propulsion is kept apart.
+
+    Attributes:
+        round: The round (asynchronous runs: the aggregation); 0 is the initial model.
+        sim_time_s: Simulated time at the end of the round, from the start of the run.
+        round_time_s: Simulated duration of the round: until every expected upload arrived or
+            the deadline passed.
+        energy_compute_j: Local training energy of the round's selected devices.
+        energy_uplink_j: Transmit energy of their uploads (lost ones included).
+        energy_download_j: Energy of receiving the global model (0 unless the downlink is modelled).
+        energy_round_j: The round's learning energy: compute + uplink + download.
+        energy_cum_j: Running sum of ``energy_round_j`` up to this round.
+        energy_propulsion_j: Flight energy of UAV devices, kept apart from the learning energy.
+        test_accuracy: The global model's accuracy on the server's test set (empty: not evaluated).
+        test_loss: Its mean test loss.
+        selected: Devices selected (asynchronous runs: updates that arrived or were lost since
+            the previous aggregation).
+        delivered: Updates that arrived intact and were aggregated.
+        uplink_bits: Payload bits of the delivered updates.
+        train_loss: Example-weighted mean of the delivered devices' local training losses.
+    """
 
     round: int
     sim_time_s: float
@@ -65,7 +86,36 @@ class RoundRow:
 
 @dataclass
 class DeviceRow:
-    """One row of devices.csv: a selected device in one round (``drop_reason`` empty = delivered)."""
+    """One row of devices.csv: a selected device in one round (``drop_reason`` empty = delivered).
+
+    Attributes:
+        round: The round (asynchronous runs: the aggregation the update arrived for).
+        device: The device's index, in ``[0, world.num_devices)``.
+        train_bits: Training precision n.
+        uplink_bits: Precision m of the uploaded update.
+        payload_bits: Size of the upload.
+        local_iters: Local iterations (mini-batches) I.
+        num_examples: Examples the device holds (empty where the client did not report it).
+        tx_power_w: Transmit power of its upload.
+        channel: The channel it used: resource block, FDMA sub-band, or 0.
+        download_s: Time to receive the global model.
+        compute_s: Local training time.
+        upload_s: Time on air.
+        finish_s: When its upload ended (arrived or was cut off), from the start of the round.
+        energy_compute_j: Local training energy.
+        energy_uplink_j: Transmit energy.
+        energy_download_j: Energy of receiving the global model.
+        energy_propulsion_j: Flight energy (UAVs only).
+        channel_gain: Uplink channel gain, large-scale times fading, linear.
+        distance_m: Distance to the server's antenna.
+        delivered: Whether the update arrived and was aggregated (``1``/``0``).
+        drop_reason: Empty when delivered, else why not (see the drop reasons).
+        battery_j: Battery level after the round (empty: a mains-powered device).
+        x_m: Position, x.
+        y_m: Position, y.
+        z_m: Position, z (altitude).
+        train_loss: The device's mean local training loss (empty when it did not train).
+    """
 
     round: int
     device: int
@@ -88,11 +138,28 @@ class DeviceRow:
     distance_m: float
     delivered: bool
     drop_reason: str
-    battery_j: float
+    battery_j: float | None  # the level after the round; empty (None) for a mains-powered device
     x_m: float
     y_m: float
     z_m: float
     train_loss: float | None
+
+
+# devices.csv's columns for cellular-connected drones (mobility=drone_routes), after the task's own:
+# what the handover rule did to each drone in the round. Other runs' devices.csv has none of them.
+DRONE_DEVICE_COLUMNS = (
+    Column("serving_cell", "The cell serving the drone when its upload started (an index of the network's cells)."),
+    Column("handovers", "Handovers (serving-cell changes along the drone's route) during the round."),
+    Column("rlf", "Radio-link failures during the round: runs of serving SINR below cellular.rlf_sinr_db "
+                  "that last longer than cellular.t310_s."),
+)
+
+
+def battery_level_j(level_j: float) -> float | None:
+    """A device's battery level as devices.csv records it: None (an empty cell) for mains power,
+    which the World holds as inf, or as the largest float once a round has been paid from it."""
+    level = float(level_j)
+    return None if level >= sys.float_info.max else level
 
 
 ROUND_COLUMNS = tuple(f.name for f in dataclasses.fields(RoundRow))
@@ -273,7 +340,27 @@ class Ledger:
             self._written[name] = len(rows)
 
     def summary(self, target_accuracy: float, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Headline numbers of the run: final accuracy, energy, and cost to reach the target."""
+        """Headline numbers of the run: final accuracy, energy, and cost to reach the target.
+
+        The keys (``extra`` adds the runner's own):
+
+        - ``final_accuracy``: test accuracy of the last evaluated round.
+        - ``final_loss``: test loss of that round.
+        - ``best_accuracy``: the highest test accuracy of any round.
+        - ``total_energy_j``: learning energy of the whole run (the last ``energy_cum_j``).
+        - ``energy_compute_j``: its local training part.
+        - ``energy_uplink_j``: its transmit part.
+        - ``energy_download_j``: its download part.
+        - ``energy_propulsion_j``: flight energy of UAVs, apart from the total.
+        - ``rounds``: the last round recorded.
+        - ``sim_time_s``: simulated time at the end of the run.
+        - ``target_accuracy``: the run's ``target_accuracy``.
+        - ``rounds_to_target``: the first round whose test accuracy reached it (null: never).
+        - ``energy_to_target_j``: ``energy_cum_j`` at that round.
+        - ``sim_time_to_target_s``: ``sim_time_s`` at that round.
+        - ``uplink_bits_total``: payload bits of every delivered update.
+        - ``delivered_updates``: updates delivered over the run.
+        """
         last = self.rounds[-1] if self.rounds else {}
         # Rounds without a test evaluation (e.g. a Flower app's training batches) have NaN.
         evaluated = [r for r in self.rounds if r["test_accuracy"] is not None and math.isfinite(r["test_accuracy"])]

@@ -52,11 +52,13 @@ TINY_LM = {
 # Re-pinned when the workload's backward MACs became measured (FlopCounterMode: the MLP's first
 # layer computes no input gradient, 25,856 backward MACs instead of 2 x 17,024): compute energy
 # and time moved, nothing else; with backward_macs=None the old hashes (rounds.csv 348b5829...,
-# devices.csv 3bb52127...) come back byte for byte.
+# devices.csv 3bb52127...) come back byte for byte. Re-pinned when devices.csv wrote a mains-powered
+# device's battery_j empty instead of 1.7976931348623157e+308 (the largest float; issue 32): that
+# column alone changed (devices.csv was f89b2b97...), rounds.csv did not.
 PINNED_SYNC_OVERRIDES = ["rounds=2", "world.num_devices=10", "op.devices_per_round=4", "train.rounding=stochastic"]
 PINNED_SYNC_LEDGER = {
     "rounds.csv": "daabb992831cbb775b7a4643120725805876f5b95debbcee2f31d21ea79989c9",
-    "devices.csv": "f89b2b97362cb13c7d4a438687dc2d3b04051d91c5a1fb5f85ce94487355ff9e",
+    "devices.csv": "22f9370d20a832321318eceb98f75c804ffef5607bdf72c6ae60c20b1e00ef13",
 }
 
 

@@ -104,3 +104,76 @@ def test_a_joblib_sweep_writes_the_ledgers_of_serial_runs(tmp_path):
         serial = api.run(api.compose([*TINY, f"op.train_bits={bits}"]), tmp_path / f"serial-{bits}")
         for name in ("rounds.csv", "devices.csv"):
             assert (sweep / str(job) / name).read_bytes() == (serial.output_dir / name).read_bytes()
+
+
+def _with_stdout_closed(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m fedsim ARGS`` whose stdout is a pipe nobody reads any more (``| head`` after
+    its line): every write to it fails with EPIPE, deterministically."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "fedsim", *args], stdout=write_end, stderr=subprocess.PIPE, text=True,
+                              cwd=cwd, timeout=300)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["optimize", "--help"], ["reproduce", "--help"],
+                                  ["resume", "--help"], ["plot", "--help"], ["run-app", "--help"]])
+def test_output_piped_to_a_reader_that_left_ends_quietly(args):
+    proc = _with_stdout_closed(*args)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+def test_a_run_whose_stdout_reader_left_still_writes_its_ledger(tmp_path):
+    """`fedsim run ... | head -1`: the summary table cannot be printed, the run is still whole."""
+    out = tmp_path / "run"
+    proc = _with_stdout_closed("run", *TINY, f"hydra.run.dir={out}")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "Broken pipe" not in proc.stderr, proc.stderr
+    assert (out / "summary.json").is_file()
+
+
+def test_run_help_lists_groups_options_main_keys_and_the_configuration_reference():
+    proc = fedsim("run", "--help")
+    assert proc.returncode == 0 and "Hydra" not in proc.stdout.splitlines()[0], proc.stdout
+    text = proc.stdout
+    assert text.startswith("usage: fedsim run [--overwrite] [-m]")
+    assert "powered by Hydra" not in text
+    # Every group of conf/ with every option, the default one in brackets.
+    assert "  access       [orthogonal] fdma, ofdma, orthogonal, tdma\n" in text
+    assert "  dataset      [digits] cifar10, digits, fashion_mnist, femnist, hf, mnist, npz, shakespeare\n" in text
+    assert "  scenario     [none] chen2020_drone_handover," in text
+    for line in ("  world.deadline_s           [null] ", "  op.devices_per_round       [10] ", "  rounds                     [30] "):
+        assert line in text
+    assert '"Configuration reference"' in text and "docs/reference/configuration.md" in text
+
+
+def test_the_help_texts_main_keys_exist_and_show_the_composed_defaults():
+    import fedsim
+    from fedsim.cli import _MAIN_KEYS, _flat_defaults, command_help
+
+    composed = _flat_defaults(fedsim.compose([]).to_dict())
+    for prog, keys in _MAIN_KEYS.items():
+        text = command_help(prog)
+        for key, _ in keys:
+            value = composed[key]  # a KeyError: the help names a key the config does not have
+            assert f"  {key:<27}[{'null' if value is None else value}] " in text, (prog, key)
+    assert command_help("fedsim optimize").startswith("usage: fedsim optimize ")
+
+
+# README "Running experiments": the TDMA + deadline example, whose deadline binds (with rounds=3:
+# 2, 6 and 3 of the 10 uploads of each round dropped for it).
+README_DEADLINE_EXAMPLE = ["access=tdma", "world.deadline_s=0.02", "devices.battery_j=2"]
+
+
+def test_the_readme_deadline_example_drops_uploads_for_the_deadline(tmp_path):
+    import csv
+
+    import fedsim
+
+    fedsim.run(fedsim.compose([*README_DEADLINE_EXAMPLE, "rounds=3"]), tmp_path)
+    with open(tmp_path / "devices.csv") as handle:
+        reasons = [row["drop_reason"] for row in csv.DictReader(handle)]
+    assert len(reasons) == 30 and 0 < reasons.count("deadline") < 30

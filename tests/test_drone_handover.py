@@ -334,3 +334,75 @@ def test_flower_apps_in_the_wireless_world_get_the_configured_handover_rule():
     strongest, learned = world(None), world(HandoverConfig(rule="q_learning", w_ho=1 / 9))
     changes = lambda w: sum(int(np.sum(h)) for h in w.drones.handover)  # noqa: E731
     assert changes(learned) < changes(strongest)
+
+
+def test_link_events_count_a_windows_handovers_and_radio_link_failures_by_hand():
+    world = _drone_world()
+    fleet = world.drones
+    links, flags = fleet.links[0], fleet.handover[0]
+    step, points = links.step_s, links.num_points
+    lap_s = points * step
+    # One whole lap (a half-step in, so no point sits on an edge): every handover of the loop once.
+    handovers, _ = fleet.link_events(np.array([0]), 0.5 * step, 0.5 * step + lap_s)
+    assert handovers[0] == flags.sum() > 0
+    # Windows that split (0, T] count each handover once, at the point the drone reaches it;
+    # time 0 starts the flight (no handover there even where the loop's last cell differs).
+    edges = np.linspace(0.0, 1.7 * lap_s, 12)
+    split = sum(int(fleet.link_events(np.array([0]), a, b)[0][0]) for a, b in zip(edges[:-1], edges[1:]))
+    reached = np.arange(1, int(edges[-1] // step) + 1)
+    assert split == int(flags[reached % points].sum())
+    # Radio-link failures: an out-of-sync run longer than T310 (1 s) inside the window is one.
+    sinr = fleet.sinr_db[0].copy()
+    fleet.sinr_db[0] = np.full(points, 10.0)
+    fleet.sinr_db[0][2:2 + int(np.ceil(1.5 / step)) + 1] = -20.0  # > 1.5 s below Q_out = -8 dB
+    try:
+        assert fleet.link_events(np.array([0]), 0.0, 0.5 * lap_s)[1][0] == 1
+        assert fleet.link_events(np.array([0]), 0.0, step)[1][0] == 0  # the run starts after this window
+    finally:
+        fleet.sinr_db[0] = sinr
+
+
+def test_a_drone_runs_devices_csv_says_what_the_handover_rule_did(tmp_path):
+    """devices.csv of cellular drones ends with serving_cell, handovers and rlf; over the rounds
+    (which follow one another on the clock) the handovers add up to those along the routes."""
+    import csv
+
+    import fedsim
+    from fedsim.ledger import DEVICE_COLUMNS, DRONE_DEVICE_COLUMNS
+
+    overrides = {"mobility": {"kind": "drone_routes", "speed_mps": [15.0, 20.0]}, "world": {"num_devices": 4, "deadline_s": 3.0},
+                 "op": {"devices_per_round": 4, "uplink_bits": 32}, "rounds": 4, "model": {"hidden": [256, 256]}}
+    fedsim.run(overrides, tmp_path)
+    with open(tmp_path / "devices.csv") as handle:
+        reader = csv.DictReader(handle)
+        assert tuple(reader.fieldnames) == DEVICE_COLUMNS + tuple(c.name for c in DRONE_DEVICE_COLUMNS)
+        rows = list(reader)
+    with open(tmp_path / "rounds.csv") as handle:
+        rounds = [r for r in csv.DictReader(handle) if r["round"] != "0"]
+    ends = [float(r["sim_time_s"]) for r in rounds]
+    starts = [e - float(r["round_time_s"]) for e, r in zip(ends, rounds)]
+    np.testing.assert_allclose(starts, [0.0, *ends[:-1]], atol=1e-9)  # contiguous rounds
+    fleet = _drone_world_of(overrides)
+    for device in range(4):
+        mine = [r for r in rows if int(r["device"]) == device]
+        assert len(mine) == 4
+        step, points = fleet.links[device].step_s, fleet.links[device].num_points
+        reached = np.arange(1, int(ends[-1] // step) + 1)
+        assert sum(int(r["handovers"]) for r in mine) == int(fleet.handover[device][reached % points].sum())
+        assert all(int(r["rlf"]) >= 0 for r in mine)
+        for r in mine:  # the serving cell at the upload's start (round start + download + compute)
+            upload_start_s = float(r["finish_s"]) - float(r["upload_s"])
+            assert int(r["serving_cell"]) in range(fleet.network.num_cells)
+            assert int(r["serving_cell"]) == fleet.serving_cells(upload_start_s)[device] or r["drop_reason"]
+    assert sum(int(r["handovers"]) for r in rows) > 0  # uploads of seconds at 15-20 m/s cross cells
+
+
+def _drone_world_of(overrides):
+    from fedsim.config import RunConfig
+    from fedsim.control import assign_handover
+    from fedsim.world import Workload, World
+
+    cfg = RunConfig.from_mapping(overrides)
+    world = World(cfg.world_config, Workload(params=1, macs=1.0, activations=1, input_size=64), cfg.seed)
+    assign_handover(world, cfg.handover)
+    return world.drones

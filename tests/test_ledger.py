@@ -112,3 +112,33 @@ def test_the_summary_gives_round_energy_and_simulated_time_of_the_first_row_at_t
     assert summary["energy_to_target_j"] == ledger.rounds[3]["energy_cum_j"] > ledger.rounds[2]["energy_cum_j"]
     missed = ledger.summary(0.5)
     assert missed["rounds_to_target"] is None and missed["sim_time_to_target_s"] is None and missed["energy_to_target_j"] is None
+
+
+def test_battery_level_is_empty_for_mains_power_and_the_level_otherwise():
+    import sys
+
+    from fedsim.ledger import battery_level_j
+
+    # The World holds mains power as inf, and as the largest float once a round was paid from it.
+    assert battery_level_j(math.inf) is None and battery_level_j(sys.float_info.max) is None
+    assert battery_level_j(0.0) == 0.0 and battery_level_j(2.5e-3) == 2.5e-3
+
+
+def test_a_mains_powered_runs_devices_csv_leaves_battery_j_empty_and_a_battery_runs_gives_levels(tmp_path):
+    import csv
+
+    import fedsim
+    from run_helpers import tiny_overrides
+
+    fedsim.run(tiny_overrides(), tmp_path / "mains")
+    fedsim.run(tiny_overrides(devices={"battery_j": 5.0}), tmp_path / "battery")
+    with open(tmp_path / "mains" / DEVICES_FILE) as handle:
+        mains = [row["battery_j"] for row in csv.DictReader(handle)]
+    with open(tmp_path / "battery" / DEVICES_FILE) as handle:
+        battery = [float(row["battery_j"]) for row in csv.DictReader(handle)]
+    assert len(mains) == 6 and set(mains) == {""}
+    assert len(battery) == 6 and all(0.0 < level < 5.0 for level in battery)
+    # Read back (fedsim resume reopens the ledger so) as the None the run recorded.
+    reopened = Ledger.reopen(tmp_path / "mains", {ROUNDS_FILE: (tmp_path / "mains" / ROUNDS_FILE).stat().st_size,
+                                                  DEVICES_FILE: (tmp_path / "mains" / DEVICES_FILE).stat().st_size})
+    assert {row["battery_j"] for row in reopened.devices} == {None}

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from .._atomic import atomic_write_text
-from ._study import VARIABLES, OperatingPointStudy
+from ._study import VARIABLES, OperatingPointStudy, disagreement_explanation
 
 PARETO_COLUMNS = (*VARIABLES, "energy_j", "rounds")
 
@@ -16,7 +16,7 @@ def write_study(study: OperatingPointStudy, output_dir: Path, *, plot: bool = Tr
     lines = [",".join(PARETO_COLUMNS)] + [",".join(repr(row[c]) for c in PARETO_COLUMNS) for row in rows]
     written = [atomic_write_text(output_dir / "pareto.csv", "\n".join(lines) + "\n")]
     choice = {name: row for name, row in study.choices.items()}
-    choice["disagreement"] = {"energy_j": float(study.disagreement[0]), "rounds": float(study.disagreement[1])}
+    choice["disagreement"] = disagreement_explanation(study)  # the point, what it is and why its numbers are what they are
     choice["n_min"] = int(study.problem.n_min)
     written.append(atomic_write_text(output_dir / "choice.json", json.dumps(choice, indent=2) + "\n"))
     if plot:

@@ -37,6 +37,8 @@ class OperatingPointStudy:
     exhaustive: ParetoResult | None
     disagreement: np.ndarray
     choices: dict[str, dict[str, float]]
+    disagreement_kind: str = "paper"  # optimizer.disagreement
+    disagreement_design: np.ndarray | None = None  # (I, K, m, n) whose (E, T) it is (paper, baseline)
 
     def front_rows(self) -> list[dict[str, float]]:
         order = np.argsort(self.front.F[:, 0])
@@ -109,7 +111,7 @@ def study(config: RunConfig, model: QflModel | None = None, *, epsilon: float | 
     )
     front = integer_nbi(problem, opt.n_points, seed=opt.seed)
     exhaustive = exhaustive_front(problem) if opt.exhaustive else None
-    d = _disagreement(config, problem, front)
+    d, d_design = _disagreement(config, problem, front)
     picks = {
         "nbs": nash_bargaining(front.F, d),
         "sum": sum_rule(front.F),
@@ -117,18 +119,50 @@ def study(config: RunConfig, model: QflModel | None = None, *, epsilon: float | 
         "t_min": anchor(front.F, 1),
     }
     choices = {name: _row(front.X[i], front.F[i]) for name, i in picks.items()}
-    return OperatingPointStudy(model, problem, front, exhaustive, d, choices)
+    return OperatingPointStudy(model, problem, front, exhaustive, d, choices, config.optimizer.disagreement, d_design)
 
 
-def _disagreement(config: RunConfig, problem: GreenQflProblem, front: ParetoResult) -> np.ndarray:
+def _disagreement(config: RunConfig, problem: GreenQflProblem, front: ParetoResult) -> tuple[np.ndarray, np.ndarray | None]:
+    """The disagreement point d and the design (I, K, m, n) it is the (E, T) of (None: not a design's)."""
     kind = config.optimizer.disagreement
     if kind == "paper":
-        return problem.paper_disagreement()
+        return problem.paper_disagreement(), problem.paper_disagreement_x()
     if kind == "pseudo_nadir":
-        return disagreement_point("pseudo_nadir", front=front)
+        return disagreement_point("pseudo_nadir", front=front), None
     if kind == "budgets":
-        return disagreement_point("budgets", budgets=config.optimizer.budgets)
+        return disagreement_point("budgets", budgets=config.optimizer.budgets), None
     # baseline: full precision at the configured I and K
     op = config.op
     x = problem.full_precision(np.array([op.local_iters, op.devices_per_round, 32, 32], dtype=float))
-    return disagreement_point("baseline", problem=problem, x=x[0])
+    return disagreement_point("baseline", problem=problem, x=x[0]), x[0]
+
+
+FAR_FROM_FRONT = 10.0  # a disagreement point beyond this many times the front's worst value is called far
+
+
+def disagreement_explanation(study: OperatingPointStudy) -> dict:
+    """choice.json's ``disagreement``: the point (E [J], T [rounds]), what it is, how far it lies
+    beyond the front's worst energy and rounds, and what that does to the Nash bargaining pick."""
+    d, kind, F = study.disagreement, study.disagreement_kind, study.front.F
+    worst = F.max(axis=0)
+    design = None if study.disagreement_design is None else {v: int(round(x)) for v, x in zip(VARIABLES, study.disagreement_design)}
+    what = {
+        "paper": "the Green-QFL release's disagreement point: (E, T) of the design I = {I} (optimizer.max_local_iters), K = {K}, "
+                 "m = {m}, n = n_min = {n}, the design the release bargains against",
+        "pseudo_nadir": "the worst energy and the worst rounds over the NBI anchors (the payoff table's pseudo-nadir)",
+        "baseline": "(E, T) of full precision (m = n = 32) at the configured I = {I} (op.local_iters) and K = {K} (op.devices_per_round)",
+        "budgets": "the configured budgets (optimizer.budgets): a joule budget and a round budget",
+    }[kind].format(**(design or {}))
+    ratio = d / np.where(worst > 0, worst, 1.0)
+    text = (f"Nash bargaining picks the front point that maximises (d_E - E)(d_T - T) for the disagreement point "
+            f"d = ({d[0]:.4g} J, {d[1]:.4g} rounds), {what} (optimizer.disagreement={kind}). "
+            f"The front's worst values are {worst[0]:.4g} J and {worst[1]:.4g} rounds: d is {ratio[0]:.3g}x and {ratio[1]:.3g}x those.")
+    if (ratio > FAR_FROM_FRONT).any():
+        far = " and ".join(name for name, r in zip(("energy", "rounds"), ratio) if r > FAR_FROM_FRONT)
+        favoured = "energy" if ratio[0] < ratio[1] else "rounds"
+        text += (f" d lies far beyond the front in {far}: these large numbers are no operating point anyone would run "
+                 f"(the design barely converges); they only weigh the objectives. Far from the front the bargaining "
+                 f"nearly minimises E/d_E + T/d_T, each objective weighted by the inverse of d's value in it, so here it "
+                 f"favours saving {favoured} (the objective where d is relatively nearer).")
+    return {"energy_j": float(d[0]), "rounds": float(d[1]), "kind": kind, "design": design,
+            "front_worst": {"energy_j": float(worst[0]), "rounds": float(worst[1])}, "explanation": text}

@@ -301,14 +301,15 @@ def _content_of_state(state: dict[str, dict[str, Any]]) -> RecordDict:
 
 def run_async_federation(
     grid: Grid, task: Task, world: World, *, output_dir: Path | None, progress: bool, supernode_timeout_s: float = SUPERNODE_TIMEOUT_S,
-    resume_from: Checkpoint | None = None,
+    resume_from: Checkpoint | None = None, round_log: bool = False,
 ) -> RunResult:
     """Run ``rounds`` aggregations of an asynchronous federation; write the ledger (and a
-    checkpoint after every aggregation). ``resume_from``: continue after that checkpoint."""
+    checkpoint after every aggregation). ``resume_from``: continue after that checkpoint;
+    ``round_log``: a log line per aggregation (see ``open_run_record``)."""
     started = time.perf_counter()
     cfg = task.config
     record = open_run_record(task, output_dir, resume_from, progress=progress, round_columns=task.round_columns + ASYNC_ROUND_COLUMNS,
-                             device_columns=task.device_columns + ASYNC_DEVICE_COLUMNS)
+                             device_columns=task.device_columns + ASYNC_DEVICE_COLUMNS, round_log=round_log)
     ledger, tracker, bar = record.ledger, record.tracker, record.bar
 
     def wall_time_s() -> float:  # every attempt's computing

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..ledger import Ledger
 from ..tasks import Task
+from ..world import RoundOutcome
 from ._round_report import RoundReport
 from ._rows import outcome_energy, round_row
 
 
 class LedgerWriter:
-    def __init__(self, ledger: Ledger, task: Task) -> None:
+    def __init__(self, ledger: Ledger, task: Task, world_extras: Callable[[RoundOutcome], list[dict]] | None = None) -> None:
+        """``world_extras``: the world's own device columns of a round (cellular drones'), one dict
+        per device row, merged with the task's."""
         self.ledger = ledger
         self.task = task
+        self.world_extras = world_extras
 
     def on_round_end(self, report: RoundReport) -> None:
         outcome = report.outcome
@@ -25,5 +31,11 @@ class LedgerWriter:
             row,
             report.device_rows,
             extras=self.task.round_extras(report.metrics, report.aggregation if report.server_round else None),
-            device_extras=[self.task.device_extras(m) for m in report.device_metrics],
+            device_extras=self._device_extras(report),
         )
+
+    def _device_extras(self, report: RoundReport) -> list[dict]:
+        extras = [self.task.device_extras(m) for m in report.device_metrics]
+        if self.world_extras is None or report.outcome is None:
+            return extras
+        return [{**task, **world} for task, world in zip(extras, self.world_extras(report.outcome), strict=True)]

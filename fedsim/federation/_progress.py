@@ -1,6 +1,10 @@
-"""The round-end callback that drives the run's progress bar (accuracy and energy so far)."""
+"""The run's progress: the round-end callback that drives its progress bar (accuracy and energy so
+far), and, under Flower's runtimes (``flwr run``), one log line per round instead."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -27,3 +31,27 @@ class ProgressBar:
         """Close the bar and clear its line: a run that ends in an error shows that one line only."""
         self.bar.leave = False
         self.bar.close()
+
+
+# A child of Flower's logger: its console handler writes it, and the ServerApp process's
+# stdout/stderr are what `flwr run --stream` shows. Its own level keeps it on while
+# quiet_flower_log silences Flower's (the parent's) INFO lines.
+ROUND_LOGGER = logging.getLogger("flwr.fedsim")
+ROUND_LOGGER.setLevel(logging.INFO)
+
+
+class RoundLog:
+    """A ledger listener: one INFO line per recorded rounds.csv row (round 0 is the initial model;
+    an asynchronous run's rows are its aggregations)."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        accuracy = row["test_accuracy"]
+        dropped = row["selected"] - row["delivered"]
+        ROUND_LOGGER.info(
+            "fedsim round %d/%d: accuracy %s, energy %.4g J (total %.4g J), simulated %.4g s, drops %d of %d",
+            row["round"], self.rounds, "n/a" if accuracy is None or accuracy != accuracy else f"{accuracy:.4f}",
+            row["energy_round_j"], row["energy_cum_j"], row["sim_time_s"], dropped, row["selected"],
+        )

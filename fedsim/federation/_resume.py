@@ -12,7 +12,7 @@ from ..ledger import Column, Ledger
 from ..tasks import Task
 from ..tracking import open_tracker
 from ._checkpoint import Checkpoint
-from ._progress import ProgressBar
+from ._progress import ProgressBar, RoundLog
 
 
 @dataclass
@@ -26,8 +26,10 @@ class RunRecord:
 
 def open_run_record(
     task: Task, output_dir: Path | None, resume_from: Checkpoint | None, *, progress: bool,
-    round_columns: tuple[Column, ...], device_columns: tuple[Column, ...],
+    round_columns: tuple[Column, ...], device_columns: tuple[Column, ...], round_log: bool = False,
 ) -> RunRecord:
+    """``round_log``: one log line per round through Flower's logger (``flwr run``'s ServerApp,
+    which has no terminal for a progress bar)."""
     cfg = task.config
     if resume_from is None:
         ledger = Ledger(output_dir, round_columns, device_columns)
@@ -38,5 +40,7 @@ def open_run_record(
     tracker = open_tracker(cfg.to_dict(), output_dir, first_step=first_round)
     if tracker is not None:
         ledger.listeners.append(tracker.log_round)
+    if round_log:
+        ledger.listeners.append(RoundLog(cfg.rounds))
     bar = ProgressBar(cfg.rounds, enabled=progress, done=max(first_round - 1, 0))
     return RunRecord(ledger, tracker, bar, first_round, earlier_wall_s)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..ledger import DeviceRow, RoundRow
+from ..ledger import DeviceRow, RoundRow, battery_level_j
 from ..world import Job, RoundOutcome
 
 ENERGY_PHASES = ("compute", "uplink", "download", "propulsion")
@@ -30,7 +30,7 @@ def device_row_of_outcome(
         energy_compute_j=float(outcome.energy_compute_j[i]), energy_uplink_j=float(outcome.energy_uplink_j[i]),
         energy_download_j=float(outcome.energy_download_j[i]), energy_propulsion_j=float(outcome.energy_propulsion_j[i]),
         channel_gain=float(outcome.channel_gain[i]), distance_m=float(outcome.distance_m[i]), delivered=delivered,
-        drop_reason=drop_reason, battery_j=float(outcome.battery_j[i]), x_m=float(outcome.position_m[i, 0]),
+        drop_reason=drop_reason, battery_j=battery_level_j(outcome.battery_j[i]), x_m=float(outcome.position_m[i, 0]),
         y_m=float(outcome.position_m[i, 1]), z_m=float(outcome.position_m[i, 2]), train_loss=train_loss,
     )
 
@@ -44,7 +44,7 @@ def device_row_of_job(job: Job, *, server_round: int, uplink_bits: int, num_exam
         upload_s=job.upload_s, finish_s=job.finish_s, energy_compute_j=job.energy_compute_j,
         energy_uplink_j=job.energy_uplink_j, energy_download_j=job.energy_download_j, energy_propulsion_j=0.0,
         channel_gain=job.channel_gain, distance_m=job.distance_m, delivered=job.delivered, drop_reason=job.drop_reason,
-        battery_j=job.battery_j, x_m=float(job.position_m[0]), y_m=float(job.position_m[1]), z_m=float(job.position_m[2]),
+        battery_j=battery_level_j(job.battery_j), x_m=float(job.position_m[0]), y_m=float(job.position_m[1]), z_m=float(job.position_m[2]),
         train_loss=train_loss,
     )
 

@@ -1,5 +1,6 @@
 """The fedsim ServerApp: builds the world, the policy and the strategy, runs the rounds; the ledger is
-written by a round-end callback."""
+written by a round-end callback. Under ``flwr run`` each round is also logged in one line (round,
+accuracy, energy, simulated time, drops) through Flower's logger."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ..config import RunConfig
 from ..errors import ConfigError
 from ..control import assign_handover, build_policy
 from .._torch_threads import choose_torch_threads, cpu_share, torch_threads
-from ..ledger import Ledger
+from ..ledger import DRONE_DEVICE_COLUMNS, Ledger
 from ..result import RunResult
 from ..strategies import build_strategy, strategy_module
 from ..tasks import Task
@@ -44,6 +45,21 @@ def build_world(task: Task) -> World:
     return world
 
 
+def drone_link_extras(world: World):
+    """The round's DRONE_DEVICE_COLUMNS of each selected drone: the serving cell its upload
+    started on, and the handovers and radio-link failures of its flight during the round."""
+    drones = world.drones
+
+    def extras(outcome) -> list[dict]:
+        handovers, failures = drones.link_events(outcome.devices, outcome.start_s, outcome.start_s + outcome.duration_s)
+        return [
+            {"serving_cell": int(drones.serving_cells(float(start_s))[device]), "handovers": int(h), "rlf": int(f)}
+            for device, start_s, h, f in zip(outcome.devices, outcome.upload_start_s, handovers, failures)
+        ]
+
+    return extras
+
+
 def build_wireless_strategy(task: Task, world: World, policy, callbacks=(), *, supernode_timeout_s: float = SUPERNODE_TIMEOUT_S) -> WirelessStrategy:
     """The configured strategy (``strategy=NAME``) behind the wireless seam."""
     cfg: RunConfig = task.config
@@ -55,35 +71,39 @@ def build_wireless_strategy(task: Task, world: World, policy, callbacks=(), *, s
 
 
 def run_federation(
-    grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True, resume_from: Checkpoint | None = None
+    grid: Grid, context: Context, *, output_dir: Path | None, progress: bool = True, resume_from: Checkpoint | None = None,
+    round_log: bool = False,
 ) -> RunResult:
     """Run the configured rounds on ``grid``; write the ledger into ``output_dir``, and a
     checkpoint there after every round (every aggregation of an asynchronous strategy).
     ``resume_from``: continue after that checkpoint's round (the run directory's ledger is
-    truncated back to it). Torch's threads are chosen for the run (``fedsim._torch_threads``)."""
+    truncated back to it). ``round_log``: one line per round through Flower's logger (round,
+    accuracy, energy, simulated time, drops). Torch's threads are chosen for the run
+    (``fedsim._torch_threads``)."""
     task = task_from_run_config(context.run_config)
     cfg = task.config
     timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
     step_macs = cfg.train.batch_size * task.workload.training_macs
     # write_behind: the per-round ledger and checkpoint fsyncs run on a thread, in order.
     with torch_threads(choose_torch_threads(cfg.torch_threads, step_macs, cpu_share())), write_behind():
-        return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s)
+        return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s, round_log)
 
 
 def _run_federation(grid: Grid, task: Task, output_dir: Path | None, progress: bool, resume_from: Checkpoint | None,
-                    timeout_s: float) -> RunResult:
+                    timeout_s: float, round_log: bool = False) -> RunResult:
     started = time.perf_counter()
     cfg = task.config
     world = build_world(task)
     if cfg.strategy.asynchronous:  # no rounds: the event-driven world's server
         return run_async_federation(grid, task, world, output_dir=output_dir, progress=progress, supernode_timeout_s=timeout_s,
-                                    resume_from=resume_from)
+                                    resume_from=resume_from, round_log=round_log)
     policy = build_policy(cfg)
     if resume_from is not None:  # first: a checkpointed choice is kept, not made again (policy=optimized)
         policy.load_state_dict(resume_from.policy)
     policy.start(world, upload_params=task.upload_params)  # on the initial world, as the first attempt did
     record = open_run_record(task, output_dir, resume_from, progress=progress, round_columns=task.round_columns,
-                             device_columns=task.device_columns)
+                             device_columns=task.device_columns + (DRONE_DEVICE_COLUMNS if world.drones is not None else ()),
+                             round_log=round_log)
     ledger: Ledger = record.ledger
     tracker, bar, first_round, earlier_wall_s = record.tracker, record.bar, record.first_round, record.earlier_wall_s
     if resume_from is None:
@@ -92,11 +112,14 @@ def _run_federation(grid: Grid, task: Task, output_dir: Path | None, progress: b
         world.load_state_dict(resume_from.world)
         initial_arrays = ArrayRecord(torch_state_dict=resume_from.arrays)
     with quiet_flower_log():
-        strategy = build_wireless_strategy(task, world, policy, [LedgerWriter(ledger, task), bar], supernode_timeout_s=timeout_s)
+        writer = LedgerWriter(ledger, task, drone_link_extras(world) if world.drones is not None else None)
+        strategy = build_wireless_strategy(task, world, policy, [writer, bar], supernode_timeout_s=timeout_s)
+
+        config_dict = cfg.to_dict()  # the run's config does not change between rounds
 
         def checkpoint(server_round: int, arrays: ArrayRecord) -> None:
             save_checkpoint(output_dir, Checkpoint(
-                round=server_round, config=cfg.to_dict(), arrays=arrays.to_torch_state_dict(), strategy=strategy.state_dict(),
+                round=server_round, config=config_dict, arrays=arrays.to_torch_state_dict(), strategy=strategy.state_dict(),
                 policy=policy.state_dict(), world=world.state_dict(), ledger_bytes=ledger.byte_lengths,
                 generators=global_generators(), wall_time_s=earlier_wall_s + time.perf_counter() - started,
                 clients=grid.client_states() if hasattr(grid, "client_states") else {},
@@ -160,4 +183,5 @@ def main(grid: Grid, context: Context) -> None:
         if holds_a_run(output_dir):
             raise ConfigError("output-dir", str(output_dir), "a directory that holds no run yet (fedsim resume continues one)")
         write_config(config, output_dir)
-        run_federation(grid, context, output_dir=output_dir, progress=False)
+        # No terminal for a progress bar here: a log line per round, which `flwr run --stream` shows.
+        run_federation(grid, context, output_dir=output_dir, progress=False, round_log=True)

@@ -14,7 +14,7 @@ from ._fedlora import reproduce_fedlora
 from ._green_qfl import reproduce_green_qfl, reproduce_tradeoff
 from ._mask_learning import reproduce_mask_learning
 from ._optimizers import reproduce_optimizers
-from ._report import Check, Report
+from ._report import CLAIM, CONSTANT, Check, Report
 from ._robust_aggregation import reproduce_robust_aggregation
 from ._slope import reproduce_slope
 from ._uav_swarm import reproduce_uav_swarm

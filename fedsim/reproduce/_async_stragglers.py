@@ -19,7 +19,7 @@ from .._run import run
 from ..config import RunConfig
 from ..config._strategy import STRATEGY_KEYS
 from ._closed_loop import merged
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 FEDERATIONS = ("fedavg", "fedbuff")
 DEFAULT_CASES = {"stragglers": 0.3, "no_stragglers": 0.0}
@@ -55,7 +55,7 @@ def reproduce_async_stragglers(config: RunConfig, output_dir: Path, *, progress:
     report.checks = [_faster_check(case, fraction, data[case], target) for case, fraction in cases.items()]
     fedbuff_stale = sum(runs["fedbuff"]["stale_rows"] for runs in data.values())
     report.checks.append(Check("FedBuff devices.csv has rows with staleness >= 1", 1.0, float(fedbuff_stale > 0), 0, absolute=True,
-                               note=f"{fedbuff_stale} rows over the FedBuff runs"))
+                               note=f"{fedbuff_stale} rows over the FedBuff runs", kind=CONSTANT))
     report.sections.append(("Simulated time and energy to the target accuracy", _table(cases, data, target, config)))
     report.headline = {
         "paper": "with heavy stragglers FedBuff reaches the target sooner than synchronous FedAvg; without, it does not",

@@ -11,7 +11,7 @@ from analysis import plot_path
 from .._run import run
 from ..config import RunConfig
 from ._closed_loop import merged
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 VARIANTS = {
     "compressed_slim": {"lm": {"compress": True, "lowrank": "slim"}},
@@ -43,7 +43,8 @@ def reproduce_fedlora(config: RunConfig, output_dir: Path, *, progress: bool = F
         Check("test perplexity falls over rounds (compressed + SLiM)", 1.0, float(ppl(slim, -1) < ppl(slim, 0)), 0, absolute=True,
               note=f"{ppl(slim, 0):.3f} -> {ppl(slim, -1):.3f}"),
         Check("only adapter bits go up (bits per upload)", expected_payload, float(max(payloads)), 0, absolute=True,
-              note=f"{lm['adapter_params']} adapter parameters; every upload of the run has this size" if len(set(payloads)) == 1 else "uploads differ in size"),
+              note=f"{lm['adapter_params']} adapter parameters; every upload of the run has this size" if len(set(payloads)) == 1 else "uploads differ in size",
+              kind=CONSTANT),
         Check("compressed + SLiM adapters beat no compensation (final perplexity)", 1.0,
               float(ppl(slim, -1) < ppl(plain, -1)), 0, absolute=True,
               note=f"SLiM {ppl(slim, -1):.3f} vs zero-initialised LoRA {ppl(plain, -1):.3f} after {config.rounds} rounds"),

@@ -11,13 +11,15 @@ import numpy as np
 from analysis import plot_epsilon_sweep, plot_line_search, plot_pareto, plot_path
 
 from ..config import RunConfig
-from ..controller import CHOICES, VARIABLES, OperatingPointStudy, qfl_model, study, write_study
+from ..controller import CHOICES, VARIABLES, OperatingPointStudy, disagreement_explanation, qfl_model, study, write_study
 from ..optimize import line_search_precision, nash_bargaining
 from ..theory import QflModel
 from ._closed_loop import closed_loop
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 SPREAD_SEEDS = 10  # uplink Monte-Carlo seeds behind the reported spread
+# A headline saving counts as reproduced within 10% of the paper's figure (0.53: 0.477-0.583).
+HEADLINE_TOLERANCE = 0.1
 
 
 def _reference_checks(config: RunConfig, model: QflModel, expected: dict, tolerances: dict) -> list[Check]:
@@ -26,9 +28,11 @@ def _reference_checks(config: RunConfig, model: QflModel, expected: dict, tolera
     per_bit = model.uplink_energy_per_precision_bit_j
     spread = _uplink_spread(config)
     return [
-        Check("n_min", expected["n_min"], int(model.n_min()), 0, absolute=True),
-        Check("E_train(32) [J per local iteration]", expected["e_train_32_j"], float(e.train_iteration_energy(32, w)), tolerances.get("e_train", 0.01)),
-        Check("E_train(16) [J per local iteration]", expected["e_train_16_j"], float(e.train_iteration_energy(16, w)), tolerances.get("e_train", 0.01)),
+        Check("n_min", expected["n_min"], int(model.n_min()), 0, absolute=True, kind=CONSTANT),
+        Check("E_train(32) [J per local iteration]", expected["e_train_32_j"], float(e.train_iteration_energy(32, w)), tolerances.get("e_train", 0.01),
+              kind=CONSTANT),
+        Check("E_train(16) [J per local iteration]", expected["e_train_16_j"], float(e.train_iteration_energy(16, w)), tolerances.get("e_train", 0.01),
+              kind=CONSTANT),
         Check(
             "uplink energy per bit of precision [J]",
             expected["uplink_energy_per_precision_bit_j"],
@@ -38,8 +42,10 @@ def _reference_checks(config: RunConfig, model: QflModel, expected: dict, tolera
                 f"seed {config.theory.uplink_seed}, {config.theory.uplink_drops} drops; across seeds 0-{SPREAD_SEEDS - 1}: "
                 f"median {np.median(spread):.3g}, range {min(spread):.3g}-{max(spread):.3g} (heavy-tailed estimator)"
             ),
+            kind=CONSTANT,
         ),
-        Check("T(I=1, K=50, m=32, n=32) [rounds]", expected["rounds_full_k50"], float(model.rounds(1, 50, 32, 32)), tolerances.get("rounds", 0.01)),
+        Check("T(I=1, K=50, m=32, n=32) [rounds]", expected["rounds_full_k50"], float(model.rounds(1, 50, 32, 32)), tolerances.get("rounds", 0.01),
+              kind=CONSTANT),
     ]
 
 
@@ -86,7 +92,7 @@ def reproduce_green_qfl(config: RunConfig, output_dir: Path, *, progress: bool =
         # The cross-check: Nash bargaining over the exhaustive integer front picks the same design.
         exhaustive_pick = s.exhaustive.X[nash_bargaining(s.exhaustive.F, s.disagreement)]
         same = [int(round(v)) for v in exhaustive_pick] == [s.choices["nbs"][v] for v in VARIABLES]
-        report.checks.append(Check("NBS design equals the exhaustive search's NBS design", 1.0, float(same), 0, absolute=True))
+        report.checks.append(Check("NBS design equals the exhaustive search's NBS design", 1.0, float(same), 0, absolute=True, kind=CONSTANT))
 
     figures = [
         plot_pareto(
@@ -104,7 +110,16 @@ def reproduce_green_qfl(config: RunConfig, output_dir: Path, *, progress: bool =
     saving, e_full = _saving(s, "nbs")
     nbs = s.choices["nbs"]
     headline = meta.get("headline", {})
-    report.data = {"choices": s.choices, "epsilon_sweep": sweep, "nbs_saving": saving, "nbs_full_precision_energy_j": e_full}
+    report.checks.append(Check(
+        f"energy saving of the NBS point over full precision at its I and K (paper: up to {headline.get('saving', 0.70):.0%})",
+        float(headline.get("saving", 0.70)), float(saving), HEADLINE_TOLERANCE,
+        note=f"NBS I={nbs['I']}, K={nbs['K']}, m={nbs['m']}, n={nbs['n']}: {nbs['energy_j']:.3g} J against {e_full:.3g} J",
+        reason="only the forward pass scales with the training precision in this model (the backward pass stays at full "
+               "precision), the uplink scales with m/32 and n >= n_min; no constant was tuned, and the paper's 'up to' is a "
+               "maximum over configurations the release does not pin down",
+    ))
+    report.data["disagreement"] = disagreement_explanation(s)
+    report.data.update({"choices": s.choices, "epsilon_sweep": sweep, "nbs_saving": saving, "nbs_full_precision_energy_j": e_full})
     report.sections.append((
         "Headline: energy saving of the Nash bargaining point over full precision",
         f"Paper: up to **{headline.get('saving', 0.70):.0%}** less energy until convergence than full-precision FL "
@@ -119,6 +134,7 @@ def reproduce_green_qfl(config: RunConfig, output_dir: Path, *, progress: bool =
         "no constant was tuned to reach the headline. The paper's 'up to' is a maximum over its "
         "configurations, which the release does not pin down.",
     ))
+    report.sections.append(("The Nash bargaining's disagreement point", report.data["disagreement"]["explanation"]))
     loop = closed_loop(config, nbs, output_dir / "closed_loop", progress=progress)
     report.data["closed_loop"] = loop
     report.sections.append(("Closing the loop: does the bound-optimal point also win in simulation?", _loop_markdown(loop)))
@@ -188,6 +204,13 @@ def reproduce_tradeoff(config: RunConfig, output_dir: Path, *, progress: bool = 
     )
     best_i, best_k, best_saving = _best_line_search(model)
     headline = meta.get("headline", {})
+    report.checks.append(Check(
+        f"energy saving of the line-search precision over full precision, the best over I and K (paper: up to {headline.get('saving', 0.53):.0%})",
+        float(headline.get("saving", 0.53)), float(best_saving), HEADLINE_TOLERANCE,
+        note=f"best at I = {best_i}, K = {best_k}; at the configured I = {op.local_iters}, K = {op.devices_per_round}: {result.savings:.1%}",
+        reason="P1's parameters are not public, so fedsim evaluates P2's model with m = n: there the backward pass stays at full "
+               "precision and n >= n_min, which bounds the saving; no constant was tuned",
+    ))
     report.data = {
         "line_search": {"I": op.local_iters, "K": op.devices_per_round, "n": result.n, "energy_j": result.energy_j,
                         "full_precision_energy_j": result.full_precision_energy_j, "saving": result.savings,

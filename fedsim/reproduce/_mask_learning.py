@@ -9,7 +9,7 @@ from .._run import run
 from ..config import RunConfig
 from ._closed_loop import merged
 from ._fedlora import attach_runs, payload_bits
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 VARIANTS = {"leap": {"lm": {"mask": "leap"}}, "patch": {"lm": {"mask": "patch"}}}
 
@@ -31,7 +31,7 @@ def reproduce_mask_learning(config: RunConfig, output_dir: Path, *, progress: bo
         label = "LEAP, 50% unstructured" if name == "leap" else "PATCH, 2:4"
         report.checks += [
             Check(f"{name}: kept fraction of the hard mask", masks["target_density"], density, 1e-3, absolute=True,
-                  note="the compared masks keep the same fraction of every row"),
+                  note="the compared masks keep the same fraction of every row", kind=CONSTANT),
             Check(f"{name}: the learned mask beats its one-shot Wanda start (held-out perplexity falls)", 1.0,
                   float(ppl[-1] < ppl[0]), 0, absolute=True, note=f"{ppl[0]:.3f} -> {ppl[-1]:.3f}"),
             Check(f"{name}: learned mask vs one-shot Wanda at equal sparsity", 1.0, float(ppl[-1] < one_shot["wanda"]), 0,
@@ -40,7 +40,7 @@ def reproduce_mask_learning(config: RunConfig, output_dir: Path, *, progress: bo
         ]
         if expected is not None:
             report.checks.append(Check(f"{name}: uplink bits per upload (the logits, float32)", expected, float(max(payloads)), 0,
-                                       absolute=True, note=f"{masks['logits']} logits"))
+                                       absolute=True, note=f"{masks['logits']} logits", kind=CONSTANT))
         rows.append(f"| {label} | {masks['dense_test_perplexity']:.3f} | {one_shot['wanda']:.3f} | {one_shot['sparsegpt']:.3f} | "
                     f"{ppl[0]:.3f} | {ppl[-1]:.3f} | {masks['logits']} | {max(payloads):,} | {result.summary['energy_uplink_j']:.4g} |")
         headline[name] = {"learned": ppl[-1], "wanda": one_shot["wanda"], "sparsegpt": one_shot["sparsegpt"]}

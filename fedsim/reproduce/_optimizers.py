@@ -9,7 +9,7 @@ from analysis import plot_path
 from .._run import run
 from ..config import RunConfig
 from ._closed_loop import merged
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 DEFAULT_LR = {"sgd": 0.1, "adamw": 0.003, "mkor": 0.1}  # each optimizer at its own usual step
 
@@ -32,7 +32,7 @@ def reproduce_optimizers(config: RunConfig, output_dir: Path, *, progress: bool 
               note=f"MKOR {mkor}, SGD {sgd}, AdamW {rounds['adamw']} rounds"),
         Check("MKOR's factor work is charged: compute energy per round above SGD's", 1.0,
               float(per_round["mkor"] > per_round["sgd"]), 0, absolute=True,
-              note=f"{per_round['mkor']:.3g} J vs {per_round['sgd']:.3g} J per round"),
+              note=f"{per_round['mkor']:.3g} J vs {per_round['sgd']:.3g} J per round", kind=CONSTANT),
     ]
     rows = "\n".join(
         f"| {n} | {lrs[n]:g} | {_cell(rounds[n])} | {_cell(energy[n])} | {results[n].final_accuracy:.3f} | {per_round[n]:.4g} |"

@@ -1,30 +1,71 @@
-"""Reproduction reports: checks of paper numbers against ours, as report.json and report.md."""
+"""Reproduction reports: checks of paper numbers against ours, as report.json and report.md.
+
+A check is one of two kinds. A *constant* re-verifies what the reproduction stands on: the paper's
+own constants and inputs (its n_min, its per-iteration energy) and fedsim's consistency checks of
+the setup (the runs did what the scenario asks); it passes or fails, and a failed one means the
+model is wrong. A *claim* tests a published result against fedsim's number: ``reproduced`` when
+fedsim's number lies within the tolerance, ``gap`` when it does not (both numbers and the reason
+are reported: a gap is a finding, never marked passed), ``not_checked`` when fedsim has no number
+for it. ``fedsim reproduce`` fails (exit status 1) when a constant fails; a gap does not fail it.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._atomic import atomic_write_text
 
 
+CONSTANT, CLAIM = "constant", "claim"
+CLAIM_STATUSES = ("reproduced", "gap", "not_checked")
+
+
 @dataclass
 class Check:
-    """One paper number next to ours. ``tolerance`` is relative unless ``absolute``."""
+    """One paper number next to ours. ``tolerance`` is relative unless ``absolute``. ``kind``:
+    CONSTANT (the paper's constants and inputs, fedsim's setup) or CLAIM (a published result);
+    ``reason``: why a claim is a gap, when it is one."""
 
     name: str
     paper: Any
     measured: Any
     tolerance: float
-    passed: bool = field(init=False)
+    passed: bool = field(init=False)  # fedsim's number is within the tolerance
     absolute: bool = False
     note: str = ""
+    kind: str = CLAIM
+    reason: str = ""
 
     def __post_init__(self) -> None:
-        self.passed = _within(self.paper, self.measured, self.tolerance, self.absolute)
+        if self.kind not in (CONSTANT, CLAIM):
+            raise ValueError(f"check kind {self.kind!r}: {CONSTANT!r} or {CLAIM!r}")
+        self.passed = self.measured is not None and _within(self.paper, self.measured, self.tolerance, self.absolute)
+
+    @property
+    def status(self) -> str:
+        """A claim's verdict: reproduced, gap or not_checked (a constant's: passed or failed)."""
+        if self.kind == CONSTANT:
+            return "passed" if self.passed else "failed"
+        if self.measured is None:
+            return "not_checked"
+        return "reproduced" if self.passed else "gap"
+
+    def record(self) -> dict[str, Any]:
+        """The check as report.json writes it: a constant's ``passed``, a claim's ``status`` (and
+        for a gap its ``reason``), never a claim marked passed."""
+        out = {"name": self.name, "paper": self.paper, "measured": self.measured, "tolerance": self.tolerance,
+               "absolute": self.absolute, "note": self.note}
+        if self.kind == CONSTANT:
+            out["passed"] = self.passed
+        else:
+            out["status"] = self.status
+            if self.status == "gap":
+                out["reason"] = self.reason or self.note or "fedsim's number lies outside the tolerance of the paper's"
+        return out
 
 
 def _within(paper: Any, measured: Any, tolerance: float, absolute: bool) -> bool:
@@ -50,14 +91,33 @@ class Report:
     headline: dict[str, Any] | None = None  # {"paper": ..., "measured": ...}: the paper's claim and ours
 
     @property
+    def constants(self) -> list[Check]:
+        return [c for c in self.checks if c.kind == CONSTANT]
+
+    @property
+    def claims(self) -> list[Check]:
+        return [c for c in self.checks if c.kind == CLAIM]
+
+    @property
+    def constants_passed(self) -> bool:
+        """Every constant holds: the reproduction stands (what ``fedsim reproduce``'s exit status says)."""
+        return all(c.passed for c in self.constants)
+
+    @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        """Every constant holds and every claim is reproduced (a gap or an unchecked claim: False)."""
+        return self.constants_passed and all(c.status == "reproduced" for c in self.claims)
+
+    def claim_counts(self) -> dict[str, int]:
+        return {status: sum(c.status == status for c in self.claims) for status in CLAIM_STATUSES}
 
     def write(self, output_dir: Path) -> tuple[Path, Path]:
         payload = {
             "scenario": self.scenario,
-            "passed": self.passed,
-            "checks": [asdict(c) for c in self.checks],
+            "constants_passed": self.constants_passed,
+            "claims_status": self.claim_counts(),
+            "constants": [c.record() for c in self.constants],
+            "claims": [c.record() for c in self.claims],
             "figures": self.figures,
             "data": self.data,
         }
@@ -72,16 +132,34 @@ class Report:
         if self.headline is not None:
             lines += [f"**Headline.** paper: {_fmt(self.headline.get('paper'))}; fedsim: {_fmt(self.headline.get('measured'))}. "
                       + str(self.headline.get("note", "")), ""]
-        lines += ["## Checks: paper vs fedsim", "", "| check | paper | fedsim | tolerance | passed | note |", "|---|---|---|---|---|---|"]
-        for c in self.checks:
-            tol = f"±{c.tolerance:g}" if c.absolute else f"±{c.tolerance:.0%}"
-            lines.append(f"| {c.name} | {_fmt(c.paper)} | {_fmt(c.measured)} | {tol} | {'yes' if c.passed else '**no**'} | {c.note} |")
-        lines.append("")
+        counts = self.claim_counts()
+        lines += [f"Constants: {sum(c.passed for c in self.constants)} of {len(self.constants)} hold. Claims: "
+                  + ", ".join(f"{counts[s]} {s.replace('_', ' ')}" for s in CLAIM_STATUSES) + ".", ""]
+        if self.constants:
+            lines += ["## Constants: the paper's inputs and fedsim's setup, re-verified", "",
+                      "| check | paper | fedsim | tolerance | holds | note |", "|---|---|---|---|---|---|"]
+            for c in self.constants:
+                lines.append(f"| {c.name} | {_fmt(c.paper)} | {_fmt(c.measured)} | {_tol(c)} | {'yes' if c.passed else '**no**'} | {c.note} |")
+            lines.append("")
+        if self.claims:
+            lines += ["## Claims: the paper's results against fedsim's", "",
+                      "| claim | paper | fedsim | tolerance | status | note |", "|---|---|---|---|---|---|"]
+            for c in self.claims:
+                status = {"gap": "**gap**", "not_checked": "not checked"}.get(c.status, c.status)
+                note = c.note
+                if c.status == "gap":  # why, then what else the builder noted
+                    note = c.record()["reason"] + (f" ({c.note})" if c.reason and c.note else "")
+                lines.append(f"| {c.name} | {_fmt(c.paper)} | {_fmt(c.measured)} | {_tol(c)} | {status} | {note} |")
+            lines.append("")
         for heading, body in self.sections:
             lines += [f"## {heading}", "", body.rstrip(), ""]
         if self.figures:
             lines += ["## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in self.figures] + [""]
         return "\n".join(lines)
+
+
+def _tol(check: Check) -> str:
+    return f"±{check.tolerance:g}" if check.absolute else f"±{check.tolerance:.0%}"
 
 
 def _fmt(value: Any) -> str:

@@ -18,7 +18,7 @@ from .._run import run
 from ..config import RunConfig
 from ..config._strategy import STRATEGY_KEYS
 from ._closed_loop import merged
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 DEFAULT_STRATEGIES: dict[str, dict[str, Any]] = {"fedavg": {}, "fedmedian": {}, "krum": {"num_malicious": 2}, "fedtrimmedavg": {}}
 DEFAULT_CASES: dict[str, dict[str, Any]] = {"clean": {"byzantine_prob": 0.0}, "attacked": {"byzantine_prob": 0.2, "attack": "sign_flip"}}
@@ -69,7 +69,7 @@ def reproduce_robust_aggregation(config: RunConfig, output_dir: Path, *, progres
                 absolute=True, note=f"fault-free {before:.3f}, attacked {after:.3f} (change {after - before:+.3f})"))
     attacks = sum(data[name][attacked]["byzantine_rows"] for name in strategies)
     report.checks.append(Check("the attacked runs' devices.csv flag Byzantine uploads", 1.0, float(attacks > 0), 0, absolute=True,
-                               note=f"{attacks} rows with byzantine=1 over the attacked runs"))
+                               note=f"{attacks} rows with byzantine=1 over the attacked runs", kind=CONSTANT))
     report.sections.append(("Accuracy per strategy, fault-free and attacked", _table(strategies, cases, data, tail, config)))
     report.headline = {
         "paper": "under sign-flipping devices FedAvg collapses; coordinate-wise median, Krum and trimmed mean do not",

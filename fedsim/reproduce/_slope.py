@@ -32,7 +32,7 @@ import fedsim_kernels as kernels
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..tasks._lm_base import _threads
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 VAL_SHARE = 0.1  # the held-out tail of the corpus
 # The paper's numbers (README of Mohammad-Mozaffari/slope, arXiv v1 abstract, ICLR 2025 version).
@@ -276,7 +276,7 @@ def _checks(final, accounting, density, s: _Settings, arms) -> list[Check]:
         Check("the double-pruned backward trains like the forward mask alone (final perplexity ratio)", 1.0, dp / sparse, 0.05,
               note=f"{dp:.4f} vs {sparse:.4f}; the paper proves convergence of the double-pruned backward"),
         Check("density of the double-pruned masks after training", _random_density(*s.nm), density, 0.03, absolute=True,
-              note=f"paper: E[min(Bin(M, N/M), N)]/M on random weights ({_random_density(*s.nm):.4f} for {s.nm[0]}:{s.nm[1]})"),
+              note=f"paper: E[min(Bin(M, N/M), N)]/M on random weights ({_random_density(*s.nm):.4f} for {s.nm[0]}:{s.nm[1]})", kind=CONSTANT),
         Check(f"lazy adapters (last {_pct(s.adapter_fraction)}) recover part of the double-pruned model's gap to dense",
               PAPER_RECOVERED["squad"], _recovered(dense, dp, slope), 0.15, absolute=True,
               note=f"{lazy_steps} adapter step(s) of {steps}; {paper_note}"),

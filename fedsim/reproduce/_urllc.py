@@ -28,7 +28,7 @@ from ..errors import ConfigError
 from ..rl import ConditionGAN, UrllcAgent, deploy_oracle, record_conditions
 from ..rl._urllc_agents import CONDITION_NAMES, Series
 from ..rng import numpy_stream
-from ._report import Check, Report
+from ._report import CONSTANT, Check, Report
 
 
 def window_reliability(series: Series, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -120,7 +120,7 @@ def reproduce_urllc(config: RunConfig, output_dir: Path, *, progress: bool = Fal
               float(min(stats["experienced"]["reliability_pre"], stats["oracle"]["reliability_pre"]) >= target), 0, absolute=True,
               note=f"{stats['experienced']['reliability_pre']:.5f} vs {stats['oracle']['reliability_pre']:.5f} (gap {reliability_gap:.4f})"),
         Check("GAN samples pass a two-sample MMD test against held-out real conditions (p > 0.05)", [0.05, 1.0], mmd_p, 0, absolute=True,
-              note=f"MMD² = {mmd:.4g} on standardised conditions, {len(held_out)} vs {len(generated)} samples"),
+              note=f"MMD² = {mmd:.4g} on standardised conditions, {len(held_out)} vs {len(generated)} samples", kind=CONSTANT),
     ]
     report.headline = {
         "paper": None,

@@ -23,7 +23,7 @@ import numpy as np
 from fedsim.rng import numpy_stream
 from fedsim.world._cellular import CellularNetwork
 from fedsim.world._drone_route import random_route
-from fedsim.world._handover import RouteLinks, check_serving, strongest_cells, upload_time_s
+from fedsim.world._handover import RouteLinks, check_serving, radio_link_failures, strongest_cells, upload_time_s
 from fedsim.world._propulsion import propulsion_power_w
 
 ServeRule = Callable[[RouteLinks], np.ndarray]
@@ -68,7 +68,8 @@ class DroneFleet:
         serving = self.serving
         # On a loop, point 0 follows the last point: a change there is a handover too.
         self.handover = [np.roll(cells, 1) != cells for cells in serving]
-        self.rate_bps = [self.network.rate_bps(self.network.sinr_db(l.rsrp_dbm, c)) for l, c in zip(self.links, serving)]
+        self.sinr_db = [self.network.sinr_db(l.rsrp_dbm, c) for l, c in zip(self.links, serving)]
+        self.rate_bps = [self.network.rate_bps(sinr) for sinr in self.sinr_db]
 
     def _point(self, device: int, time_s: float) -> int:
         links = self.links[device]
@@ -98,6 +99,24 @@ class DroneFleet:
             airtime[k] = upload_time_s(args[0], self.handover[i], *args[1:], on_handover=cfg.upload_on_handover)
             unhindered[k] = upload_time_s(args[0], np.zeros(links.num_points, bool), *args[1:])
         return airtime, unhindered
+
+    def link_events(self, devices, start_s: float, end_s: float) -> tuple[np.ndarray, np.ndarray]:
+        """(handovers, radio-link failures) of each drone of ``devices`` while the clock runs from
+        ``start_s`` to ``end_s`` (absolute seconds, e.g. a round): the handovers at the sample
+        points reached after ``start_s`` up to ``end_s``, and the runs of out-of-sync samples (serving SINR below
+        ``rlf_sinr_db``) inside the window that last longer than T310."""
+        cfg = self.network.config
+        handovers = np.zeros(len(devices), dtype=np.int64)
+        failures = np.zeros(len(devices), dtype=np.int64)
+        for k, i in enumerate(devices):
+            links = self.links[int(i)]
+            step = links.step_s
+            # Points reached in (start, end]: adjacent windows split the flight, and time 0 is its start, no handover.
+            entered = np.arange(int(start_s // step) + 1, int(end_s // step) + 1)
+            handovers[k] = int(self.handover[int(i)][entered % links.num_points].sum())
+            spanned = np.arange(int(start_s // step), max(int(np.ceil(end_s / step)), int(start_s // step) + 1))
+            failures[k] = radio_link_failures(self.sinr_db[int(i)][spanned % links.num_points], step, cfg.rlf_sinr_db, cfg.t310_s)
+        return handovers, failures
 
     # -- the Motion protocol ---------------------------------------------------------------------
     def positions_m(self) -> np.ndarray:

@@ -160,3 +160,54 @@ def test_plot_path_empty_dir_raises_with_message(tmp_path):
 def test_plot_path_missing_dir_raises(tmp_path):
     with pytest.raises(FileNotFoundError, match="expected rounds.csv and summary.json"):
         plot_path(tmp_path / "does-not-exist")
+
+
+def test_titles_name_the_scenario_and_what_it_sets_beyond_fedavg(tmp_path, make_run):
+    from analysis import load_run
+    from analysis._plot_common import op_title
+
+    plain = load_run(make_run(tmp_path / "plain", n_rounds=2))
+    assert op_title(plain) == "mnist / cnn | train 32-bit, uplink 32-bit, 5 local iters, 10 devices/round, seed 0"
+    swarm = load_run(make_run(tmp_path / "swarm", n_rounds=2, extra_config={
+        "scenario": {"name": "zeng2020_uav_swarm", "title": "UAV swarm"}, "policy": {"name": "swarm_baseline"},
+        "strategy": {"name": "fedavg"}, "mobility": {"kind": "uav_swarm"}}))
+    assert op_title(swarm) == ("zeng2020_uav_swarm: mnist / cnn, policy swarm_baseline | train 32-bit, uplink 32-bit, "
+                               "5 local iters, 10 devices/round, seed 0")
+    drones = load_run(make_run(tmp_path / "drones", n_rounds=2, extra_config={
+        "strategy": {"name": "fedprox"}, "mobility": {"kind": "drone_routes"}, "handover": {"rule": "q_learning"}}))
+    assert op_title(drones).startswith("mnist / cnn, strategy fedprox, handover q_learning | ")
+
+
+def test_a_sweep_of_one_scenario_names_it_in_its_titles(tmp_path, make_run, monkeypatch):
+    import analysis._sweep_plots as sweep_plots
+    from analysis import plot_sweep
+
+    for i in range(2):
+        make_run(tmp_path / "sweep" / str(i), train_bits=8 * (i + 1), n_rounds=3,
+                 extra_config={"scenario": {"name": "zeng2020_uav_swarm"}})
+    titles = []
+    original = sweep_plots._with_scenario
+    monkeypatch.setattr(sweep_plots, "_with_scenario", lambda title, runs: titles.append(original(title, runs)) or titles[-1])
+    plot_sweep(tmp_path / "sweep")
+    assert titles == ["Energy-accuracy trade-off: zeng2020_uav_swarm", "Test accuracy vs rounds, all runs: zeng2020_uav_swarm"]
+
+
+def test_a_drone_runs_plot_draws_serving_cells_handovers_and_failures(tmp_path, make_run, png_ok):
+    from analysis import plot_run, read_drone_links
+
+    run = make_run(tmp_path / "drones", n_rounds=3, extra_config={"mobility": {"kind": "drone_routes"}})
+    assert read_drone_links(run) is None  # the synthetic devices.csv has no drone columns
+    assert [p.name for p in plot_run(run)] == ["accuracy_vs_rounds.png", "accuracy_vs_energy.png"]
+    lines = ["round,device,channel,serving_cell,handovers,rlf"]
+    lines += [f"{r},{d},{d + r},{d + r},{(r + d) % 2},{int(r == 3 and d == 0)}" for r in (1, 2, 3) for d in (0, 1)]
+    (run / "devices.csv").write_text("\n".join(lines) + "\n")
+    links = read_drone_links(run)
+    assert links["serving_cell"].tolist() == [1, 2, 2, 3, 3, 4] and links["handovers"].sum() == 3 and links["rlf"].sum() == 1
+    written = plot_run(run)
+    assert [p.name for p in written] == ["accuracy_vs_rounds.png", "accuracy_vs_energy.png", "drone_links.png"]
+    png_ok(written[-1])
+    (run / "devices.csv").write_text("round,device,serving_cell,handovers,rlf\n1,0,x,0,0\n")
+    from analysis import LedgerError
+
+    with pytest.raises(LedgerError, match=r"devices.csv line 2: serving_cell='x' is not an integer"):
+        plot_run(run)

@@ -17,6 +17,6 @@ def test_p3_report_joint_design_beats_the_baseline(shared_mnist_dir, tmp_path):
     assert report.passed, [c for c in report.checks if not c.passed]
     payload = json.loads((tmp_path / "report.json").read_text())
     assert payload["headline"]["paper"] == 0.35 and payload["headline"]["measured"] > 0
-    assert {c["name"] for c in payload["checks"]} and all({"name", "paper", "measured", "tolerance", "passed"} <= set(c) for c in payload["checks"])
+    assert payload["claims"] and all({"name", "paper", "measured", "tolerance", "status"} <= set(c) and "passed" not in c for c in payload["claims"])
     for figure in ("rounds_vs_pointing_error.png", "loss_with_bound.png", "swarm_snapshot.png"):
         assert (tmp_path / figure).is_file()
