@@ -96,7 +96,7 @@ def run(config: RunConfig | Mapping[str, Any] | None = None, output_dir: str | P
         overwrite: bool = False) -> RunResult:
     """Run one federated experiment on the in-process engine.
 
-    ``config`` is a :class:`RunConfig` or a (nested) mapping of overrides of its defaults.
+    ``config`` is a ``RunConfig`` or a (nested) mapping of overrides of its defaults.
     With ``output_dir`` the resolved ``config.yaml``, ``rounds.csv``, ``devices.csv``,
     ``summary.json`` and ``model.pt`` are written there, by this process alone (see
     ``fedsim._run_lock``); a directory that already holds a run is refused unless ``overwrite``.

@@ -206,9 +206,12 @@ class Gumbel24Mask(nn.Module):
             group straddles two tiles. Edge tiles may be smaller.
         gated: learn tile gates; ``False`` gives a pure 2:4 mask (density exactly 0.5).
         init_gate_logit: initial gate logit (negative favours 2:4 tiles).
-        pattern_logits, gate_logits: explicit initial logits, shapes ``(d_out, d_in/4, 6)`` and
-            ``(tiles_out, tiles_in)``.
-        temperature, scale, hard, generator: as for ``GumbelSigmoidMask``.
+        pattern_logits: explicit initial pattern logits, shape ``(d_out, d_in/4, 6)``.
+        gate_logits: explicit initial gate logits, shape ``(tiles_out, tiles_in)``.
+        temperature: as for ``GumbelSigmoidMask``.
+        scale: as for ``GumbelSigmoidMask``.
+        hard: as for ``GumbelSigmoidMask``.
+        generator: as for ``GumbelSigmoidMask``.
     """
 
     def __init__(

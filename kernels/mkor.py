@@ -122,7 +122,8 @@ class MKOR(torch.optim.Optimizer):
         inner: ``"sgd"`` (with ``momentum``) or ``"adamw"`` (with ``betas``, ``eps``).
         momentum: SGD momentum.
         weight_decay: inner optimizer's weight decay (decoupled for AdamW).
-        betas, eps: AdamW constants.
+        betas: AdamW's moment decay constants.
+        eps: AdamW's denominator constant.
         inv_freq: refresh the inverse factors every this many steps.
         blend: weight of the old inverse factor in the blend with the identity.
         reset_threshold: reset a layer's factors to I when an entry grows beyond this.

@@ -114,7 +114,8 @@ class CompressedLinear(nn.Module):
     fill it); build a populated layer with ``from_codes``, ``from_float`` or ``from_linear``.
 
     Args:
-        in_features, out_features: d_in and d_out.
+        in_features: d_in.
+        out_features: d_out.
         bits: 4 or 8 (symmetric integer codes) or None (float32 values, pruning only).
         group_size: inputs per scale within a row; None = one scale per tensor (ignored when
             bits is None).

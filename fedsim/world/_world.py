@@ -624,7 +624,7 @@ class World:
 
     def expected_uplink_energy_per_bit(self, weights=None, drops: int = 10_000, seed: int | None = None, redraw_positions: bool = False, devices_per_round: int = 1) -> float:
         """Monte-Carlo E[P/r] in joules per bit, priced by this World's own Channel: see
-        :func:`fedsim.world.expected_uplink_energy_per_bit`."""
+        ``fedsim.world.expected_uplink_energy_per_bit``."""
         from fedsim.world._uplink_energy import expected_uplink_energy_per_bit
 
         return expected_uplink_energy_per_bit(
