@@ -247,12 +247,14 @@ def compose(overrides: Sequence[str] = ()) -> RunConfig:
     return RunConfig.from_mapping(mapping)
 
 
-def _compose_each(jobs: Sequence[Sequence[str]]) -> list[RunConfig]:
+def _compose_each(jobs: Sequence[Sequence[str]], compositions: dict | None = None) -> list[RunConfig]:
     """The validated RunConfig of each job's overrides, under one Hydra initialization.
 
     A full composition costs ~0.15 s, so jobs that differ only in values (a sweep over seeds)
     share the composition of their group choices and get their values applied the way Hydra
-    applies them (its own override step), which takes microseconds.
+    applies them (its own override step), which takes microseconds. ``compositions`` keeps
+    those compositions across calls (a caller checking many commands, e.g. the docs' examples);
+    scenarios are registered once for it.
     """
     import copy
 
@@ -262,10 +264,11 @@ def _compose_each(jobs: Sequence[Sequence[str]]) -> list[RunConfig]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    register_scenarios()
+    if compositions is None or not compositions:
+        register_scenarios()
+    composed: dict[tuple[str, ...], object] = {} if compositions is None else compositions
     groups = _group_options()
     parser = OverridesParser.create()
-    composed: dict[tuple[str, ...], object] = {}
     configs = []
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         for overrides in jobs:

@@ -223,38 +223,16 @@ def fedsim_commands(source: str) -> list[tuple[str, list[str], bool]]:
     return found
 
 
-_STRUCTURES: dict[tuple[str, ...], object] = {}  # Hydra compositions by their group choices
+_STRUCTURES: dict[tuple[str, ...], object] = {}  # Hydra compositions by their group choices, for every page
 
 
 def _compose_job(overrides: list[str]) -> None:
-    """Validate one job's overrides as ``fedsim.compose`` does, sharing Hydra's composition
-    between jobs with the same group choices (as fedsim's own sweep check, ``_compose_each``,
-    does within one sweep): a composition costs ~0.15 s, applying values microseconds."""
-    import copy
-
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from omegaconf import OmegaConf
-
-    from fedsim._compose import _group_options, check_group_choices, conf_dir, register_scenarios
-    from fedsim.config import RunConfig
+    """Validate one job's overrides as ``fedsim.compose`` does, sharing Hydra's compositions
+    across every command checked in this process (``_compose_each``'s cache)."""
+    from fedsim._compose import _compose_each, check_group_choices
 
     check_group_choices(overrides)
-    if not _STRUCTURES:  # once per process: storing every scenario and option costs ~0.1 s
-        register_scenarios()
-    groups = _group_options()
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    is_value = [o.package is None and not (o.is_add() or o.is_delete() or o.is_force_add())
-                and o.key_or_group not in groups and "/" not in o.key_or_group for o in parsed]
-    structure = tuple(o.input_line for o, v in zip(parsed, is_value) if not v)
-    if structure not in _STRUCTURES:
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-            _STRUCTURES[structure] = hydra_compose(config_name="config", overrides=list(structure))
-    cfg = copy.deepcopy(_STRUCTURES[structure])
-    ConfigLoaderImpl._apply_overrides_to_config([o for o, v in zip(parsed, is_value) if v], cfg)
-    RunConfig.from_mapping(OmegaConf.to_container(cfg, resolve=True))
+    _compose_each([overrides], _STRUCTURES)
 
 
 @cache
