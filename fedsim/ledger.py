@@ -101,7 +101,7 @@ class DeviceRow:
         download_s: Time to receive the global model.
         compute_s: Local training time.
         upload_s: Time on air.
-        finish_s: When its upload ended (arrived or was cut off), from the start of the round.
+        finish_s: When its upload ended, or would have ended where it was cut off, in simulated seconds from the start of the run.
         energy_compute_j: Local training energy.
         energy_uplink_j: Transmit energy.
         energy_download_j: Energy of receiving the global model.
