@@ -75,6 +75,13 @@ class AtMostFiveDevices(FirstK):
             raise ConfigError("world.num_devices", run.world.num_devices, "at most 5 with policy.target=seam_examples:AtMostFiveDevices")
 
 
+class ReturnsDeviceList(FirstK):
+    """A policy whose decide returns a plain list of devices, not a RoundDecision."""
+
+    def decide(self, observation: Observation):
+        return [0, 1]
+
+
 class NotAPolicy:
     def decide(self, observation):
         return None

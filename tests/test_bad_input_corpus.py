@@ -63,6 +63,8 @@ CASES = [
      "or custom with a policy.target whose DISPATCHES is True"),
     ("policy-custom-decision-power", ["run", "policy=custom", "policy.target=seam_examples:FirstK", "policy.kwargs={power_fraction: 2}"],
      "decision.tx_power_w=[0.2, 0.2] is not allowed: powers in (0, radio.tx_power_w=0.1] W"),
+    ("policy-custom-decision-type", ["run", "policy=custom", "policy.target=seam_examples:ReturnsDeviceList"],
+     "policy.decide='list' is not allowed: a fedsim.control.RoundDecision"),
     # dataset
     ("dataset-unknown", ["run", "dataset=imagenet"], "dataset='imagenet' is not allowed: one of cifar10, digits, fashion_mnist, femnist, hf, mnist, npz, shakespeare"),
     ("dataset-no-path", ["run", "dataset=mnist"], "dataset.path=None is not allowed"),

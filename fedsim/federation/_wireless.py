@@ -340,7 +340,10 @@ class WirelessStrategy(Strategy):
             reachable=reachable,
             num_examples=self.num_examples,
         )
-        decision = self.policy.decide(observation).check(observation)
+        decision = self.policy.decide(observation)
+        if not isinstance(decision, RoundDecision):  # a user's policy (policy=custom) returned something else
+            raise ConfigError("policy.decide", type(decision).__name__, "a fedsim.control.RoundDecision (e.g. from self.at_operating_point(...))")
+        decision = decision.check(observation)
         sent_arrays, inner_config = self._inner_content(server_round, arrays, config)
         extras, extra_bits = self._downlink_extras(server_round)
         self._sent = {"round": server_round, "decision": decision, "arrays": arrays, "downlink_extra_bits": extra_bits}
