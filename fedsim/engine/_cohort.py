@@ -35,13 +35,16 @@ class CohortGrid(InProcessGrid):
     def _replies_to(self, messages: list[Message]) -> list[Message]:
         replies: dict[int, Message] = {}
         groups: dict[tuple, list[tuple[int, TrainRequest]]] = {}
+        reasons: dict[int, str | None] = {}  # per task, asked once per call
         for index, message in enumerate(messages):
             if message.metadata.message_type != MessageType.TRAIN:
                 replies[index] = self._deliver(message)
                 continue
             context = self._contexts[message.metadata.dst_node_id]
             task = task_from_run_config(context.run_config)
-            reason = task.cohort_unsupported()
+            if id(task) not in reasons:
+                reasons[id(task)] = task.cohort_unsupported()
+            reason = reasons[id(task)]
             if reason is not None:
                 self._say_why_not(context.run_config, reason)
                 replies[index] = self._deliver(message)

@@ -169,19 +169,22 @@ def _reply_content(request: TrainRequest, result: LocalResult, encoded: EncodedU
     return RecordDict({"update": record, "metrics": metrics})
 
 
-_NPY_HEADERS: dict[tuple[str, tuple[int, ...]], bytes] = {}
+_NPY_HEADERS: dict[tuple[str, tuple[int, ...]], tuple[bytes, str]] = {}
 
 
 def _npy_array(values: np.ndarray) -> Array:
     """``Array(values)``, the same .npy bytes, with the header built once per dtype and shape
     (``np.save`` per array costs more than a small update's data)."""
-    values = np.ascontiguousarray(values)
+    if not values.flags.c_contiguous:
+        values = np.ascontiguousarray(values)
     key = (values.dtype.str, values.shape)
-    if key not in _NPY_HEADERS:
+    known = _NPY_HEADERS.get(key)
+    if known is None:
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(values))
-        _NPY_HEADERS[key] = header.getvalue()
-    return Array(dtype=str(values.dtype), shape=tuple(values.shape), stype=SType.NUMPY, data=_NPY_HEADERS[key] + values.tobytes())
+        known = _NPY_HEADERS[key] = (header.getvalue(), str(values.dtype))
+    header, dtype = known
+    return Array(dtype, values.shape, SType.NUMPY, b"".join((header, values.data)))
 
 
 def _npy_record(encoded: EncodedUpdate) -> ArrayRecord:

@@ -27,9 +27,11 @@ NoiseSource = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _round_to_grid(
-    x: torch.Tensor, bits: int, stochastic: bool, generator: torch.Generator | None, noise_source: NoiseSource | None = None
+    x: torch.Tensor, bits: int, stochastic: bool, generator: torch.Generator | None, noise_source: NoiseSource | None = None,
+    *, noise_writable: bool = False,
 ) -> torch.Tensor:
-    """x on the grid, in one fresh tensor rounded in place (no autograd)."""
+    """x on the grid, in one fresh tensor rounded in place (no autograd); with
+    ``noise_writable``, rounded in the tensor ``noise_source`` gave (the cohort's own buffer)."""
     if bits == 1:
         # Sign, with sign(0) = +1 so every value lands on one of the two levels.
         return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
@@ -39,7 +41,10 @@ def _round_to_grid(
     if stochastic:
         # floor(x + u), u ~ U[0, 1): rounds up with probability equal to the fractional part,
         # so the result is unbiased.
-        if noise_source is not None:  # out of place: the fed noise may be a vmap input
+        if noise_source is not None:
+            if noise_writable:
+                return noise_source(x).add_(x, alpha=scale).floor_().mul_(1.0 / scale)
+            # out of place: the fed noise may be a vmap input
             return torch.add(noise_source(x), x, alpha=scale).floor_().mul_(1.0 / scale)
         noise = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         return noise.add_(x, alpha=scale).floor_().mul_(1.0 / scale)

@@ -12,8 +12,9 @@ once, over per-client copies of the global parameters stacked on a leading axis.
 
 Each client's torch stream is consumed exactly as the sequential engine consumes it (a
 permutation of its data, then per step a reshuffle when the pass is over and the quantizer's
-U[0, 1) draws in forward order), before the steps; the drawn noise is then fed to the
-quantizers through ``Precision.noise_source``. So the batches and the noise are the sequential
+U[0, 1) draws in forward order): the stacked route draws every client's step into one (K, draws)
+buffer before the step (kept across rounds, and rounded in place), the vmapped route all steps
+before the first; the drawn noise is then fed to the quantizers through ``Precision.noise_source``. So the batches and the noise are the sequential
 engine's, bit for bit; what differs is only the floating-point order of the batched kernels
 (updates agree to ~1e-15 relative in float64).
 
@@ -360,7 +361,7 @@ class _Layouts:
         self.input_shape, self.input_dtype, self.float_dtype, self.functional = input_shape, input_dtype, float_dtype, functional
         self.precision = _shared_precision(model)
         self._layouts: dict[int, _NoiseLayout] = {}
-        self._scatters: dict[tuple[int, int], torch.Tensor] = {}
+        self._runs: dict[tuple[int, int], _Runs] = {}
 
     def __call__(self, batch: int) -> _NoiseLayout:
         if batch not in self._layouts:
@@ -387,20 +388,35 @@ class _Layouts:
             self._layouts[batch] = _NoiseLayout(tuple(shape for shape, _ in recorded), dtypes.pop() if dtypes else self.float_dtype)
         return self._layouts[batch]
 
-    def scatter(self, batch: int, rows: int) -> torch.Tensor:
-        """Positions of a ``batch``-row batch's draws within a ``rows``-row batch's (each
-        batch-dependent draw gets zero rows appended: the padding rows' noise)."""
+    def runs(self, batch: int, rows: int) -> _Runs:
+        """Where a ``batch``-row batch's draws go within a ``rows``-row batch's layout: each
+        batch-dependent draw gets zero rows appended (the padding rows' noise)."""
         key = (batch, rows)
-        if key not in self._scatters:
+        if key not in self._runs:
             mine, theirs = self(batch), self(rows)
-            pieces, offset = [], 0
+            fills: list[list[int]] = []
+            gaps: list[int] = []
+            offset = 0
             for a, b in zip(mine.shapes, theirs.shapes, strict=True):
                 if a[1:] != b[1:]:
                     raise ValueError(f"a quantizer draws noise of shape {tuple(a)} at one batch size, {tuple(b)} at another: not padded rows")
-                pieces.append(torch.arange(offset, offset + a.numel()))
+                if fills and fills[-1][1] == offset:
+                    fills[-1][1] += a.numel()  # adjacent draws: one fill
+                else:
+                    fills.append([offset, offset + a.numel()])
+                gaps.extend(range(offset + a.numel(), offset + b.numel()))
                 offset += b.numel()
-            self._scatters[key] = torch.cat(pieces) if pieces else torch.zeros(0, dtype=torch.long)
-        return self._scatters[key]
+            self._runs[key] = _Runs(tuple((a, b) for a, b in fills if b > a), torch.tensor(gaps, dtype=torch.long))
+        return self._runs[key]
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """A shorter batch's draws in a padded layout: the column ranges its draws fill, in draw
+    order (each one ``uniform_`` call), and the padding's columns between them."""
+
+    fills: tuple[tuple[int, int], ...]
+    gaps: torch.Tensor
 
 
 def _bytes_per_client(model: nn.Module, params: dict[str, torch.Tensor], layouts: _Layouts, batch_size: int, dtype: torch.dtype) -> int:
@@ -446,41 +462,12 @@ class _StackedTrainer:
     def __call__(self, members: list[int], generators: list[torch.Generator], sizes, corrections, gradient_sums: bool) -> CohortTraining:
         k, steps = len(members), self.iterations
         rows = [max(sizes[c][i] for c in members) for i in range(steps)]
-        widths = [sum(s.numel() for s in self.layouts(r).shapes) for r in rows]
-        starts = np.cumsum([0, *widths]).tolist()  # step i's noise: columns starts[i]:starts[i + 1]
-        noise = torch.zeros((k, starts[-1]), dtype=self.layouts(rows[0]).dtype)
-        batches: list[list[torch.Tensor]] = [[] for _ in range(steps)]
-        for j, (c, generator) in enumerate(zip(members, generators)):
-            # The client's stream, in train_locally's order: a permutation, then per step a
-            # reshuffle when the pass is over and the step's noise. CPU uniform_ fills serially,
-            # so one fill of adjacent steps' columns draws what their fills one by one would.
-            n, client_sizes = self.offsets[c + 1] - self.offsets[c], sizes[c]
-            order, cursor, run = torch.randperm(n, generator=generator), 0, None
-            for i in range(steps):
-                if cursor >= n:
-                    run = self._fill(noise[j], run, generator)
-                    order, cursor = torch.randperm(n, generator=generator), 0
-                batches[i].append(order[cursor : cursor + self.batch_size])
-                cursor += self.batch_size
-                if client_sizes[i] == rows[i]:
-                    run = (starts[i] if run is None else run[0], starts[i + 1])
-                else:  # a shorter batch: its draws go where the padded layout puts them
-                    run = self._fill(noise[j], run, generator)
-                    small = torch.rand(len(self.layouts.scatter(client_sizes[i], rows[i])), generator=generator, dtype=noise.dtype)
-                    noise[j, starts[i] + self.layouts.scatter(client_sizes[i], rows[i])] = small
-            self._fill(noise[j], run, generator)
-        offsets = torch.tensor([self.offsets[c] for c in members])
-        pad = len(self.y) - 1
-        index, weight = [], []
-        for i in range(steps):
-            counts = torch.tensor([sizes[c][i] for c in members])
-            if int(counts.min()) == rows[i]:
-                index.append(torch.stack(batches[i]) + offsets[:, None])
-            else:
-                padded = torch.nn.utils.rnn.pad_sequence(batches[i], batch_first=True, padding_value=-1)
-                index.append(torch.where(padded >= 0, padded + offsets[:, None], pad))
-            live = torch.arange(rows[i])[None, :] < counts[:, None]
-            weight.append(torch.where(live, 1.0 / counts.to(self.float_dtype)[:, None], 0.0).to(self.float_dtype))
+        layouts = [self.layouts(r) for r in rows]
+        widths = [sum(s.numel() for s in layout.shapes) for layout in layouts]
+        # One step's noise, client j in row j, redrawn each step in a buffer kept across rounds (a
+        # fresh one would page-fault in every round); the quantizers round in it in place.
+        noise = self.twin.scratch((k, max(widths)), layouts[0].dtype)
+        draws = _StepDraws(self, members, generators, sizes, rows)
         stacked = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())).requires_grad_() for name, v in self.params.items()}
         stacked_buffers = {name: v.unsqueeze(0).repeat(k, *([1] * v.dim())) for name, v in self.buffers.items()}
         names = list(stacked)
@@ -491,15 +478,17 @@ class _StackedTrainer:
         self.twin.bind({**stacked, **stacked_buffers})
         precision = self.twin.precision
         precision.bits, precision.rounding, precision.generator = self.bits, self.rounding, None
+        self.twin.noise_writable = True  # a step's noise is drawn again only after its backward
         losses_per_step = []
         try:
             for i in range(steps):
-                flat = index[i].view(-1)
-                pieces = iter(self.layouts(rows[i]).split(noise[:, starts[i] : starts[i + 1]]))
+                step_noise = noise[:, : widths[i]]
+                index, weight = draws.step(i, step_noise)
+                pieces = iter(layouts[i].split(step_noise))
                 precision.noise_source = lambda t: next(pieces).reshape(t.shape)
-                logits = self.twin(self.x[flat])
+                logits = self.twin(self.x[index])
                 # The mean over each client's own rows (weight 1/b on them, 0 on the padding).
-                per_client = (F.cross_entropy(logits, self.y[flat], reduction="none") * weight[i].view(-1)).view(k, -1).sum(1)
+                per_client = (F.cross_entropy(logits, self.y[index], reduction="none") * weight).view(k, -1).sum(1)
                 grads = torch.autograd.grad(per_client.sum(), leaves)
                 with torch.no_grad():
                     if self.proximal_mu > 0:  # d/dw of μ/2·‖w - w_global‖², per client
@@ -512,6 +501,7 @@ class _StackedTrainer:
                 losses_per_step.append(per_client.detach())
         finally:
             precision.noise_source = None
+            self.twin.noise_writable = False
             self.twin.bind({})
         totals = [0.0] * k
         for values in torch.stack(losses_per_step).tolist():
@@ -521,12 +511,57 @@ class _StackedTrainer:
         return CohortTraining(states, [t / steps for t in totals], sums)
 
 
-    @staticmethod
-    def _fill(row: torch.Tensor, run: tuple[int, int] | None, generator: torch.Generator) -> None:
-        """Draw the noise of a run of adjacent steps' columns of ``row`` (none: nothing)."""
-        if run is not None:
-            row[run[0] : run[1]].uniform_(generator=generator)
-        return None
+class _StepDraws:
+    """A chunk's clients' streams, step by step: each step's batches (as rows of the trainer's
+    examples, and their loss weights) and noise."""
+
+    def __init__(self, trainer: _StackedTrainer, members: list[int], generators: list[torch.Generator], sizes, rows: list[int]) -> None:
+        self.trainer, self.generators, self.rows = trainer, generators, rows
+        self.sizes = [sizes[c] for c in members]
+        self.counts = [trainer.offsets[c + 1] - trainer.offsets[c] for c in members]
+        self.offsets = torch.tensor([trainer.offsets[c] for c in members])
+        # Each client's stream in train_locally's order: a permutation, then per step a reshuffle
+        # when the pass is over and the step's noise (the streams are independent, so clients
+        # interleave step by step).
+        self.orders = [torch.randperm(n, generator=g) for n, g in zip(self.counts, generators)]
+        self.cursors = [0] * len(members)
+
+    def step(self, i: int, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step ``i``'s (rows of the trainer's examples, loss weights), its noise drawn into row
+        j of ``noise`` (laid out for the step's ``rows``): a shorter batch's draws go where the
+        padded layout puts them, its padding's columns zero."""
+        trainer, rows, batch_size = self.trainer, self.rows[i], self.trainer.batch_size
+        batches, short = [], {}
+        draws = noise.shape[1] > 0
+        for j, generator in enumerate(self.generators):
+            if self.cursors[j] >= self.counts[j]:
+                self.orders[j], self.cursors[j] = torch.randperm(self.counts[j], generator=generator), 0
+            batches.append(self.orders[j][self.cursors[j] : self.cursors[j] + batch_size])
+            self.cursors[j] += batch_size
+            if not draws:
+                continue
+            row, size = noise[j], self.sizes[j][i]
+            if size == rows:
+                row.uniform_(generator=generator)
+            else:
+                # CPU uniform_ fills serially, one generator value per element, so filling the
+                # runs one after another draws what train_locally's quantizers draw.
+                for a, b in trainer.layouts.runs(size, rows).fills:
+                    row[a:b].uniform_(generator=generator)
+                short.setdefault(size, []).append(j)
+        for size, clients in short.items():
+            gaps = trainer.layouts.runs(size, rows).gaps
+            if len(gaps):
+                noise[torch.tensor(clients)[:, None], gaps[None, :]] = 0.0
+        live = torch.tensor([s[i] for s in self.sizes])
+        if int(live.min()) == rows:
+            index = (torch.stack(batches) + self.offsets[:, None]).view(-1)
+        else:
+            padded = torch.nn.utils.rnn.pad_sequence(batches, batch_first=True, padding_value=-1)
+            index = torch.where(padded >= 0, padded + self.offsets[:, None], len(trainer.y) - 1).view(-1)
+        dtype = trainer.float_dtype
+        weight = torch.where(torch.arange(rows)[None, :] < live[:, None], 1.0 / live.to(dtype)[:, None], 0.0).to(dtype).view(-1)
+        return index, weight
 
 
 def _train_vmapped(model, params, buffers, members, xs, ys, generators, layouts, float_dtype, iterations, batch_size, lr, momentum,

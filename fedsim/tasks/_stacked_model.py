@@ -51,6 +51,10 @@ class StackedTwin:
     def __init__(self, model: nn.Module) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
         self.precision = Precision()
+        # Set while the noise_source feeds tensors the quantizers may round in (the cohort's own
+        # noise buffer, redrawn before it is read again)
+        self.noise_writable = False
+        self._scratch: torch.Tensor | None = None
         self.module = copy.deepcopy(model)
         for parent_name, parent in list(self.module.named_modules()):
             for child_name, child in list(parent.named_children()):
@@ -60,6 +64,17 @@ class StackedTwin:
 
     def bind(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
+
+    def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised (``shape``) tensor in a buffer the twin keeps between calls (a large
+        fresh one page-faults on every use), grown as needed: one user at a time."""
+        numel = 1
+        for n in shape:
+            numel *= n
+        if self._scratch is None or self._scratch.dtype != dtype or self._scratch.numel() < numel:
+            self._scratch = None  # freed before the larger one is allocated
+            self._scratch = torch.empty(numel, dtype=dtype)
+        return self._scratch[:numel].view(shape)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)
@@ -106,43 +121,64 @@ def _twin_of(module: nn.Module, prefix: str, owner: StackedTwin) -> _StackedLaye
 class _StackedLinear(_StackedLayer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, bias = self.tensor("weight"), self.tensor("bias")
-        p = self._owner().precision
-        # The quantizers in QuantLinear's order (bias, input, weight): the noise is fed in draw order.
+        owner = self._owner()
+        p, writable = owner.precision, owner.noise_writable
+        quantized = p.bits < FULL_PRECISION_BITS
+        # The quantizers in QuantLinear's order (bias, input, weight): the noise is fed in draw
+        # order. The clip to [-1, 1] is the identity for latent weights inside it (the usual
+        # case): then no clipped copy, and no mask on the gradient.
         with torch.no_grad():
-            rounded_bias = None if bias is None else _rounded(bias, p, clip=True)
-            rounded_x = _rounded(x.detach(), p, clip=False)
-            rounded_weight = _rounded(weight, p, clip=True)
-        return _QuantizedBmm.apply(x, weight, bias, rounded_x, rounded_weight, rounded_bias, p.bits < FULL_PRECISION_BITS)
+            clip_bias = quantized and bias is not None and _outside_unit(bias)
+            rounded_bias = None if bias is None else _rounded(bias, p, clip=clip_bias, writable=writable)
+            rounded_x = _rounded(x.detach(), p, clip=False, writable=writable)
+            clip_weight = quantized and _outside_unit(weight)
+            rounded_weight = _rounded(weight, p, clip=clip_weight, writable=writable)
+        return _QuantizedBmm.apply(x, weight, bias, rounded_x, rounded_weight, rounded_bias,
+                                   weight if clip_weight else None, bias if clip_bias else None)
 
 
-def _rounded(x: torch.Tensor, p: Precision, *, clip: bool) -> torch.Tensor:
+def _outside_unit(latent: torch.Tensor) -> bool:
+    """Whether any entry of ``latent`` lies outside [-1, 1] (or is NaN): one reduction."""
+    low, high = torch.aminmax(latent)
+    return not (float(low) >= -1.0 and float(high) <= 1.0)
+
+
+def _rounded(x: torch.Tensor, p: Precision, *, clip: bool, writable: bool = False) -> torch.Tensor:
     """The value ``quantize`` gives (to the last bit but for its straight-through's x + (q - x),
-    which can move q by one unit in the last place), without autograd."""
+    which can move q by one unit in the last place), without autograd; ``writable``: round in
+    the fed noise itself (see ``_round_to_grid``)."""
     if p.bits >= FULL_PRECISION_BITS:
         return x.detach()
-    return _round_to_grid(torch.clamp(x, -1.0, 1.0) if clip else x, p.bits, p.stochastic, p.generator, p.noise_source)
+    return _round_to_grid(torch.clamp(x, -1.0, 1.0) if clip else x, p.bits, p.stochastic, p.generator, p.noise_source,
+                          noise_writable=writable)
 
 
 class _QuantizedBmm(torch.autograd.Function):
     """Each client's rows times its quantized weight plus its quantized bias, with the
     quantizers' straight-through gradients (the weight clip's zero outside [-1, 1]) written out:
-    one graph node per layer instead of a dozen, and no temporaries of the weights' size."""
+    one graph node per layer instead of a dozen, and no temporaries of the weights' size.
+    ``clip_weight`` / ``clip_bias``: the latent tensor whose clip masks the gradient, None when
+    nothing of it was clipped."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, rounded_x, rounded_weight, rounded_bias, clipped):
+    def forward(ctx, x, weight, bias, rounded_x, rounded_weight, rounded_bias, clip_weight, clip_bias):
         k, out_features, in_features = weight.shape
         rows = rounded_x.reshape(k, -1, in_features)
         if rounded_bias is None:
             y = torch.bmm(rows, rounded_weight.transpose(1, 2))
         else:
             y = torch.baddbmm(rounded_bias.unsqueeze(1), rows, rounded_weight.transpose(1, 2))
-        ctx.save_for_backward(rows, rounded_weight, weight if clipped else None, bias if clipped else None)
+        # The rounded tensors may live in the cohort's noise buffer, which later layers' rounding
+        # writes to (other slices, but one version counter): kept as attributes, not saved tensors.
+        ctx.rows, ctx.rounded_weight = rows, rounded_weight
+        ctx.save_for_backward(clip_weight, clip_bias)
         ctx.x_shape, ctx.has_bias = x.shape, bias is not None
         return y.reshape(*x.shape[:-1], out_features)
 
     @staticmethod
     def backward(ctx, grad):
-        rows, rounded_weight, weight, bias = ctx.saved_tensors
+        rows, rounded_weight = ctx.rows, ctx.rounded_weight
+        clip_weight, clip_bias = ctx.saved_tensors
         k, out_features = rounded_weight.shape[0], rounded_weight.shape[1]
         grad_rows = grad.reshape(k, -1, out_features)
         grad_x = grad_w = grad_b = None
@@ -150,21 +186,13 @@ class _QuantizedBmm(torch.autograd.Function):
             grad_x = torch.bmm(grad_rows, rounded_weight).reshape(ctx.x_shape)
         if ctx.needs_input_grad[1]:
             grad_w = torch.bmm(grad_rows.transpose(1, 2), rows)
-            if weight is not None:  # clamp's gradient: zero outside [-1, 1]
-                grad_w = _inside_clip(grad_w, weight)
+            if clip_weight is not None:  # clamp's gradient: zero outside [-1, 1]
+                grad_w.masked_fill_(clip_weight.abs() > 1.0, 0.0)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad_rows.sum(1)
-            if bias is not None:
-                grad_b = _inside_clip(grad_b, bias)
-        return grad_x, grad_w, grad_b, None, None, None, None
-
-
-def _inside_clip(grad: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-    """``grad`` zeroed where ``latent`` lies outside [-1, 1] (one reduction when none does)."""
-    low, high = torch.aminmax(latent)
-    if float(low) >= -1.0 and float(high) <= 1.0:
-        return grad
-    return grad.masked_fill_(latent.abs() > 1.0, 0.0)
+            if clip_bias is not None:
+                grad_b.masked_fill_(clip_bias.abs() > 1.0, 0.0)
+        return grad_x, grad_w, grad_b, None, None, None, None, None
 
 
 def _fold(x: torch.Tensor, k: int) -> torch.Tensor:

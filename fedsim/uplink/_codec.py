@@ -13,6 +13,7 @@ what goes on the air.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,9 +62,9 @@ def encode_update(update: Sequence[np.ndarray], bits: int, rng: np.random.Genera
 
 
 def encode_updates(updates: Sequence[Sequence[np.ndarray]], bits: int, rngs: Sequence[np.random.Generator]) -> list[EncodedUpdate]:
-    """``encode_update`` of each update (all of the same shapes) with its own generator, as one
-    vectorized computation over a (clients, values) matrix: the same codes and scales, byte for
-    byte, as encoding them one by one (each generator draws the same uniforms)."""
+    """``encode_update`` of each update (all of the same shapes) with its own generator, over a
+    (clients, values) matrix: the same codes and scales, byte for byte, as encoding them one by
+    one (each generator draws the same uniforms, and each value takes the same float64 steps)."""
     if not 1 <= bits <= FLOAT_BITS:
         raise ValueError(f"op.uplink_bits={bits} is not allowed: an integer in [1, 32]")
     if not updates:
@@ -78,44 +79,63 @@ def encode_updates(updates: Sequence[Sequence[np.ndarray]], bits: int, rngs: Seq
     if bits == FLOAT_BITS:
         return [EncodedUpdate(bits, row, np.zeros(0, np.float32)) for row in flat]
     levels = 2**bits - 1
-    bounds = np.cumsum([0, *sizes])
+    bounds = np.cumsum([0, *sizes]).tolist()
+    blocks = [(t, a, b) for t, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a]
     scales = np.zeros((len(updates), len(sizes)), dtype=np.float32)
-    for t, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-        if b > a:
-            scales[:, t] = np.abs(flat[:, a:b]).max(axis=1)
+    for t, a, b in blocks:
+        scales[:, t] = np.abs(flat[:, a:b]).max(axis=1)
     safe = np.where(scales > 0, scales, 1.0).astype(np.float64)
-    # encode_update's arithmetic, operation for operation, in place over the matrix
-    position = flat.astype(np.float64)
-    with np.errstate(invalid="ignore"):  # non-finite updates: as encode_update
-        for t, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-            position[:, a:b] /= safe[:, t : t + 1]
-        position += 1.0
-        position *= 0.5
-        position *= levels
-        for row, rng in zip(position, rngs, strict=True):
-            row += rng.random(row.shape[0])
-        np.floor(position, out=position)
-    np.nan_to_num(position, copy=False, nan=0.0)
-    codes = np.clip(position, 0, levels, out=position).astype(np.uint32)
+    finite = np.isfinite(scales).all(axis=1)  # then every position is finite, in [0, levels + 1]
+    # Codes straight in the width pack_codes stores (8 and 16 bits: that array is the payload).
+    codes = np.empty(flat.shape, dtype=np.uint8 if bits == 8 else np.uint16 if bits == 16 else np.uint32)
+    # encode_update's arithmetic, one client's row at a time (its float64 row stays in cache)
+    position = np.empty(flat.shape[1], dtype=np.float64)
+    noise = np.empty_like(position)
+    for j, rng in enumerate(rngs):
+        with np.errstate(invalid="ignore"):  # non-finite updates: as encode_update
+            for t, a, b in blocks:
+                np.divide(flat[j, a:b], safe[j, t], out=position[a:b], dtype=np.float64)
+            position += 1.0
+            # (p * 0.5) * levels == p * (0.5 * levels): the halving is exact, so one rounding either way
+            position *= 0.5 * levels
+            position += rng.random(out=noise)
+            np.floor(position, out=position)
+        if not finite[j]:
+            np.nan_to_num(position, copy=False, nan=0.0)
+        np.clip(position, 0, levels, out=position)
+        codes[j] = position  # whole numbers in [0, levels]: exact in any of the code dtypes
+    if bits in (8, 16):
+        return [EncodedUpdate(bits, row, row_scales) for row, row_scales in zip(codes, scales)]
     return [EncodedUpdate(bits, pack_codes(row, bits), row_scales) for row, row_scales in zip(codes, scales)]
 
 
 def decode_update(encoded: EncodedUpdate, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray]:
     """Rebuild float32 tensors of the given shapes from an encoded update."""
-    sizes = [int(np.prod(s)) for s in shapes]
+    sizes = [math.prod(s) for s in shapes]
     total = sum(sizes)
     if encoded.bits == FLOAT_BITS:
-        values = encoded.codes.astype(np.float32)
+        values = encoded.codes
+    elif encoded.bits in (8, 16):  # stored in their own dtype: no unpacking
+        values = encoded.codes[:total].astype(np.float64)
     else:
-        levels = 2**encoded.bits - 1
-        codes = unpack_codes(encoded.codes, total, encoded.bits).astype(np.float64)
-        per_value_scale = np.repeat(encoded.scales.astype(np.float64), sizes)
-        with np.errstate(invalid="ignore"):  # 0 x an inf scale: NaN, as non-finite as the rest
-            values = ((codes / levels) * 2.0 - 1.0) * per_value_scale
+        values = unpack_codes(encoded.codes, total, encoded.bits).astype(np.float64)
     if values.size != total:
         raise ValueError(f"payload holds {values.size} values, the model expects {total}")
     out, start = [], 0
-    for shape, size in zip(shapes, sizes):
-        out.append(values[start : start + size].astype(np.float32).reshape(shape))
-        start += size
+    if encoded.bits == FLOAT_BITS:
+        for shape, size in zip(shapes, sizes):
+            out.append(np.array(values[start : start + size], dtype=np.float32).reshape(shape))
+            start += size
+        return out
+    # ((codes / levels) * 2 - 1) * scale, step by step in float64 (in place), then float32
+    values /= 2**encoded.bits - 1
+    values *= 2.0
+    values -= 1.0
+    scales = encoded.scales.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # 0 x an inf scale: NaN, as non-finite as the rest
+        for t, (shape, size) in enumerate(zip(shapes, sizes)):
+            block = values[start : start + size]
+            block *= scales[t]
+            out.append(block.astype(np.float32).reshape(shape))
+            start += size
     return out

@@ -207,3 +207,50 @@ def test_bulk_replies_are_the_one_by_one_replies_byte_for_byte():
         assert dict(ours["metrics"]) == dict(theirs["metrics"])
         for key in ("codes", "scales"):
             assert ours["update"][key].data == theirs["update"][key].data
+
+
+@pytest.mark.parametrize("model_name", ["mlp", "cnn"])
+def test_the_probe_trains_the_built_in_models_by_the_stacked_route(model_name):
+    # The probe falls back to torch.func silently when the stacked route errs (e.g. autograd
+    # refusing a tensor the in-place rounding wrote): the fast route must be the one chosen.
+    from fedsim.tasks._cohort_training import STACKED, cohort_route
+
+    task = build_task(fedsim.compose([f"model={model_name}", "world.num_devices=20"]))
+    assert task.cohort_unsupported() is None
+    assert cohort_route(task.scratch_model) == STACKED
+
+
+def _cohort_updates(task, devices, base, **settings):
+    import copy
+
+    from fedsim.tasks._cohort_training import train_cohort
+
+    out = train_cohort(copy.deepcopy(base), [task.device_data(d) for d in devices],
+                       generators=[task._local_stream(d, 1) for d in devices], **settings)
+    return [[v[j].numpy().copy() for v in out.states.values()] for j in range(len(devices))], out.losses
+
+
+def test_a_reused_noise_buffer_left_dirty_gives_the_same_updates():
+    # The stacked twin keeps its noise buffer between rounds; a shorter batch's padding columns
+    # must be zeroed, not left with an earlier round's draws (NaN here would reach the loss).
+    import torch
+
+    from fedsim.tasks._stacked_model import stacked_twin
+
+    task = build_task(fedsim.compose(["world.num_devices=100", "model.hidden=[16]"]))
+    sizes = {d: task.num_examples(d) for d in range(100)}
+    devices = [d for d in sizes if sizes[d] == max(sizes.values())][:2] + [d for d in sizes if sizes[d] < max(sizes.values())][:2]
+    assert len(devices) == 4 and max(sizes.values()) < 32  # every step's batch is a whole partition: padded from step 1
+    base = task.new_model()
+    settings = dict(iterations=3, batch_size=32, lr=0.1, momentum=0.9, train_bits=8, rounding="stochastic")
+    clean, clean_losses = _cohort_updates(task, devices, base, **settings)
+    model = task.new_model()
+    model.load_state_dict(base.state_dict())
+    twin = stacked_twin(model)
+    twin.scratch((len(devices), 1 << 16), torch.float32).fill_(float("nan"))
+    from fedsim.tasks._cohort_training import train_cohort
+
+    out = train_cohort(model, [task.device_data(d) for d in devices], generators=[task._local_stream(d, 1) for d in devices], **settings)
+    assert out.losses == clean_losses
+    for j, theirs in enumerate(clean):
+        assert all(np.array_equal(v[j].numpy(), b) for v, b in zip(out.states.values(), theirs))

@@ -73,3 +73,24 @@ def test_encoding_is_reproducible_per_stream():
 def test_bad_bits_are_rejected():
     with pytest.raises(ValueError, match="uplink_bits=0"):
         encode_update(_update(), 0, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("bits", [1, 3, 8, 12, 16, 32])
+def test_decoding_is_the_float64_formula_bit_for_bit(bits):
+    # ((code / levels) * 2 - 1) * scale in float64, then float32: the server's aggregate (and so
+    # the sequential ledger) depends on these exact floats, however decode_update computes them.
+    update = _update(3) + [np.zeros(5, np.float32), np.array([1.0, np.nan, -2.0], np.float32), np.zeros(0, np.float32)]
+    shapes = [u.shape for u in update]
+    encoded = encode_update(update, bits, np.random.default_rng(7))
+    decoded = decode_update(encoded, shapes)
+    sizes = [int(np.prod(s)) for s in shapes]
+    if bits == 32:
+        expected = np.concatenate([u.ravel() for u in update])
+    else:
+        codes = unpack_codes(encoded.codes, sum(sizes), bits).astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            expected = ((codes / (2**bits - 1)) * 2.0 - 1.0) * np.repeat(encoded.scales.astype(np.float64), sizes)
+    pieces = np.split(expected.astype(np.float32), np.cumsum(sizes)[:-1])
+    assert [d.shape for d in decoded] == shapes and all(d.dtype == np.float32 for d in decoded)
+    assert all(d.tobytes() == p.tobytes() for d, p in zip(decoded, pieces))
+    assert not np.isfinite(decoded[3]).all()  # the NaN's tensor: its NaN scale spoils it, as it should
