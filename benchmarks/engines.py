@@ -13,13 +13,16 @@ the same devices, times, energies, drops and payloads (its float32 losses and ac
 the batched kernels' rounding, which a stochastic rounding can amplify over rounds). ``cohort_max_rel_diff`` compares the cohort's round-1 updates with the sequential
 engine's in float64 (``float64_equivalence``); ``overhead_vs_plain`` is
 ``benchmarks/engine_overhead.py``'s ``overhead_ratio`` (run as it is). Peak memory per device is
-the growth of the process's peak RSS during a cohort run over its devices.
+the growth of the process's peak RSS during a cohort run over its devices. ``--repeats R`` times
+the engines R times in interleaved order (sequential, cohort, sequential, ...) and reports each
+engine's median, so a burst of load on a shared machine moves one sample, not the ratio; the
+per-repeat ratios are printed beside it.
 
-    python benchmarks/engines.py [--rounds 10] [--settings 20:10,100:50,1000:100] [--quick]
+    python benchmarks/engines.py [--rounds 10] [--settings 20:10,100:50,1000:100] [--repeats 3] [--quick]
 
 An engine is one function ``(overrides, output_dir) -> seconds`` and one entry of ``ENGINES``.
-The last line is one JSON object: per setting ``{engine}_s``, and at the reference setting (100
-devices, else the largest) ``speedup_vs_ray`` (Ray's time over the cohort's),
+The last line is one JSON object: per setting ``{engine}_s`` (medians), and at the reference setting
+(100 clients per round, else 100 devices, else the largest) ``speedup_vs_ray`` (Ray's time over the cohort's),
 ``cohort_speedup_vs_sequential``, ``ledger_identical`` (every setting), ``cohort_max_rel_diff``,
 ``overhead_vs_plain`` and ``peak_memory_per_device_bytes``.
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -76,7 +80,9 @@ def run_on_ray(overrides: list[str], output_dir: Path) -> float:
 
 
 ENGINES: dict[str, Callable[[list[str], Path], float]] = {"in_process": run_in_process, "cohort": run_cohort, "ray": run_on_ray}
-REFERENCE_DEVICES = 100  # the setting whose ratios are the headline numbers
+# The setting whose ratios are the headline numbers: 100 clients per round (the issue's), else 100 devices.
+REFERENCE_PER_ROUND = 100
+REFERENCE_DEVICES = 100
 
 
 def _settings(text: str) -> list[tuple[int, int]]:
@@ -155,7 +161,8 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, of {', '.join(ENGINES)}")
     parser.add_argument("--overhead-repeats", type=int, default=5, help="repeats of engine_overhead.py (0: skip it)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads of the in-process engines (0: torch's default)")
-    parser.add_argument("--quick", action="store_true", help="2 rounds, 4 devices, 2 per round, one overhead repeat")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved timings of each engine per setting; medians are reported")
+    parser.add_argument("--quick", action="store_true", help="2 rounds, 4 devices, 2 per round, one repeat, one overhead repeat")
     args = parser.parse_args()
     if args.torch_threads > 0:
         # On a shared machine, busy-waiting intra-op threads of a descheduled peer cost more than
@@ -164,7 +171,9 @@ def main() -> None:
 
         torch.set_num_threads(args.torch_threads)
     if args.quick:
-        args.rounds, args.settings, args.overhead_repeats = 2, "4:2", 1
+        args.rounds, args.settings, args.overhead_repeats, args.repeats = 2, "4:2", 1, 1
+    if args.repeats < 1:
+        parser.error(f"--repeats={args.repeats} is not allowed: an integer >= 1")
     settings = _settings(args.settings)
     engines = args.engines.split(",")
     unknown = [e for e in engines if e not in ENGINES]
@@ -180,17 +189,22 @@ def main() -> None:
                 f"op.devices_per_round={per_round}",
             ]
             row: dict = {"devices": devices, "devices_per_round": per_round}
-            ledgers = {}
+            ledgers, seconds = {}, {name: [] for name in engines}
+            for repeat in range(args.repeats):
+                for name in engines:
+                    out = Path(scratch) / f"{name}-{devices}-{per_round}-{repeat}"
+                    resettable = name == "cohort" and repeat == 0 and _reset_peak_rss()
+                    before = _rss_bytes("VmRSS")
+                    seconds[name].append(ENGINES[name](overrides, out))
+                    peak = _rss_bytes("VmHWM")
+                    if resettable and before is not None and peak is not None:
+                        row["peak_memory_per_device_bytes"] = max(0, peak - before) / devices
+                    ledgers[name] = {f: (out / f).read_bytes() for f in LEDGER_FILES}
+                    print(f"N={devices:<5} K={per_round:<4} {name:<11}: {seconds[name][-1]:.2f} s", flush=True)
             for name in engines:
-                out = Path(scratch) / f"{name}-{devices}-{per_round}"
-                resettable = name == "cohort" and _reset_peak_rss()
-                before = _rss_bytes("VmRSS")
-                row[f"{name}_s"] = ENGINES[name](overrides, out)
-                peak = _rss_bytes("VmHWM")
-                if resettable and before is not None and peak is not None:
-                    row["peak_memory_per_device_bytes"] = max(0, peak - before) / devices
-                ledgers[name] = {f: (out / f).read_bytes() for f in LEDGER_FILES}
-                print(f"N={devices:<5} K={per_round:<4} {name:<11}: {row[f'{name}_s']:.2f} s", flush=True)
+                row[f"{name}_s"] = statistics.median(seconds[name])
+            if "cohort" in seconds and args.repeats > 1:
+                row["cohort_speedup_per_repeat"] = [round(a / b, 3) for a, b in zip(seconds["in_process"], seconds["cohort"])]
             if "ray" in ledgers:
                 row["ledger_identical"] = ledgers["ray"] == ledgers["in_process"]
             if "cohort" in ledgers:
@@ -200,10 +214,12 @@ def main() -> None:
                     row["speedup_vs_ray"] = row["ray_s"] / row["cohort_s"]
             rows.append(row)
             print(json.dumps(row), flush=True)
-    reference = next((r for r in rows if r["devices"] == REFERENCE_DEVICES), max(rows, key=lambda r: r["devices"]))
+    reference = next((r for r in rows if r["devices_per_round"] == REFERENCE_PER_ROUND),
+                     next((r for r in rows if r["devices"] == REFERENCE_DEVICES), max(rows, key=lambda r: r["devices"])))
     result = {
         "benchmark": "engines",
         "rounds": args.rounds,
+        "repeats": args.repeats,
         "torch_threads": args.torch_threads or None,
         "settings": rows,
         "reference_devices": reference["devices"],
