@@ -10,13 +10,13 @@ Everything that can go wrong is a one-line ConfigError on ``model.target`` or ``
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 from torch import nn
 
+from .._target import keyword_names
 from ..errors import ConfigError
 from ._layers import quantize_layers
 from ._names import _one_line, load_target
@@ -39,7 +39,7 @@ def build_custom_model(
     if not isinstance(kwargs, Mapping):
         raise ConfigError("model.kwargs", kwargs, f"a mapping of keyword arguments of {target}")
     given = {"input_shape": tuple(input_shape), "num_classes": num_classes, "vocab_size": vocab_size}
-    arguments = {**{k: v for k, v in given.items() if k in _named_parameters(factory)}, **kwargs}
+    arguments = {**{k: v for k, v in given.items() if k in keyword_names(factory)}, **kwargs}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         try:
@@ -54,16 +54,6 @@ def build_custom_model(
         quantize_layers(model)
         _check_output(model, target, input_shape, num_classes, torch.int64 if vocab_size is not None else torch.float32)
     return model
-
-
-def _named_parameters(factory: Callable[..., Any]) -> set[str]:
-    """Parameter names ``factory`` accepts by keyword (none known when it has no signature)."""
-    try:
-        signature = inspect.signature(factory)
-    except (TypeError, ValueError):
-        return set()
-    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    return {name for name, p in signature.parameters.items() if p.kind in keyword}
 
 
 def _check_output(model: nn.Module, target: str | None, input_shape: tuple[int, ...], num_classes: int, dtype: torch.dtype) -> None:
