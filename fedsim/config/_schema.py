@@ -63,18 +63,18 @@ _DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar10", "femnist", "shakespeare")
 
 @dataclass
 class DatasetConfig:
-    name: str = "digits"
-    path: str | None = None
-    download: bool = False
-    test_fraction: float = 0.2
+    name: str = "digits"  # digits is scikit-learn's bundled 8x8 set (no files); the others read dataset.path or download
+    path: str | None = None  # the dataset's file or directory (contents per name); null: digits, hf_name or the download cache
+    download: bool = False  # fetch missing files (IDX sets, cifar10: into path or ~/.cache/fedsim/NAME; LEAF sets, hf: the hub)
+    test_fraction: float = 0.2  # test share cut where there is no official split (digits, one IDX pair, hf, LEAF from the hub)
     # dataset=hf: a hub dataset (downloaded) or dataset.path (a save_to_disk directory), its columns
     # and splits; a missing test split is cut from the train split by test_fraction.
     hf_name: str | None = None
-    image_key: str = "image"
-    label_key: str = "label"
+    image_key: str = "image"  # dataset=hf: the input column (images, feature lists or token-id lists)
+    label_key: str = "label"  # dataset=hf: the label column
     client_key: str | None = None  # a column naming each example's client (partition.kind=natural_id)
-    train_split: str = "train"
-    test_split: str = "test"
+    train_split: str = "train"  # dataset=hf: the split trained on
+    test_split: str = "test"  # dataset=hf: the split evaluated on (missing: cut from train_split by test_fraction)
     channels_last: bool = False  # npz images stored (N, H, W, C)
     max_clients: int | None = None  # femnist / shakespeare: keep the first k writers or roles
 
@@ -101,9 +101,9 @@ class DatasetConfig:
 
 @dataclass
 class PartitionConfig:
-    kind: str = "iid"
-    alpha: float = 0.5
-    shards_per_device: int = 2
+    kind: str = "iid"  # how the training set is split over the devices: iid (fedsim's) or flwr-datasets' partitioner of that name
+    alpha: float = 0.5  # dirichlet: concentration α of each device's label proportions (smaller: more skewed)
+    shards_per_device: int = 2  # shards: label-sorted shards each device gets
     classes_per_device: int = 2  # pathological
     min_partition_size: int = 1  # dirichlet: redraw until every device holds this many (flwr-datasets' default is 10)
 
@@ -117,13 +117,13 @@ class PartitionConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = "mlp"
+    name: str = "mlp"  # a quantized classifier, custom (model.target), tinylm (compressed LM, adapters) or tinylm_masks
     hidden: list[int] = field(default_factory=lambda: [128, 64])  # mlp: layer widths; char_lstm: LSTM widths
     # model=custom: MODULE:FACTORY, an nn.Module class or function (fedsim.qnn._custom), and its
     # keyword arguments (input_shape, num_classes, vocab_size are added when it names them).
     # kwargs is null when empty: Hydra will not merge new keys into an empty mapping.
     target: str | None = None
-    kwargs: dict[str, Any] | None = None
+    kwargs: dict[str, Any] | None = None  # model=custom: keyword arguments of model.target (null: none)
 
     def __post_init__(self) -> None:
         check_choice("name", self.name, MODEL_NAMES)
@@ -142,10 +142,10 @@ class ModelConfig:
 
 @dataclass
 class TrainConfig:
-    batch_size: int = 32
-    lr: float = 0.1
-    momentum: float = 0.9
-    rounding: str = "stochastic"
+    batch_size: int = 32  # samples per local iteration (language models: sequences of lm.context tokens)
+    lr: float = 0.1  # local learning rate of the classifiers (language models: lm.lr, masks: lm.mask_lr)
+    momentum: float = 0.9  # momentum of the local SGD step (the classifiers' default optimizer; MKOR's inner SGD step)
+    rounding: str = "stochastic"  # rounding of the n-bit training quantizer: nearest | stochastic (seeded per round and device)
     # sgd | adamw | mkor (MKOR preconditions every Linear and adapter pair, then the task's
     # default inner step: SGD+momentum for classifiers, AdamW for LM adapters); None: the default
     optimizer: str | None = None
@@ -169,10 +169,10 @@ class TheorySection(ConvergenceConstants):
     gets ``sigma``, so the sampling probabilities p_i ∝ 1/sigma_i^2 are uniform.
     """
 
-    sigma_path: str | None = None
-    sigma: float = 3e-8
+    sigma_path: str | None = None  # a text file of one σ_i per device (null: every device gets sigma)
+    sigma: float = 3e-8  # σ_i of every device when sigma_path is null: its stochastic-gradient std in the bound
     uplink_drops: int = 10_000  # Monte-Carlo drops for the expected uplink energy per bit
-    uplink_seed: int = 0
+    uplink_seed: int = 0  # seed of the uplink_drops Monte-Carlo drops
     redraw_positions: bool = True  # average over placements too, as the Green-QFL release does
 
     def __post_init__(self) -> None:
@@ -202,13 +202,14 @@ class OptimizerSection:
     """How ``fedsim optimize`` searches (I, K, m, n) and which point it picks."""
 
     n_points: int = 50  # NBI subproblems
-    max_local_iters: int = 30
-    max_bits: int = 32
+    max_local_iters: int = 30  # I's upper bound
+    max_bits: int = 32  # upper bound of n and m
     exhaustive: bool = True  # also evaluate the whole integer grid (the cross-check)
     disagreement: str = "paper"  # paper | pseudo_nadir | baseline | budgets
     budgets: list[float] | None = None  # (energy_j, rounds) for disagreement=budgets
+    # target optimality gaps ε of the kim2023_green_qfl report's ε sweep
     epsilons: list[float] = field(default_factory=lambda: [0.05, 0.075, 0.1, 0.15, 0.2, 0.3])
-    seed: int = 0
+    seed: int = 0  # seeds the random starts of NBI's anchor searches
 
     def __post_init__(self) -> None:
         check_int("n_points", self.n_points, 2)
@@ -242,28 +243,28 @@ class LMSection:
     own shards. With ``model=tinylm_masks`` they learn the ``mask_*`` masks of the dense base instead.
     """
 
-    d_model: int = 64
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 256
-    context: int = 64
-    checkpoint: str | None = None
-    pretrain_steps: int = 300
-    pretrain_lr: float = 3e-3
+    d_model: int = 64  # TinyLM width (a loaded checkpoint brings its own architecture)
+    n_layers: int = 2  # TinyLM transformer blocks
+    n_heads: int = 4  # TinyLM attention heads (a divisor of d_model)
+    d_ff: int = 256  # TinyLM feed-forward width
+    context: int = 64  # tokens per sequence (at most a checkpoint's positions)
+    checkpoint: str | None = None  # a local save_pretrained directory (TinyLM or Hugging Face causal LM); null: pretrain a TinyLM
+    pretrain_steps: int = 300  # the server's steps pretraining the dense TinyLM base (0: its seeded initialization)
+    pretrain_lr: float = 3e-3  # learning rate of the server's pretraining
     text_path: str | None = None  # a local text file instead of the generated corpus
-    corpus_chars: int = 160_000
+    corpus_chars: int = 160_000  # characters of the generated corpus (when text_path is null)
     # kernels.compress_model recipe, keys as written there
     compress: bool = True
-    sparsity: str | None = "2:4"
-    pruner: str = "wanda"
-    bits: int | None = 4
-    quantizer: str = "slim"
-    group_size: int = 64
+    sparsity: str | None = "2:4"  # pruning: an N:M pattern ('2:4'), a fraction of each row, or null (none)
+    pruner: str = "wanda"  # magnitude | wanda | sparsegpt: how the pruned weights are chosen
+    bits: int | None = 4  # weight quantization, 4 or 8 bits; null: float32 weights
+    quantizer: str = "slim"  # absmax | slim | gptq: the weight quantizer
+    group_size: int = 64  # input columns sharing one quantization scale (capped at d_in; must divide it)
     lowrank: str = "slim"  # slim | naive | none (zero-initialised LoRA: no compensation)
-    rank_ratio: float = 0.125
-    reconstruct: bool = False
+    rank_ratio: float = 0.125  # adapter rank as a fraction of min(d_out, d_in)
+    reconstruct: bool = False  # OPTIMA closed-form update of the kept weights after pruning
     calibration: str = "server"  # server | federated (clients send per-layer s_j; summed exactly)
-    calibration_batches: int = 8
+    calibration_batches: int = 8  # calibration batches of 4 windows each (federated: count // N per device, at least 1)
     # federated fine-tuning of the adapters
     lr: float = 2e-3  # adapters' local AdamW step; the batch is train.batch_size sequences
     aggregation: str = "fedavg"  # fedavg (average the factors) | svd (average L·R, re-factorize)
@@ -335,14 +336,14 @@ class RunConfig:
     types; ``world_config`` hands the same objects to the World.
     """
 
-    seed: int = 0
-    rounds: int = 30
-    target_accuracy: float = 0.85
-    engine: str = "inprocess"
+    seed: int = 0  # the run's seed: every random stream derives from it (the same seed gives the same ledger)
+    rounds: int = 30  # server rounds (asynchronous strategies: aggregations)
+    target_accuracy: float = 0.85  # the test accuracy summary.json's *_to_target keys are for (the run does not stop there)
+    engine: str = "inprocess"  # inprocess: the round's clients train one after another | cohort: vmapped together (fedsim.engine)
     # Torch intra-op threads; None: one for a small model, else the process's CPU share
     # (fedsim._torch_threads). summary.json records the count used.
     torch_threads: int | None = None
-    eval_batch_size: int = 1024
+    eval_batch_size: int = 1024  # batch size of the classifiers' test-set evaluation
     op: OperatingPoint = field(default_factory=OperatingPoint)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)

@@ -18,7 +18,7 @@ TRACKING_KINDS = ("none", *TRACKERS)
 
 @dataclass(frozen=True)
 class TrackingConfig:
-    kind: str = "none"
+    kind: str = "none"  # none | tensorboard | mlflow | wandb: where the ledger's rounds are mirrored
     uri: str | None = None  # mlflow: a file store path or a server URI (None: ./mlruns)
     experiment: str | None = None  # mlflow experiment / W&B project (None: the sweep, or "fedsim")
 

@@ -17,8 +17,8 @@ PICKS = ("nbs", "sum", "e_min", "t_min")  # rows of `fedsim optimize`'s choice.j
 class PolicyConfig:
     """Who transmits each round, at what power, on which channel, at which operating point."""
 
-    name: str = "fixed"
-    csi: str = "large_scale"
+    name: str = "fixed"  # the policy (fedsim.control) that picks each round's devices, power, channel and operating point
+    csi: str = "large_scale"  # the server's view of each link: large_scale (path loss, shadowing, antenna gain) | perfect | noisy
     csi_error_db: float = 0.0  # noisy: std of the log-normal gain estimation error
     csi_delay_rounds: int = 0  # stale CSI: the server sees the channel state of this many rounds ago
     devices: tuple[int, ...] | None = None  # fixed: the same devices every round (None: sampled)

@@ -11,10 +11,10 @@ from fedsim._checks import check_int
 class OperatingPoint:
     """What the server controls each round: precisions n and m, local iterations I, devices K."""
 
-    train_bits: int = 8
-    uplink_bits: int = 8
-    local_iters: int = 5
-    devices_per_round: int = 10
+    train_bits: int = 8  # n: fixed-point precision of local training's weights and activations (32: float)
+    uplink_bits: int = 8  # m: bits per value of the uploaded update (stochastic rounding, one scale per tensor; 32: float)
+    local_iters: int = 5  # I: local iterations (mini-batches of train.batch_size) per round
+    devices_per_round: int = 10  # K: devices selected per round (asynchronous strategies: strategy.concurrency's default)
 
     def __post_init__(self) -> None:
         self.train_bits = check_int("train_bits", self.train_bits, 1, 32)

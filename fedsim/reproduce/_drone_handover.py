@@ -152,7 +152,7 @@ def reproduce_drone_handover(config: RunConfig, output_dir: Path, *, progress: b
         f"{dqn['rsrp_loss_db']:.2f} dB (DroneCom 2020: significantly fewer handovers at a small loss in signal).")))
     report.sections.append(("Drone FL: uploads that handovers cost", _fl_section(fl, config, chosen)))
     report.sections.append(("What is reconstructed", (
-        "The papers' bodies are not public; every constant is an assumption from shared/reference/handover.md and 3GPP: "
+        "The papers' bodies are not public; every constant is an assumption from docs/reproductions/chen2020-drone-handover.md and 3GPP: "
         f"{network.num_cells} cells on {len(network.site_m)} three-sector sites (ISD {config.cellular.isd_m:g} m, BS height "
         f"{config.cellular.bs_height_m:g} m, {config.cellular.tx_power_dbm:g} dBm, {config.cellular.carrier_hz / 1e9:g} GHz), "
         f"{config.cellular.vertical_elements}-element panels with {config.cellular.downtilt_deg:g}° electrical down-tilt on "

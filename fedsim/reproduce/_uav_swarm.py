@@ -246,7 +246,7 @@ def reproduce_uav_swarm(config: RunConfig, output_dir: Path, *, progress: bool =
         "report shows the numbers rather than asserting an ordering.")))
     report.sections.append(("Energy until convergence per UAV", _energy_table(runs, table, seeds, config)))
     report.sections.append(("What is reconstructed", (
-        "The paper's system model and parameters are not public. fedsim builds them from shared/reference/uav_swarm.md: "
+        "The paper's system model and parameters are not public. fedsim builds them from docs/reproductions/zeng2020-uav-swarm.md: "
         "free-space A2A links at 2.4 GHz with Rician K = 10 dB, a 30° / 8 dBi parabolic antenna with Gaussian pointing error, "
         "R = 3 channels of 1 MHz, τ_max = 18.2 ms, CMOS compute κ·C·D·f², the Chen-style bound fitted to the task; the "
         f"formation (a V, 20-100 m), the power cap, the bandwidth and the budget (compute plus {meta['energy']['transmit_budget_per_round_j']:g} J "

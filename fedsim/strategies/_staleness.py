@@ -20,8 +20,8 @@ STALENESS_FUNCTIONS = ("constant", "polynomial", "hinge")
 @dataclass(frozen=True)
 class AsyncParams(StrategyParams):
     concurrency: int | None = None  # devices training at once (None: op.devices_per_round)
-    staleness: str = "polynomial"
-    staleness_a: float = 0.5
+    staleness: str = "polynomial"  # update discount s(τ), τ versions old: constant 1 | polynomial (1 + τ)^-a | hinge (a, b)
+    staleness_a: float = 0.5  # a of s(τ): the polynomial's exponent, the hinge's slope
     staleness_b: float = 4.0  # hinge: staleness up to b is not discounted
 
     def __post_init__(self) -> None:

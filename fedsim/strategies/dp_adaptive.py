@@ -17,9 +17,9 @@ ASYNCHRONOUS = False
 @dataclass(frozen=True)
 class Params(StrategyParams):
     noise_multiplier: float = 0.5  # σ (with K = 10 and the default count noise, below 1)
-    initial_clipping_norm: float = 0.1
-    target_clipped_quantile: float = 0.5
-    clip_norm_lr: float = 0.2
+    initial_clipping_norm: float = 0.1  # C of the first round: the L2 bound each update is clipped to, then adapted
+    target_clipped_quantile: float = 0.5  # γ of Flower's update C <- C·exp(-clip_norm_lr·(noisy clipped fraction - γ))
+    clip_norm_lr: float = 0.2  # η_C: step size of the geometric update of C
     clipped_count_stddev: float | None = None  # std of the noise on the clipped count (None: K / 20)
 
     def __post_init__(self) -> None:

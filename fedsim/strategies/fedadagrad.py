@@ -14,9 +14,9 @@ ASYNCHRONOUS = False
 
 @dataclass(frozen=True)
 class Params(AdaptiveParams):
-    eta: float = 1e-1
-    eta_l: float = 1e-1
-    tau: float = 1e-3
+    eta: float = 1e-1  # η: server learning rate of the Adagrad step
+    eta_l: float = 1e-1  # η_l: the clients' learning rate, which Flower only records (local training uses train.lr)
+    tau: float = 1e-3  # τ: adaptivity, added to sqrt(v) in the step's denominator
 
 
 def build(params: Params, run: Any):

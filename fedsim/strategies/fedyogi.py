@@ -14,11 +14,11 @@ ASYNCHRONOUS = False
 
 @dataclass(frozen=True)
 class Params(AdaptiveParams):
-    eta: float = 1e-2
-    eta_l: float = 0.0316
-    beta_1: float = 0.9
-    beta_2: float = 0.99
-    tau: float = 1e-3
+    eta: float = 1e-2  # η: server learning rate of the Yogi step
+    eta_l: float = 0.0316  # η_l: the clients' learning rate, which Flower only records (local training uses train.lr)
+    beta_1: float = 0.9  # β1: decay of the first moment (momentum)
+    beta_2: float = 0.99  # β2: decay of the second moment
+    tau: float = 1e-3  # τ: adaptivity, added to sqrt(v) in the step's denominator
 
 
 def build(params: Params, run: Any):

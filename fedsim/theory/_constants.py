@@ -1,6 +1,6 @@
 """Constants of the convergence bound of quantized FL (Kim et al., Green-QFL, IEEE TWC 2023).
 
-Defaults are the Green-QFL release's values (shared/reference/green_qfl.md, "Convergence and round
+Defaults are the Green-QFL release's values (docs/reproductions/kim2023-green-qfl.md, "Convergence and round
 count"). The bound assumes L-smooth, mu-strongly convex losses and the decaying step
 eta_t = beta / (t + gamma) with beta > 1/mu.
 """

@@ -2,7 +2,7 @@
 
 Kim, Saad, Mozaffari, Debbah, "Green, Quantized Federated Learning over Wireless Networks: An
 Energy-Efficient Design", IEEE TWC 2023, as its public release defines it (restated in
-shared/reference/green_qfl.md). Decision variables: I local iterations, K sampled devices per
+docs/reproductions/kim2023-green-qfl.md). Decision variables: I local iterations, K sampled devices per
 round, m uplink precision (bits), n training precision (bits).
 
 - Psi1(n)      = d·(rho − mu)·2^(−2n)                                        (QNN error)

@@ -33,10 +33,10 @@ DWELL_KINDS = ("exponential", "fixed")
 class AvailabilityConfig:
     """The ``availability`` section (read by the event-driven world, ``federation=fedasync|fedbuff``)."""
 
-    kind: str = "always"
+    kind: str = "always"  # when each device is online: always | onoff (on_s, off_s) | trace (trace_path)
     on_s: float = 60.0  # mean (or fixed) online dwell time
     off_s: float = 60.0  # mean (or fixed) offline dwell time
-    dwell: str = "exponential"
+    dwell: str = "exponential"  # onoff: exponential (means on_s, off_s) | fixed (exactly those lengths)
     trace_path: str | None = None  # kind=trace: CSV device,start_s,end_s
     wake_fraction: float = 0.5  # an emptied battery wakes its device at this share of capacity
 

@@ -52,20 +52,20 @@ MAX_ALTITUDE_M = 300.0  # TR 36.777's aerial models hold up to 300 m
 class CellularConfig:
     """The ``cellular`` section: the network drones fly through, and what a handover costs."""
 
-    layout: str = "hex"
+    layout: str = "hex"  # hex: three-sector sites on a hexagonal grid
     rings: int = 1  # 1: 7 sites (21 cells); 2: 19 sites (57 cells)
-    isd_m: float = 500.0
-    bs_height_m: float = 25.0
-    tx_power_dbm: float = 46.0
-    carrier_hz: float = 2.0e9
+    isd_m: float = 500.0  # inter-site distance
+    bs_height_m: float = 25.0  # the sites' antenna height
+    tx_power_dbm: float = 46.0  # each cell's transmit power, spread over its resource blocks (RSRP per resource element)
+    carrier_hz: float = 2.0e9  # carrier of the TR 36.777 UMa-AV path loss
     resource_blocks: int = 50  # 10 MHz of LTE numerology
-    subcarrier_hz: float = 15e3
-    noise_figure_db: float = 9.0
-    downtilt_deg: float = 10.0
-    vertical_elements: int = 8
-    element_spacing_wavelengths: float = 0.5
-    shadowing_correlation_m: float = 50.0
-    map_resolution_m: float = 10.0
+    subcarrier_hz: float = 15e3  # subcarrier spacing Δf (carrier bandwidth 12·resource_blocks·Δf; noise per RE)
+    noise_figure_db: float = 9.0  # receiver noise figure (noise per RE: -174 dBm/Hz + 10·log10(Δf) + NF)
+    downtilt_deg: float = 10.0  # electrical down-tilt of every sector panel
+    vertical_elements: int = 8  # N: elements in each panel's vertical column
+    element_spacing_wavelengths: float = 0.5  # spacing d of a panel's vertical elements
+    shadowing_correlation_m: float = 50.0  # correlation distance of each cell's shadowing and LoS random fields
+    map_resolution_m: float = 10.0  # grid spacing of the shadowing and LoS fields (interpolated bilinearly in between)
     handover_interruption_s: float = 0.05  # no data while the UE moves to the target cell
     rlf_sinr_db: float = -8.0  # Q_out: below this the link is out of sync
     t310_s: float = 1.0  # out of sync for longer than this: radio-link failure

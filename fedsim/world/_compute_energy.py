@@ -1,7 +1,7 @@
 """On-device training energy of a quantized neural network (QNN).
 
 The model is the one in Kim et al., "Green, Quantized Federated Learning over Wireless Networks"
-(IEEE TWC 2023), restated in shared/reference/green_qfl.md: a Moons et al. (2017) style accelerator
+(IEEE TWC 2023), restated in docs/reproductions/kim2023-green-qfl.md: a Moons et al. (2017) style accelerator
 where a MAC at n bits costs A·(n/32)^alpha and memory traffic is priced in MAC-energy units.
 The forward pass runs at the training precision n; the backward pass is full precision.
 """

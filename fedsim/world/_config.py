@@ -56,9 +56,9 @@ def _ordered_pair(owner: object, key: str) -> None:
 class DeploymentConfig:
     """The ``world`` section: how many devices stand where, and how long the server waits."""
 
-    num_devices: int = 20
+    num_devices: int = 20  # N: devices in the world (K of them selected per round)
     area_side_m: float = 500.0  # devices in a square, base station at its corner (0, 0)
-    bs_position_m: tuple[float, float] = (0.0, 0.0)
+    bs_position_m: tuple[float, float] = (0.0, 0.0)  # (x, y) of the base station the ground devices' distances are measured to
     deadline_s: float | None = None  # the server waits at most this long per round (None: for all)
 
     def __post_init__(self) -> None:
@@ -89,9 +89,9 @@ class RadioConfig:
     """
 
     tx_power_w: float = 0.1  # the default transmit power, and the cap of any policy's choice
-    bandwidth_hz: float = 10e6
-    noise_psd_dbm_hz: float = -174.0
-    noise_figure_db: float = 0.0
+    bandwidth_hz: float = 10e6  # uplink band B: each device's (orthogonal, tdma), split among the K (fdma) or in blocks (ofdma)
+    noise_psd_dbm_hz: float = -174.0  # receiver noise density N0 (-174: thermal noise at 290 K)
+    noise_figure_db: float = 0.0  # receiver noise figure NF (noise power N0·B·NF)
     path_loss: str = "exponent"  # one of PATH_LOSS_MODELS
     path_loss_exponent: float = 4.0  # of the "exponent" model (2.0-2.05 for air_to_air)
     # custom: your vectorized (distance_m, carrier_hz) -> path loss in dB, MODULE:FUNCTION
@@ -99,20 +99,20 @@ class RadioConfig:
     path_loss_target: str | None = None
     # custom: keyword arguments of that function, its own parameters (null when empty)
     path_loss_kwargs: dict[str, Any] | None = None
-    carrier_hz: float = 2.4e9
-    device_height_m: float = 0.0
-    bs_height_m: float = 0.0
+    carrier_hz: float = 2.4e9  # carrier frequency of the path-loss models that use one (not exponent or macro_36814)
+    device_height_m: float = 0.0  # the devices' antenna height h_UT (3GPP models; vertical separation from the base station)
+    bs_height_m: float = 0.0  # the base station's antenna height h_BS
     environment: str = "urban"  # air_to_ground only
     shadowing_db: float = 0.0  # log-normal shadowing std, redrawn each round
-    fading: str = "rayleigh"
-    rician_k_db: float = 10.0
-    nakagami_m: float = 1.0
+    fading: str = "rayleigh"  # small-scale fading |h|²: none | rayleigh | rician | nakagami, redrawn each round (or coherence_s)
+    rician_k_db: float = 10.0  # fading=rician: K-factor, line-of-sight to scattered power
+    nakagami_m: float = 1.0  # fading=nakagami: shape m (1: Rayleigh), unit mean power
     coherence_s: float | None = None  # None: block fading per round
-    antenna: str = "isotropic"
-    beamwidth_deg: float = 30.0
-    max_gain_dbi: float = 8.0
-    pointing_sigma_deg: float = 0.0
-    rx_gain_dbi: float = 0.0
+    antenna: str = "isotropic"  # device transmit antenna: isotropic (0 dBi) | parabolic (beamwidth_deg, max_gain_dbi, pointing)
+    beamwidth_deg: float = 30.0  # parabolic: 3 dB beamwidth θ_3dB
+    max_gain_dbi: float = 8.0  # parabolic: boresight gain
+    pointing_sigma_deg: float = 0.0  # parabolic: std of the Gaussian pointing error (uav_swarm: of the OU attitude jitter)
+    rx_gain_dbi: float = 0.0  # receive antenna gain (base station, or the swarm's leader), added to every link
     waterfall_threshold: float | None = None  # Chen et al.'s m_w; None: no packet errors
     downlink_power_w: float | None = None  # base-station broadcast power; None: not modelled
     # The uplink's rate model (fedsim.world._rate_model): shannon, B·log2(1 + SINR) as the papers
@@ -231,16 +231,16 @@ class RadioConfig:
 class EnergyConfig:
     """Constants of the QNN energy model (green_qfl.md) and, optionally, a paper's workload."""
 
-    mac_energy_pj: float = 3.7
-    alpha: float = 1.25
-    dram_factor: float = 150.0
-    sram_bits: float = 16e6
-    pe_reuse: float = 16.0
+    mac_energy_pj: float = 3.7  # A: energy of one 32-bit MAC
+    alpha: float = 1.25  # MAC energy scales as (n/32)^alpha
+    dram_factor: float = 150.0  # A_d: a DRAM access costs A_d MACs
+    sram_bits: float = 16e6  # S_SRAM: on-chip memory; only traffic beyond it goes to DRAM
+    pe_reuse: float = 16.0  # p: PE-array reuse, divides memory traffic by sqrt(p)
     # None = measured from the model; numbers reproduce a paper's constants.
     params: int | None = None
-    macs: float | None = None
-    activations: int | None = None
-    input_size: int | None = None
+    macs: float | None = None  # N_c: MACs of one sample's forward pass (null: measured)
+    activations: int | None = None  # O_c: activation count in the memory terms (null: measured)
+    input_size: int | None = None  # values per input sample, read from DRAM (null: measured)
 
     def __post_init__(self) -> None:
         for name in ("mac_energy_pj", "alpha", "dram_factor", "sram_bits", "pe_reuse"):
@@ -277,21 +277,21 @@ class DeviceConfig:
     C drawn per device uniformly in ``cycles_per_sample`` (their setup: 1e4 to 3e4).
     """
 
-    compute: str = "qnn"
+    compute: str = "qnn"  # qnn: the QNN energy model at macs_per_s | cmos: κ·C·D·f² per iteration (Yang et al.)
     macs_per_s: float = 1e10  # compute time = batch·3·MACs / macs_per_s per local iteration
     energy: EnergyConfig = field(default_factory=EnergyConfig)
-    cpu_hz: float = 1e9
-    cycles_per_sample: tuple[float, float] = (2e4, 2e4)
-    kappa: float = 1e-28
-    rx_power_w: float = 0.0
+    cpu_hz: float = 1e9  # cmos: CPU clock f
+    cycles_per_sample: tuple[float, float] = (2e4, 2e4)  # cmos: C (CPU cycles per sample), per device uniform in [low, high]
+    kappa: float = 1e-28  # cmos: effective switched capacitance κ [J·s²] of the energy κ·C·D·f²
+    rx_power_w: float = 0.0  # power drawn while downloading the global model (download energy = rx_power_w × download time)
     battery_j: float | None = None  # None: mains power
-    harvest_w: float = 0.0
+    harvest_w: float = 0.0  # harvested power charging each device's battery (with battery_j)
     # Compute heterogeneity (fedsim.world._compute_speed): this fraction of devices computes
     # straggler_slowdown times slower, and every device's time is scaled by a log-normal factor
     # exp(speed_sigma·z). Defaults leave every device at the profile's speed.
     straggler_fraction: float = 0.0
-    straggler_slowdown: float = 10.0
-    speed_sigma: float = 0.0
+    straggler_slowdown: float = 10.0  # factor on a straggler's compute time
+    speed_sigma: float = 0.0  # σ of the log-normal factor exp(σ·z) on every device's compute time (0: none)
 
     def __post_init__(self) -> None:
         check_choice("compute", self.compute, COMPUTE_MODELS)
@@ -318,19 +318,19 @@ class MobilityConfig:
     ``route_legs`` legs at ``altitude_m`` through the ``cellular`` network (speed drawn in
     ``speed_mps``), measured every ``route_step_m``."""
 
-    kind: str = "static"
+    kind: str = "static"  # static | random_waypoint | uav_swarm (the leader UAV is the server) | drone_routes (cellular)
     placement: str = "square"  # square: [0, side]^2; disc/hex: radius side/2 around the BS
     speed_mps: tuple[float, float] = (1.0, 2.0)  # random waypoint
-    pause_s: float = 0.0
+    pause_s: float = 0.0  # random waypoint: pause at each waypoint
     altitude_m: float = 100.0  # swarm
-    formation: str = "ring"
-    spacing_m: float = 30.0
-    leader_speed_mps: float = 10.0
-    wind_mps: float = 0.0
-    gust_sigma_m: float = 0.0
-    gust_tau_s: float = 1.0
-    route_legs: int = 3
-    route_step_m: float = 10.0
+    formation: str = "ring"  # uav_swarm: ring | v | line, the followers' shape around the leader
+    spacing_m: float = 30.0  # uav_swarm: the ring's radius, or the distance between neighbours of v and line
+    leader_speed_mps: float = 10.0  # uav_swarm: the leader's ground speed (along x)
+    wind_mps: float = 0.0  # uav_swarm: mean wind along x; sets the airspeed for propulsion, does not move the formation
+    gust_sigma_m: float = 0.0  # uav_swarm: stationary std of each follower's gust displacement (per-axis OU process)
+    gust_tau_s: float = 1.0  # uav_swarm: correlation time of the gust and attitude-jitter OU processes
+    route_legs: int = 3  # drone_routes: random legs of each drone's closed route
+    route_step_m: float = 10.0  # drone_routes: spacing of the points where RSRP and SINR are sampled along a route
     # The event-driven world's mobility step: positions, and the rate of every upload in flight,
     # are updated every step_s of simulated time (synchronous rounds move once per round).
     step_s: float = 1.0

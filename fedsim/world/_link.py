@@ -29,8 +29,8 @@ _LN2 = np.log(2.0)
 class AccessConfig:
     """Multiple access: ``scheme`` in ACCESS_SCHEMES; OFDMA splits the band into ``resource_blocks``."""
 
-    scheme: str = "fdma"
-    resource_blocks: int = 1
+    scheme: str = "fdma"  # how the uplink band is shared: orthogonal (a full-band channel each) | fdma | tdma | ofdma
+    resource_blocks: int = 1  # ofdma: blocks the band is cut into, at most one device on each
 
     def __post_init__(self) -> None:
         check_choice("scheme", self.scheme, ACCESS_SCHEMES)

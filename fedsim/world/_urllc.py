@@ -37,28 +37,28 @@ ARRIVAL_PROCESSES = ("poisson", "on_off", "trace")
 class UrllcConfig:
     """The ``urllc`` section."""
 
-    users: int = 8
-    resource_blocks: int = 16
-    rb_hz: float = 180e3
-    slot_s: float = 0.25e-3
-    max_power_w: float = 1.0
-    min_distance_m: float = 20.0
-    max_distance_m: float = 200.0
-    carrier_hz: float = 3.5e9
-    noise_figure_db: float = 7.0
+    users: int = 8  # users with packet queues in the cell
+    resource_blocks: int = 16  # resource blocks per slot (each user with data needs one)
+    rb_hz: float = 180e3  # bandwidth of one resource block
+    slot_s: float = 0.25e-3  # slot length: one scheduling decision
+    max_power_w: float = 1.0  # the base station's transmit power budget per slot, over all blocks
+    min_distance_m: float = 20.0  # inner radius of the ring the users are dropped in
+    max_distance_m: float = 200.0  # outer radius of the users' ring
+    carrier_hz: float = 3.5e9  # carrier of the UMi street-canyon path loss
+    noise_figure_db: float = 7.0  # receiver noise figure
     packet_bits: int = 256  # 32-byte packets
     decoding_error: float = 1e-5  # ε of the finite-blocklength rate
     deadline_s: float = 1e-3  # D
     reliability_target: float = 0.999  # 1 - 1e-3: 1e-5 needs 1e5+ packets per point, too many for a CPU
-    arrival: str = "poisson"
+    arrival: str = "poisson"  # packet arrivals: poisson (arrival_rate_per_s) | on_off (bursts) | trace (trace_path)
     arrival_rate_per_s: float = 400.0  # per user
     burst_rate_per_s: float = 2000.0  # on/off: the rate while on
-    mean_on_s: float = 0.01
-    mean_off_s: float = 0.04
+    mean_on_s: float = 0.01  # on_off: mean length of an on (burst) period
+    mean_off_s: float = 0.04  # on_off: mean length of an off period
     trace_path: str | None = None  # arrival=trace: CSV of time_s,user
-    regime_change_slot: int | None = None
-    surge_factor: float = 2.5
-    fade_db: float = 6.0
+    regime_change_slot: int | None = None  # from this slot, arrivals x surge_factor and every gain -fade_db (null: no change)
+    surge_factor: float = 2.5  # arrival-rate multiplier after regime_change_slot
+    fade_db: float = 6.0  # loss added to every channel gain after regime_change_slot
 
     def __post_init__(self) -> None:
         check_int("users", self.users, 1)
