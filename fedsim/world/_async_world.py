@@ -1,5 +1,5 @@
 """The event-driven world: devices that come and go, train at their own speed and upload through
-channel changes, on one event queue (asynchronous federation: ``federation=fedasync|fedbuff``).
+channel changes, on one event queue (asynchronous federation: ``strategy=fedasync|fedbuff``).
 
 It reuses a synchronous :class:`~fedsim.world.World` for the physics (channel, motion, fleet,
 batteries, compute cost) and owns the clock: a heap of timed events, each one a device event

@@ -31,7 +31,7 @@ DWELL_KINDS = ("exponential", "fixed")
 
 @dataclass(frozen=True)
 class AvailabilityConfig:
-    """The ``availability`` section (read by the event-driven world, ``federation=fedasync|fedbuff``)."""
+    """The ``availability`` section (read by the event-driven world, ``strategy=fedasync|fedbuff``)."""
 
     kind: str = "always"  # when each device is online: always | onoff (on_s, off_s) | trace (trace_path)
     on_s: float = 60.0  # mean (or fixed) online dwell time
