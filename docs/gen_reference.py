@@ -608,7 +608,8 @@ def render_ledger_schema() -> str:
 
 # --- command line ----------------------------------------------------------------------------------
 
-HELP_COMMANDS = ([], ["resume", "--help"], ["reproduce", "--help"], ["plot", "--help"], ["run-app", "--help"])
+HELP_COMMANDS = ([], ["run", "--help"], ["optimize", "--help"], ["resume", "--help"], ["reproduce", "--help"], ["plot", "--help"],
+                 ["run-app", "--help"])
 
 
 def render_cli() -> str:
@@ -617,8 +618,8 @@ def render_cli() -> str:
     out = banner("Command line", "`fedsim.cli` (its help texts)")
     out += [
         "`fedsim COMMAND --help` prints each text below. `fedsim run` and `fedsim optimize` take Hydra "
-        "overrides (`key=value`, `group=option`, `-m` for a sweep): every key is in the "
-        "[configuration reference](configuration.md); `fedsim run --cfg job` prints the composed configuration. "
+        "overrides (`key=value`, `group=option`, `-m` for a sweep); their help lists the main keys, and every key "
+        "is in the [configuration reference](configuration.md); `fedsim run --cfg job` prints the composed configuration. "
         "A bad value exits with status 2 and one line naming the key, the value and what is allowed.",
         "",
     ]
