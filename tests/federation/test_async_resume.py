@@ -24,6 +24,7 @@ from test_resume import _kill_at as kill_in_the_ledger
 
 import fedsim
 from fedsim import cli
+from fedsim._atomic import drain_write_behind
 from fedsim.federation import _async_server
 from fedsim.federation._checkpoint import CHECKPOINT_FILE, load_checkpoint
 from fedsim.ledger import DEVICES_FILE, ROUNDS_FILE
@@ -67,6 +68,10 @@ def die_at(set_attribute, point: str, k: int, die) -> None:
             die()
         path = save(output_dir, checkpoint)
         if checkpoint.round == k:
+            # "Checkpointed" is on disk: a run syncs its ledger and checkpoints on a background
+            # thread (fedsim._atomic.write_behind), so a kill the instant save returns would find
+            # the previous one (test_a_kill_before_the_checkpoint_lands_resumes_from_the_one_before).
+            drain_write_behind()
             if point == "after_checkpoint":
                 die()
             served.append(0)
@@ -186,6 +191,51 @@ def _sigkill_then_resume(reference, tmp_path, capsys, kills: dict[str, tuple[str
 @pytest.mark.slow  # subprocesses: the default suite's budget (CI runs the slow suite too)
 def test_sigkill_at_three_points_then_fedsim_resume_gives_the_uninterrupted_ledger(reference, tmp_path, capsys):
     _sigkill_then_resume(reference, tmp_path, capsys, {"after-1": ("after_checkpoint", 1), "after-3": ("after_checkpoint", 3), "between-4-5": ("between", 4)})
+
+
+# SIGKILL the instant checkpoint K is handed to the write-behind thread, whose disk sync of it
+# never finishes (a stalled disk): the checkpoint on disk is K - 1 and the ledger runs past it.
+_SIGKILL_BEFORE_LANDING = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    from fedsim import _atomic, cli
+    from fedsim.federation import _async_server
+
+    k, stalled, save, fsync = int(sys.argv[1]), threading.Event(), _async_server.save_checkpoint, _atomic._fsync_path
+
+    def stalling_fsync(path):
+        if stalled.is_set() and ".checkpoint.pt." in str(path):
+            threading.Event().wait()  # never returns
+        fsync(path)
+
+    def save_then_die(output_dir, checkpoint):
+        if checkpoint.round == k - 1:
+            path = save(output_dir, checkpoint)
+            _atomic.drain_write_behind()  # K - 1 is on disk
+            return path
+        if checkpoint.round == k:
+            stalled.set()
+            save(output_dir, checkpoint)
+            os.kill(os.getpid(), signal.SIGKILL)
+        return save(output_dir, checkpoint)
+
+    _atomic._fsync_path, _async_server.save_checkpoint = stalling_fsync, save_then_die
+    sys.exit(cli.main(["run", *sys.argv[2:]]))
+    """
+)
+
+
+@pytest.mark.slow  # a subprocess: the default suite's budget
+def test_a_kill_before_the_checkpoint_lands_resumes_from_the_one_before(reference, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-c", _SIGKILL_BEFORE_LANDING, "3", *CONFIGS["fedbuff"], f"hydra.run.dir={run_dir}"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT_FILE)
+    assert checkpoint.round == 2  # 3 was written to a temp file but never renamed into place
+    assert len((run_dir / ROUNDS_FILE).read_bytes()) > checkpoint.ledger_bytes[ROUNDS_FILE]  # rows past it, truncated on resume
+    assert cli.main(["resume", str(run_dir)]) == 0
+    assert _ledger(run_dir) == reference["fedbuff"]
 
 
 def test_resume_of_an_async_run_killed_before_its_first_checkpoint_says_what_it_writes(tmp_path, capsys, monkeypatch):
