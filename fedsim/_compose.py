@@ -51,6 +51,14 @@ def _group_options() -> dict[str, list[str]]:
     return groups
 
 
+def default_group_options() -> dict[str, str]:
+    """Each config group's default option, as conf/config.yaml's defaults list names it."""
+    import yaml
+
+    defaults = yaml.safe_load((conf_dir() / "config.yaml").read_text(encoding="utf-8")).get("defaults", [])
+    return {k: str(v) for item in defaults if isinstance(item, dict) for k, v in item.items()}
+
+
 _RETIRED = re.compile(r"^([+~]*)federation(\.|=)")
 
 
@@ -264,7 +272,7 @@ def _compose_each(jobs: Sequence[Sequence[str]], compositions: dict | None = Non
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
 
-    if compositions is None or not compositions:
+    if not compositions:  # a caller's cache registered them on its first call
         register_scenarios()
     composed: dict[tuple[str, ...], object] = {} if compositions is None else compositions
     groups = _group_options()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import ConfigError
@@ -36,6 +36,16 @@ def import_target(key: str, target: Any, form: str) -> Any:
             raise ConfigError(key, target, f"an attribute of {module_name} ({'.'.join(parts[:depth + 1])} does not exist)")
         obj = getattr(obj, part)
     return obj
+
+
+def keyword_arguments(key: str, kwargs: Any, target_key: str, example: str) -> dict[str, Any] | None:
+    """A ``*.kwargs`` value (the keyword arguments of what ``target_key`` names): a mapping with
+    string keys, as a dict, None when empty (Hydra merges no new keys into an empty mapping)."""
+    if kwargs is None:
+        return None
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise ConfigError(key, kwargs, f"a mapping of the keyword arguments of {target_key}, e.g. {example}")
+    return dict(kwargs) or None
 
 
 def keyword_names(function: Callable[..., Any]) -> set[str]:

@@ -120,39 +120,24 @@ _MAIN_KEYS = {
 }
 
 
-def _default_group_options() -> dict[str, str]:
-    """Each config group's default option, as conf/config.yaml's defaults list names it."""
-    import yaml
-
-    defaults = yaml.safe_load((conf_dir() / "config.yaml").read_text(encoding="utf-8")).get("defaults", [])
-    return {k: str(v) for item in defaults if isinstance(item, dict) for k, v in item.items()}
-
-
-def _flat_defaults(value, prefix: str = "") -> dict:
-    if isinstance(value, dict):
-        out: dict = {}
-        for key, item in value.items():
-            out.update(_flat_defaults(item, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: value}
-
-
 def command_help(prog: str) -> str:
     """``PROG --help``: usage, the config groups with their options (default first, in brackets),
     the main keys with their defaults, and where every key is documented."""
     import textwrap
 
-    from ._compose import _group_options
+    from analysis import flatten_config
+
+    from ._compose import _group_options, default_group_options
     from .config import RunConfig
 
     usage, about = _COMMAND_TEXT.get(prog, _COMMAND_TEXT["fedsim run"])
-    chosen = _default_group_options()
+    chosen = default_group_options()
     lines = [usage, "", about, "", "config groups (GROUP=OPTION; the default in brackets):"]
     for group, options in sorted(_group_options().items()):
         default = chosen.get(group, "null")
         head = f"  {group:<13}[{'none' if default in ('null', 'None') else default}] "
         lines += textwrap.wrap(", ".join(options), 100, initial_indent=head, subsequent_indent=" " * len(head), break_on_hyphens=False)
-    defaults = _flat_defaults(RunConfig.from_mapping({}).to_dict())
+    defaults = flatten_config(RunConfig.from_mapping({}).to_dict())
     lines += ["", "main keys (KEY=VALUE; the default in brackets):"]
     for key, text in _MAIN_KEYS.get(prog, _MAIN_KEYS["fedsim run"]):
         value = defaults[key]
@@ -461,13 +446,14 @@ def _reproduce(config, output_dir: Path) -> None:
     from .reproduce import reproduce
 
     report = reproduce(config, output_dir, progress=True)
+    def measured(check) -> object:
+        return f"{check.measured:.4g}" if isinstance(check.measured, float) else check.measured
+
     for check in report.constants:
-        measured = f"{check.measured:.4g}" if isinstance(check.measured, float) else check.measured
-        print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: paper {check.paper}, fedsim {measured}")
+        print(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: paper {check.paper}, fedsim {measured(check)}")
     for check in report.claims:
-        measured = f"{check.measured:.4g}" if isinstance(check.measured, float) else check.measured
-        reason = f" ({check.record()['reason']})" if check.status == "gap" else ""
-        print(f"{check.status.upper().replace('_', ' ')}  {check.name}: paper {check.paper}, fedsim {measured}{reason}")
+        reason = f" ({check.gap_reason})" if check.status == "gap" else ""
+        print(f"{check.status.upper().replace('_', ' ')}  {check.name}: paper {check.paper}, fedsim {measured(check)}{reason}")
     counts = report.claim_counts()
     print(f"constants: {sum(c.passed for c in report.constants)} of {len(report.constants)} hold; claims: "
           + ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in counts.items()))

@@ -151,10 +151,12 @@ def test_run_help_lists_groups_options_main_keys_and_the_configuration_reference
 
 
 def test_the_help_texts_main_keys_exist_and_show_the_composed_defaults():
-    import fedsim
-    from fedsim.cli import _MAIN_KEYS, _flat_defaults, command_help
+    from analysis import flatten_config
 
-    composed = _flat_defaults(fedsim.compose([]).to_dict())
+    import fedsim
+    from fedsim.cli import _MAIN_KEYS, command_help
+
+    composed = flatten_config(fedsim.compose([]).to_dict())
     for prog, keys in _MAIN_KEYS.items():
         text = command_help(prog)
         for key, _ in keys:

@@ -24,6 +24,7 @@ from ..control._handover_config import HandoverConfig
 from ..control._registry import POLICIES, policy_class
 from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
+from .._target import keyword_arguments
 from ..errors import ConfigError
 from ..optimize._names import DISAGREEMENT_KINDS
 from ..qnn._names import CUSTOM_MODEL, ROUNDING_MODES, load_target
@@ -132,10 +133,7 @@ class ModelConfig:
         if self.name == "char_lstm" and not self.hidden:
             raise ConfigError("hidden", self.hidden, "the widths of the LSTM layers with model=char_lstm, e.g. [128, 128]")
         custom = self.name == CUSTOM_MODEL
-        if self.kwargs is not None:
-            if not isinstance(self.kwargs, Mapping) or not all(isinstance(k, str) for k in self.kwargs):
-                raise ConfigError("kwargs", self.kwargs, "a mapping of the keyword arguments of model.target, e.g. {width: 64}")
-            self.kwargs = dict(self.kwargs) or None
+        self.kwargs = keyword_arguments("kwargs", self.kwargs, "model.target", "{width: 64}")
         if custom:  # imported now (a missing module fails before any work, sweeps included); built by the task
             load_target("target", self.target)
 

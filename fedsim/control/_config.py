@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fedsim._checks import check_choice, check_float, check_int
+from fedsim._target import keyword_arguments
 from fedsim.control._registry import CUSTOM_POLICY, POLICY_NAMES
 from fedsim.errors import ConfigError
 from fedsim.world import CSI_KINDS  # large_scale | perfect | noisy: see World.observe
@@ -55,10 +55,7 @@ class PolicyConfig:
     def _check_custom(self) -> None:
         """policy.target is imported and checked whenever it is set (as a file a key names is read
         even where the key is inert: a sweep over policies must not fail in its last job)."""
-        if self.kwargs is not None:
-            if not isinstance(self.kwargs, Mapping) or not all(isinstance(k, str) for k in self.kwargs):
-                raise ConfigError("kwargs", self.kwargs, "a mapping of the keyword arguments of policy.target's constructor, e.g. {power_fraction: 0.5}")
-            object.__setattr__(self, "kwargs", dict(self.kwargs) or None)
+        object.__setattr__(self, "kwargs", keyword_arguments("kwargs", self.kwargs, "policy.target's constructor", "{power_fraction: 0.5}"))
         if self.target is None and self.name != CUSTOM_POLICY:
             return
         from fedsim.control._custom import check_policy_kwargs, custom_policy_class

@@ -10,7 +10,7 @@ Everything that can go wrong is a one-line ConfigError on ``model.target`` or ``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch

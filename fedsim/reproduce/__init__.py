@@ -46,4 +46,4 @@ def reproduce(config: RunConfig, output_dir: Path, *, progress: bool = False) ->
     return report
 
 
-__all__ = ["RECIPES", "Check", "Report", "reproduce"]
+__all__ = ["CLAIM", "CONSTANT", "RECIPES", "Check", "Report", "reproduce"]

@@ -54,6 +54,11 @@ class Check:
             return "not_checked"
         return "reproduced" if self.passed else "gap"
 
+    @property
+    def gap_reason(self) -> str:
+        """Why a claim is a gap: the builder's reason, else its note, else the tolerance."""
+        return self.reason or self.note or "fedsim's number lies outside the tolerance of the paper's"
+
     def record(self) -> dict[str, Any]:
         """The check as report.json writes it: a constant's ``passed``, a claim's ``status`` (and
         for a gap its ``reason``), never a claim marked passed."""
@@ -64,7 +69,7 @@ class Check:
         else:
             out["status"] = self.status
             if self.status == "gap":
-                out["reason"] = self.reason or self.note or "fedsim's number lies outside the tolerance of the paper's"
+                out["reason"] = self.gap_reason
         return out
 
 
@@ -148,7 +153,7 @@ class Report:
                 status = {"gap": "**gap**", "not_checked": "not checked"}.get(c.status, c.status)
                 note = c.note
                 if c.status == "gap":  # why, then what else the builder noted
-                    note = c.record()["reason"] + (f" ({c.note})" if c.reason and c.note else "")
+                    note = c.gap_reason + (f" ({c.note})" if c.reason and c.note else "")
                 lines.append(f"| {c.name} | {_fmt(c.paper)} | {_fmt(c.measured)} | {_tol(c)} | {status} | {note} |")
             lines.append("")
         for heading, body in self.sections:

@@ -12,11 +12,11 @@ appear only here, at the boundary, and are converted once (``RadioConfig.noise_p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from fedsim._checks import check_choice, check_float, check_int
+from fedsim._target import keyword_arguments
 from fedsim.errors import ConfigError
 from fedsim.world._antenna import ANTENNAS
 from fedsim.world._availability import AvailabilityConfig
@@ -175,11 +175,8 @@ class RadioConfig:
         """radio.path_loss_target is imported and its signature checked whenever it is set (even
         where it is inert: a sweep over path_loss must not fail in its last job); its outputs are
         checked on every call, in the World."""
-        if self.path_loss_kwargs is not None:
-            kwargs = self.path_loss_kwargs
-            if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
-                raise ConfigError("path_loss_kwargs", kwargs, "a mapping of the keyword arguments of path_loss_target, e.g. {breakpoint_m: 150}")
-            object.__setattr__(self, "path_loss_kwargs", dict(kwargs) or None)
+        object.__setattr__(self, "path_loss_kwargs",
+                           keyword_arguments("path_loss_kwargs", self.path_loss_kwargs, "path_loss_target", "{breakpoint_m: 150}"))
         if self.path_loss_target is not None or self.path_loss == CUSTOM_PATH_LOSS:
             UserPathLoss(self.path_loss_target, self.path_loss_kwargs, prefix="")
 
