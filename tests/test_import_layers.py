@@ -33,7 +33,7 @@ ALLOWED = {
         "fedsim.control._operating_point",
         "fedsim.control._registry",
         "fedsim.data._names",
-        "fedsim.optimize._names",
+        "fedsim.theory._names",
         "fedsim.qnn._names",
         "fedsim.theory._constants",
         "fedsim.theory._sigma",

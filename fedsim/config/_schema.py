@@ -26,7 +26,7 @@ from ..control._operating_point import OperatingPoint
 from ..data._names import DATASETS, PARTITION_KINDS
 from .._target import keyword_arguments
 from ..errors import ConfigError
-from ..optimize._names import DISAGREEMENT_KINDS
+from ..theory._names import DISAGREEMENT_KINDS
 from ..qnn._names import CUSTOM_MODEL, ROUNDING_MODES, load_target
 from ._tasks import MASK_MODELS, MODEL_NAMES
 from ..theory._sigma import load_sigma

@@ -22,7 +22,7 @@ _EXPORTS = {
     "nsga2_front": "._nsga2",
     "pareto_filter": "._pareto",
     "ParetoResult": "._result",
-    "DISAGREEMENT_KINDS": "._names",
+    "DISAGREEMENT_KINDS": "fedsim.theory._names",
     "anchor": "._selection",
     "disagreement_point": "._selection",
     "nash_bargaining": "._selection",

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from fedsim._checks import check_bool, check_choice, check_int
 from fedsim.errors import ConfigError
-from fedsim.optimize._names import DISAGREEMENT_KINDS
+from fedsim.theory._names import DISAGREEMENT_KINDS
 from fedsim.optimize._result import ParetoResult
 
 
