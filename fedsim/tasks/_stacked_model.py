@@ -54,7 +54,7 @@ class StackedTwin:
         # Set while the noise_source feeds tensors the quantizers may round in (the cohort's own
         # noise buffer, redrawn before it is read again)
         self.noise_writable = False
-        self._scratch: torch.Tensor | None = None
+        self._scratch: dict[int, torch.Tensor] = {}
         self.module = copy.deepcopy(model)
         for parent_name, parent in list(self.module.named_modules()):
             for child_name, child in list(parent.named_children()):
@@ -65,16 +65,17 @@ class StackedTwin:
     def bind(self, tensors: dict[str, torch.Tensor]) -> None:
         self.tensors = tensors
 
-    def scratch(self, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """An uninitialised (``shape``) tensor in a buffer the twin keeps between calls (a large
-        fresh one page-faults on every use), grown as needed: one user at a time."""
+    def scratch(self, shape: tuple[int, ...], dtype: torch.dtype, slot: int = 0) -> torch.Tensor:
+        """An uninitialised (``shape``) tensor in buffer ``slot``, kept between calls (a large
+        fresh one page-faults on every use), grown as needed: one user per slot at a time."""
         numel = 1
         for n in shape:
             numel *= n
-        if self._scratch is None or self._scratch.dtype != dtype or self._scratch.numel() < numel:
-            self._scratch = None  # freed before the larger one is allocated
-            self._scratch = torch.empty(numel, dtype=dtype)
-        return self._scratch[:numel].view(shape)
+        kept = self._scratch.get(slot)
+        if kept is None or kept.dtype != dtype or kept.numel() < numel:
+            self._scratch.pop(slot, None)  # freed before the larger one is allocated
+            kept = self._scratch[slot] = torch.empty(numel, dtype=dtype)
+        return kept[:numel].view(shape)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.module(x)

@@ -254,3 +254,59 @@ def test_a_reused_noise_buffer_left_dirty_gives_the_same_updates():
     assert out.losses == clean_losses
     for j, theirs in enumerate(clean):
         assert all(np.array_equal(v[j].numpy(), b) for v, b in zip(out.states.values(), theirs))
+
+
+def _padded_cohort():
+    """A function training one cohort of two devices with the largest partition and two with
+    smaller ones (every step padded) from the same model: (updates, losses)."""
+    task = build_task(fedsim.compose(["world.num_devices=100", "model.hidden=[16]"]))
+    sizes = {d: task.num_examples(d) for d in range(100)}
+    largest = max(sizes.values())
+    devices = [d for d in sizes if sizes[d] == largest][:2] + [d for d in sizes if sizes[d] < largest][:2]
+    base = task.new_model()
+    return lambda: _cohort_updates(task, devices, base, iterations=4, batch_size=32, lr=0.1, momentum=0.9, train_bits=8,
+                                   rounding="stochastic")
+
+
+def test_drawing_the_next_step_ahead_on_a_second_thread_gives_the_same_updates(monkeypatch):
+    # Above DRAW_AHEAD_VALUES on two or more cores, step i+1's batches and noise are drawn on
+    # another thread while step i computes, into a second buffer: the same values, in order.
+    from fedsim.tasks import _cohort_training
+
+    train = _padded_cohort()
+    monkeypatch.setattr(_cohort_training, "cpu_share", lambda: 1)
+    inline, inline_losses = train()
+    ahead_steps = []
+    original = _cohort_training._DrawsAhead.step
+    monkeypatch.setattr(_cohort_training._DrawsAhead, "step", lambda self, i: ahead_steps.append(i) or original(self, i))
+    monkeypatch.setattr(_cohort_training, "cpu_share", lambda: 2)
+    monkeypatch.setattr(_cohort_training, "DRAW_AHEAD_VALUES", 0)
+    ahead, ahead_losses = train()
+    assert ahead_steps == [0, 1, 2, 3]  # the route ran
+    assert ahead_losses == inline_losses
+    for mine, theirs in zip(ahead, inline, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
+
+
+def test_a_draw_that_fails_on_the_drawing_thread_fails_the_cohort_and_the_next_one_is_clean(monkeypatch):
+    from fedsim.tasks import _cohort_training
+
+    train = _padded_cohort()
+    monkeypatch.setattr(_cohort_training, "cpu_share", lambda: 2)
+    monkeypatch.setattr(_cohort_training, "DRAW_AHEAD_VALUES", 0)
+    clean, clean_losses = train()
+    original = _cohort_training._StepDraws.step
+
+    def failing(self, i, noise):
+        if i == 2:
+            raise RuntimeError("the generator broke at step 2")
+        return original(self, i, noise)
+
+    monkeypatch.setattr(_cohort_training._StepDraws, "step", failing)
+    with pytest.raises(RuntimeError, match="broke at step 2"):
+        train()
+    monkeypatch.setattr(_cohort_training._StepDraws, "step", original)
+    again, again_losses = train()
+    assert again_losses == clean_losses
+    for mine, theirs in zip(again, clean, strict=True):
+        assert all(np.array_equal(a, b) for a, b in zip(mine, theirs, strict=True))
