@@ -348,19 +348,16 @@ class WirelessStrategy(Strategy):
         extras, extra_bits = self._downlink_extras(server_round)
         self._sent = {"round": server_round, "decision": decision, "arrays": arrays, "downlink_extra_bits": extra_bits}
         messages = []
+        # The keys every device gets, type-checked once; each node's record is a copy (Flower's
+        # documented copy, no checks) with its own keys set after them, in the same key order.
+        shared = ConfigRecord({**inner_config, **self.extra_train_config, "server-round": server_round})
         for i, device in enumerate(decision.devices):
-            node_config = ConfigRecord(
-                {
-                    **inner_config,
-                    **self.extra_train_config,
-                    "server-round": server_round,
-                    "device": int(device),
-                    "train-bits": int(decision.train_bits[i]),
-                    "uplink-bits": int(decision.uplink_bits[i]),
-                    "local-iters": int(decision.local_iters[i]),
-                    "devices-per-round": int(decision.devices.size),
-                }
-            )
+            node_config = shared.copy()
+            node_config["device"] = int(device)
+            node_config["train-bits"] = int(decision.train_bits[i])
+            node_config["uplink-bits"] = int(decision.uplink_bits[i])
+            node_config["local-iters"] = int(decision.local_iters[i])
+            node_config["devices-per-round"] = int(decision.devices.size)
             messages.append(
                 Message(
                     RecordDict({"arrays": sent_arrays, "config": node_config, **extras}),
