@@ -37,7 +37,7 @@ import os
 import re
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Protocol
@@ -546,18 +546,25 @@ class _StepDraws:
         # interleave step by step).
         self.orders = [torch.randperm(n, generator=g) for n, g in zip(self.counts, generators)]
         self.cursors = [0] * len(members)
+        self.batches: list[torch.Tensor | None] = [None] * len(members)
 
     def step(self, i: int, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Step ``i``'s (rows of the trainer's examples, loss weights), its noise drawn into row
         j of ``noise`` (laid out for the step's ``rows``): a shorter batch's draws go where the
         padded layout puts them, its padding's columns zero."""
+        self.draw(i, noise, range(len(self.generators)))
+        return self.finish(i, noise)
+
+    def draw(self, i: int, noise: torch.Tensor, clients: Iterable[int]) -> None:
+        """Step ``i``'s batch and noise of each of ``clients``: client j's from its own generator
+        (two threads may share a step's clients, never one client's draws)."""
         trainer, rows, batch_size = self.trainer, self.rows[i], self.trainer.batch_size
-        batches, short = [], {}
         draws = noise.shape[1] > 0
-        for j, generator in enumerate(self.generators):
+        for j in clients:
+            generator = self.generators[j]
             if self.cursors[j] >= self.counts[j]:
                 self.orders[j], self.cursors[j] = torch.randperm(self.counts[j], generator=generator), 0
-            batches.append(self.orders[j][self.cursors[j] : self.cursors[j] + batch_size])
+            self.batches[j] = self.orders[j][self.cursors[j] : self.cursors[j] + batch_size]
             self.cursors[j] += batch_size
             if not draws:
                 continue
@@ -569,13 +576,23 @@ class _StepDraws:
                 # runs one after another draws what train_locally's quantizers draw.
                 for a, b in trainer.layouts.runs(size, rows).fills:
                     row[a:b].uniform_(generator=generator)
-                short.setdefault(size, []).append(j)
-        for size, clients in short.items():
-            gaps = trainer.layouts.runs(size, rows).gaps
-            if len(gaps):
-                noise[torch.tensor(clients)[:, None], gaps[None, :]] = 0.0
+
+    def finish(self, i: int, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Once every client's step ``i`` is drawn: the padding's noise zeroed, and the step's
+        (rows of the trainer's examples, loss weights)."""
+        trainer, rows = self.trainer, self.rows[i]
+        short: dict[int, list[int]] = {}
+        for j, s in enumerate(self.sizes):
+            if s[i] != rows:
+                short.setdefault(s[i], []).append(j)
+        if noise.shape[1] > 0:
+            for size, clients in short.items():
+                gaps = trainer.layouts.runs(size, rows).gaps
+                if len(gaps):
+                    noise[torch.tensor(clients)[:, None], gaps[None, :]] = 0.0
+        batches = self.batches
         live = torch.tensor([s[i] for s in self.sizes])
-        if int(live.min()) == rows:
+        if not short:
             index = (torch.stack(batches) + self.offsets[:, None]).view(-1)
         else:
             padded = torch.nn.utils.rnn.pad_sequence(batches, batch_first=True, padding_value=-1)
@@ -613,25 +630,41 @@ DRAW_AHEAD_VALUES = 200_000
 
 
 class _DrawsAhead:
-    """Step i+1's draws made on a second thread while step i computes, into the other of two
+    """Step i+1's draws started on a second thread while step i computes, into the other of two
     buffers (step i's noise is rounded in place and read by its backward, so the next step's
-    draws need their own). Each client's generator is used by that thread alone, in order."""
+    draws need their own). The two threads share a step's clients: the drawing thread takes
+    them in turn, and the stepping thread, once its compute is done, takes the rest, so neither
+    core waits while draws remain. A client's draws are made by one thread, in its order."""
 
     def __init__(self, draws: _StepDraws, buffers: list[torch.Tensor], widths: list[int]) -> None:
         self.draws, self.buffers, self.widths = draws, buffers, widths
-        self._pending = self._submit(0)
+        self._pending: tuple[Iterator[int], Future] | None = self._start(0)
 
-    def _submit(self, i: int) -> Future:
-        return _draw_thread().submit(self.draws.step, i, self.buffers[i % 2][:, : self.widths[i]])
+    def _start(self, i: int) -> tuple[Iterator[int], Future]:
+        # One iterator both threads take client indices from: a range iterator's next is one C
+        # call, atomic under the GIL, so each index is handed out once.
+        claims = iter(range(len(self.draws.generators)))
+        return claims, _draw_thread().submit(self.draws.draw, i, self._noise(i), claims)
+
+    def _noise(self, i: int) -> torch.Tensor:
+        return self.buffers[i % 2][:, : self.widths[i]]
 
     def step(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        index, weight = self._pending.result()
-        self._pending = self._submit(i + 1) if i + 1 < len(self.widths) else None
-        return self.buffers[i % 2][:, : self.widths[i]], index, weight
+        claims, drawing = self._pending
+        self.draws.draw(i, self._noise(i), claims)  # the clients the drawing thread has not taken
+        drawing.result()
+        self._pending = None
+        index, weight = self.draws.finish(i, self._noise(i))
+        if i + 1 < len(self.widths):
+            self._pending = self._start(i + 1)
+        return self._noise(i), index, weight
 
     def close(self) -> None:
         if self._pending is not None:  # a step failed: let the drawing finish before the buffers are reused
-            wait([self._pending])
+            claims, drawing = self._pending
+            for _ in claims:  # what it has not taken is never drawn
+                pass
+            wait([drawing])
             self._pending = None
 
 

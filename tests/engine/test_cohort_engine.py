@@ -295,17 +295,17 @@ def test_a_draw_that_fails_on_the_drawing_thread_fails_the_cohort_and_the_next_o
     monkeypatch.setattr(_cohort_training, "cpu_share", lambda: 2)
     monkeypatch.setattr(_cohort_training, "DRAW_AHEAD_VALUES", 0)
     clean, clean_losses = train()
-    original = _cohort_training._StepDraws.step
+    original = _cohort_training._StepDraws.draw
 
-    def failing(self, i, noise):
+    def failing(self, i, noise, clients):
         if i == 2:
             raise RuntimeError("the generator broke at step 2")
-        return original(self, i, noise)
+        return original(self, i, noise, clients)
 
-    monkeypatch.setattr(_cohort_training._StepDraws, "step", failing)
+    monkeypatch.setattr(_cohort_training._StepDraws, "draw", failing)
     with pytest.raises(RuntimeError, match="broke at step 2"):
         train()
-    monkeypatch.setattr(_cohort_training._StepDraws, "step", original)
+    monkeypatch.setattr(_cohort_training._StepDraws, "draw", original)
     again, again_losses = train()
     assert again_losses == clean_losses
     for mine, theirs in zip(again, clean, strict=True):
