@@ -84,10 +84,15 @@ def run_federation(
     cfg = task.config
     timeout_s = float(context.run_config.get(SUPERNODE_TIMEOUT_KEY, SUPERNODE_TIMEOUT_S))
     step_macs = cfg.train.batch_size * task.workload.training_macs
+    share = cpu_share()
     if cfg.engine == "cohort":  # its step trains the round's clients at once
         step_macs *= cfg.op.devices_per_round
+    threads = choose_torch_threads(cfg.torch_threads, step_macs, share)
+    if cfg.engine == "cohort" and cfg.torch_threads is None and share >= 2:
+        # One core draws the cohort's next step while this one computes (fedsim.tasks._cohort_training)
+        threads = min(threads, share - 1)
     # write_behind: the per-round ledger and checkpoint fsyncs run on a thread, in order.
-    with torch_threads(choose_torch_threads(cfg.torch_threads, step_macs, cpu_share())), write_behind():
+    with torch_threads(threads), write_behind():
         return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s, round_log)
 
 

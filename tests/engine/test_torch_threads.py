@@ -53,11 +53,17 @@ def test_one_thread_and_two_write_the_same_ledger(tmp_path):
         assert (one.output_dir / name).read_bytes() == (two.output_dir / name).read_bytes()
 
 
-def test_the_cohort_engine_counts_its_whole_step(tmp_path):
+def test_the_cohort_engine_counts_its_whole_step_and_leaves_a_core_to_its_drawing_thread(tmp_path, monkeypatch):
     """engine=cohort trains the round's clients in one step: 40 digits-MLP clients (40 x 1.4 M
-    MACs) are a large step, which gets the process's CPU share; the sequential engine's is one client's."""
+    MACs) are a large step, which gets the process's CPU share less the core that draws the
+    cohort's next step; the sequential engine's step is one client's. The key still wins."""
+    from fedsim.federation import server_app
+
+    monkeypatch.setattr(server_app, "cpu_share", lambda: 8)
     overrides = {"rounds": 1, "world": {"num_devices": 40}, "op": {"devices_per_round": 40}}
     cohort = fedsim.run({**overrides, "engine": "cohort"}, tmp_path / "cohort")
     sequential = fedsim.run(overrides, tmp_path / "sequential")
-    assert cohort.summary["torch_threads"] == cpu_share()
+    pinned = fedsim.run({**overrides, "engine": "cohort", "torch_threads": 2}, tmp_path / "pinned")
+    assert cohort.summary["torch_threads"] == 7
     assert sequential.summary["torch_threads"] == 1
+    assert pinned.summary["torch_threads"] == 2
