@@ -22,6 +22,7 @@ from pathlib import Path
 from ._compose import (
     check_group_choices, check_sweep, chosen_scenarios, conf_dir, hydra_error_line, register_scenarios, scenario_names, translate_retired,
 )
+from ._gc import collector_paused
 
 USAGE = """usage: fedsim COMMAND [ARGS]
 
@@ -700,7 +701,14 @@ def _main(argv: Sequence[str] | None) -> int:
     if command is None:
         print(f"fedsim: error: command={args[0]!r} is not allowed: one of {', '.join(COMMANDS)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if args[0] in _FEDERATING:
+        with collector_paused():  # until the rounds freeze the start-up's heap (fedsim._gc)
+            return command(args[1:])
     return command(args[1:])
+
+
+# Commands whose start-up (imports, composition, data) builds the heap their rounds keep
+_FEDERATING = ("run", "resume", "run-app")
 
 
 if __name__ == "__main__":

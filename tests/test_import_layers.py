@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "flwr", "pymoo", "sklearn")
 
 # Leaves every layer may use.
-LEAVES = {"fedsim._checks", "fedsim.errors", "fedsim.rng", "fedsim.workload", "fedsim._lazy", "fedsim._atomic", "fedsim._warn", "fedsim._run_lock", "fedsim._torch_threads", "fedsim._target"}
+LEAVES = {"fedsim._checks", "fedsim.errors", "fedsim.rng", "fedsim.workload", "fedsim._lazy", "fedsim._atomic", "fedsim._warn", "fedsim._run_lock", "fedsim._torch_threads", "fedsim._target", "fedsim._gc"}
 # fedsim package (or top-level module) -> the fedsim packages it may import besides LEAVES.
 ALLOWED = {
     "fedsim.world": set(),

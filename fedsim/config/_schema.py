@@ -337,9 +337,9 @@ class RunConfig:
     seed: int = 0  # the run's seed: every random stream derives from it (the same seed gives the same ledger)
     rounds: int = 30  # server rounds (asynchronous strategies: aggregations)
     target_accuracy: float = 0.85  # the test accuracy summary.json's *_to_target keys are for (the run does not stop there)
-    engine: str = "inprocess"  # inprocess: the round's clients train one after another | cohort: vmapped together (fedsim.engine)
-    # Torch intra-op threads; None: one for a small model, else the process's CPU share
-    # (fedsim._torch_threads). summary.json records the count used.
+    engine: str = "inprocess"  # inprocess: the round's clients train one after another | cohort: stacked together (fedsim.engine)
+    # Torch intra-op threads; None: one for a small model, else the process's CPU share (cohort:
+    # less the core that draws its next step; fedsim._torch_threads). summary.json records the count used.
     torch_threads: int | None = None
     eval_batch_size: int = 1024  # batch size of the classifiers' test-set evaluation
     op: OperatingPoint = field(default_factory=OperatingPoint)

@@ -19,7 +19,6 @@ Every row of the round is built by ``_rows``; the wrapper only filters and decod
 
 from __future__ import annotations
 
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -31,6 +30,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, Met
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import Result, Strategy
 
+from .._gc import frozen_heap
 from ..config import OperatingPoint
 from ..control import Policy, RoundDecision
 from ..errors import ClientAppError, ConfigError
@@ -82,18 +82,6 @@ def evaluation_point(decision: RoundDecision | None, default: OperatingPoint) ->
         local_iters=int(decision.local_iters.max()),
         devices_per_round=int(decision.devices.size),
     )
-
-
-@contextmanager
-def frozen_heap():
-    """The objects alive now hidden from the garbage collector inside: some Flower strategies
-    (Bulyan, q-FedAvg) read each reply with ``keep_input=False``, which calls ``gc.collect()`` per
-    reply, and with torch loaded a full collection costs ~0.2 s; frozen, it scans only new objects."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 class _AllNodes(Grid):

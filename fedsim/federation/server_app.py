@@ -17,6 +17,7 @@ from .._run_lock import holds_a_run, run_directory_lock
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..control import assign_handover, build_policy
+from .._gc import frozen_heap
 from .._torch_threads import choose_torch_threads, cpu_share, torch_threads
 from ..ledger import DRONE_DEVICE_COLUMNS, Ledger
 from ..result import RunResult
@@ -92,7 +93,8 @@ def run_federation(
         # One core draws the cohort's next step while this one computes (fedsim.tasks._cohort_training)
         threads = min(threads, share - 1)
     # write_behind: the per-round ledger and checkpoint fsyncs run on a thread, in order.
-    with torch_threads(threads), write_behind():
+    # frozen_heap: the rounds' collections scan only what the rounds make (fedsim._gc).
+    with torch_threads(threads), write_behind(), frozen_heap():
         return _run_federation(grid, task, output_dir, progress, resume_from, timeout_s, round_log)
 
 
