@@ -63,6 +63,9 @@ class FlowerProcesses:
         self.home = home
         home.mkdir(parents=True, exist_ok=True)
         self.env = {**os.environ, "FLWR_HOME": str(home), "FLWR_DISABLE_UPDATE_CHECK": "1"}
+        # A SuperLink starts Flower's other executables (flower-superexec) by name: they must be
+        # found beside this interpreter's even when its virtualenv is not activated.
+        self.env["PATH"] = f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"
         # The simulation's ray.init() would join the last `ray start` cluster of this machine
         # (/tmp/ray/ray_current_cluster), and hang if it is gone: a cluster of its own instead.
         self.env.setdefault("RAY_ADDRESS", "local")
@@ -78,8 +81,7 @@ class FlowerProcesses:
         return subprocess.run([str(BIN / "flwr"), *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
     def fedsim(self, *args: str, timeout_s: float = 600) -> subprocess.CompletedProcess:
-        env = {**self.env, "PATH": f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"}
-        return subprocess.run([sys.executable, "-m", "fedsim", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
+        return subprocess.run([sys.executable, "-m", "fedsim", *args], env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s)
 
     def log(self, name: str) -> str:
         return (self.home / f"{name}.log").read_text()
