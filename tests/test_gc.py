@@ -64,9 +64,28 @@ def test_a_run_paused_at_start_up_collects_during_its_rounds_over_a_frozen_heap(
     monkeypatch.setattr(_wireless.WirelessStrategy, "configure_train", watched)
     with collector_paused():  # as `fedsim run` starts
         fedsim.run(tiny_overrides(), tmp_path / "run")
-        assert not gc.isenabled() and gc.get_freeze_count() == 0
-    assert len(seen) == 2
+        # The pause ended with the first rounds: a sweep's next job starts with the collector
+        # on, so the cycles this one made before its freeze are collected, not frozen again.
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        fedsim.run(tiny_overrides(rounds=1), tmp_path / "second")
+    assert len(seen) == 3
     assert all(enabled and frozen > 10_000 for enabled, frozen in seen)  # torch's and Flower's objects among them
+
+
+def test_garbage_cycles_made_before_a_run_are_collected_after_it(tmp_path):
+    import weakref
+
+    class Node:
+        pass
+
+    with collector_paused():
+        cycle = Node()
+        cycle.me = cycle
+        alive = weakref.ref(cycle)
+        del cycle  # garbage, but only the collector frees a cycle
+        fedsim.run(tiny_overrides(rounds=1), tmp_path / "run")  # frozen during the rounds
+        gc.collect()
+        assert alive() is None  # unfrozen after the run, and collected: not kept for good
 
 
 def test_the_cli_gives_the_collector_back_after_a_run(tmp_path):
